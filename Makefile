@@ -1,0 +1,32 @@
+# The two commands of the README:
+#   make app    set up a virtual environment with the pinned packages and run the app on the shipped weights
+#   make test   set up the same environment plus the test tools, and run the tests
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: app test chromium
+
+app: $(VENV)/.app
+	$(BIN)/streamlit run app.py
+
+test: $(VENV)/.dev chromium
+	$(BIN)/python -m pytest
+
+$(VENV)/.app: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.app
+
+# The browser test drives Debian's Chromium (nothing downloads a browser). Installed here when we
+# may (root with apt-get, as in CI); elsewhere the test is skipped and says why.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is not installed and cannot be installed here: the browser test will be skipped"; fi; }

@@ -1,0 +1,89 @@
+"""Speed and memory of the shipped chest X-ray path on this machine; prints figures as Markdown.
+
+    python benchmark.py [--repeats 50] [--app]
+
+Measures, on the CPU with 2 threads: one prediction (the classifier alone, and the whole routed
+path: read the file, recognise the modality, classify), a batch of 32, Grad-CAM, and peak memory.
+With --app it also starts `streamlit run app.py`, opens it in headless Chromium, uploads an image
+and times start to first shown prediction. Copy the output into BENCHMARKS.md.
+"""
+import argparse
+import io
+import platform
+import resource
+import statistics
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+
+import inference
+from images import read_image, to_tensor
+
+
+def timed(fn, repeats: int) -> list[float]:
+    fn()  # warm-up: first calls allocate and pick kernels
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def row(name: str, ms: list[float]) -> str:
+    p50, p95 = np.percentile(ms, 50), np.percentile(ms, 95)
+    return f"| {name} | {p50:.1f} | {p95:.1f} | {len(ms)} |"
+
+
+def sample_png() -> bytes:
+    """A 224x224 grayscale PNG, the size of the shipped chest X-rays (content does not change the timing)."""
+    rng = np.random.default_rng(0)
+    buffer = io.BytesIO()
+    Image.fromarray((rng.random((224, 224)) * 255).astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def app_start_to_first_prediction(png: bytes) -> float:
+    from browser import StreamlitServer, upload_and_wait  # needs Debian's chromium and playwright
+
+    start = time.perf_counter()
+    with StreamlitServer() as server:
+        upload_and_wait(server.url, png, timeout_s=120)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--app", action="store_true", help="also time app start to first prediction (needs chromium)")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+
+    png = sample_png()
+    image = read_image(png, name="sample.png")
+    model = inference.load_model("cxr-pneumonia")
+    x = to_tensor(image, channels=1)
+    batch = x.expand(32, -1, -1, -1).contiguous()
+    inference.classify(image)  # loads the recognizer too
+
+    print(f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+          f"torch {torch.__version__}; {args.repeats} repeats after one warm-up.\n")
+    print("| what | p50 ms | p95 ms | runs |\n|---|---|---|---|")
+    print(row("classifier, one 224x224 image", timed(lambda: model.predict(x), args.repeats)))
+    print(row("routed path: read PNG, recognise modality, classify", timed(
+        lambda: inference.classify(read_image(png, name="sample.png")), args.repeats)))
+    ms = timed(lambda: model.predict(batch), max(5, args.repeats // 5))
+    print(row("classifier, batch of 32", ms))
+    print(f"| (per image in the batch) | {np.percentile(ms, 50) / 32:.1f} | | |")
+    print(row("Grad-CAM, one image", timed(lambda: inference.explain(image, "cxr-pneumonia"), args.repeats)))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\nPeak resident memory of this process: {peak:.0f} MB.")
+    if args.app:
+        seconds = app_start_to_first_prediction(png)
+        print(f"App start to first prediction (streamlit run, headless Chromium, upload, result shown): {seconds:.1f} s.")
+
+
+if __name__ == "__main__":
+    main()

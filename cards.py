@@ -1,0 +1,82 @@
+"""Model cards: the README.md in every weights folder, rendered from facts the commands recorded.
+
+The facts live in the card's YAML front matter under `medlab:` (what trained the model, on which
+split, with which settings, and what `evaluate.py` measured), so the card is regenerated, never
+hand-edited, and every number in it names the command and split that produced it.
+"""
+from pathlib import Path
+
+import yaml
+
+INTENDED_USE = ("Teaching and demonstration of deep learning on medical images (MedLab). "
+                "Not a medical device: never use it to diagnose, triage or treat anyone.")
+
+DATA_LICENCES = {
+    "chest_xray": "CC BY 4.0 (Kermany et al., 2018, Mendeley Data)",
+    "covid_ct": "research use; copyright with the source papers (UCSD-AI4H COVID-CT)",
+    "kvasir_seg": "Simula terms: research and education (Kvasir-SEG)",
+}
+
+
+def read_meta(folder: Path) -> dict:
+    """The `medlab:` facts from the card's front matter ({} when there is no card yet)."""
+    card = Path(folder) / "README.md"
+    if not card.exists():
+        return {}
+    text = card.read_text()
+    if not text.startswith("---"):
+        return {}
+    front = yaml.safe_load(text.split("---", 2)[1]) or {}
+    return front.get("medlab", {}) or {}
+
+
+def _fmt(value) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _metrics_table(report: dict, keys=("accuracy", "sensitivity", "specificity", "precision", "f1")) -> list[str]:
+    return ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys),
+            "| " + " | ".join(_fmt(report[k]) for k in keys) + " |"]
+
+
+def render(meta: dict) -> str:
+    dataset = meta.get("dataset", "")
+    front = {
+        "license": "mit",
+        "library_name": "medlab",
+        "tags": ["medlab", "medical-imaging", "teaching", meta.get("family", "")],
+        "datasets": [dataset] if dataset else [],
+        "medlab": meta,
+    }
+    lines = ["---", yaml.safe_dump(front, sort_keys=False).strip(), "---", "",
+             f"# {meta.get('title', meta.get('name', 'MedLab model'))}", "",
+             meta.get("summary", ""), "",
+             "## Intended use", "", INTENDED_USE, "",
+             "## Data", "",
+             f"- Data set: `{dataset}`; licence: {DATA_LICENCES.get(dataset, 'see the data set README')}.",
+             *[f"- {d}" for d in meta.get("splits", [])], "",
+             "## Training", "", f"Command: `{meta.get('train_command', '')}`", ""]
+    lines += [f"- {k}: {_fmt(v)}" for k, v in (meta.get("settings") or {}).items()]
+    if "calibration" in meta:
+        lines += ["", "Calibration, fitted on the validation split: " + ", ".join(
+            f"{k} {_fmt(v)}" for k, v in meta["calibration"].items()) + "."]
+    lines += ["", "## Results", ""]
+    for result in meta.get("results", []):
+        lines += [f"### {result['split']} ({result['n']} images)", "",
+                  f"Command: `{result['command']}`. {result.get('protocol', '')}", ""]
+        if "roc_auc" in result:
+            lines += [f"ROC-AUC {result['roc_auc']:.3f}, average precision {result['average_precision']:.3f}, "
+                      f"expected calibration error {result['ece']:.3f} (10 bins).", ""]
+        for name in ("at_threshold", "at_0.5"):
+            if name in result:
+                lines += [f"At threshold {result[name]['threshold']:.3f}"
+                          f"{' (chosen on validation)' if name == 'at_threshold' else ''}:", "",
+                          *_metrics_table(result[name]), ""]
+    if not meta.get("results"):
+        lines += ["Not evaluated yet: run `evaluate.py`.", ""]
+    lines += ["## Limitations", "", *[f"- {item}" for item in meta.get("limitations", [])], ""]
+    return "\n".join(lines)
+
+
+def write(folder: Path, meta: dict) -> None:
+    (Path(folder) / "README.md").write_text(render(meta))

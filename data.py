@@ -1,0 +1,241 @@
+"""Data sets for training and evaluation, read from a data root the user names.
+
+The data root comes from `--data-root` or the MEDLAB_DATA environment variable; nothing is
+downloaded and nothing is copied into the repository. Each named data set knows its own layout and
+split protocol (see `SPLITS`). Images go through the same reader the app uses (`images.read_image`),
+so a model is trained on exactly the preprocessing it meets at inference.
+"""
+import csv
+import gzip
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from images import LUMA, read_image, to_tensor
+
+DATA_ENV = "MEDLAB_DATA"
+SPLIT_SEED = 0  # fixed: the validation split is part of the protocol, not a training choice
+VAL_FRACTION = 0.1  # of the chest X-ray training patients
+
+
+def data_root(flag: str | None) -> Path:
+    root = flag or os.environ.get(DATA_ENV)
+    if not root:
+        raise SystemExit(f"no data root: pass --data-root DIR or set {DATA_ENV} (on this machine: ../shared/data)")
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        raise SystemExit(f"data root {path} is not a folder")
+    return path
+
+
+@dataclass
+class Split:
+    """A whole split in memory: small enough on these data sets, and it keeps a CPU epoch fast."""
+
+    images: torch.Tensor  # (N, C, S, S) uint8
+    labels: torch.Tensor  # (N,) int64
+    class_names: list[str]
+    files: list[str]
+    description: str  # data set, split and protocol, for model cards and eval.json
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batch(self, index) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.images[index].float() / 255, self.labels[index]
+
+
+def _read_files(files: list[Path], *, size: int, channels: int) -> torch.Tensor:
+    def one(path):
+        return (to_tensor(read_image(path), channels=channels, size=size)[0] * 255).round().to(torch.uint8)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:  # decoding releases the GIL
+        return torch.stack(list(pool.map(one, files)))
+
+
+def _folder_split(folder: Path, class_names: list[str] | None) -> tuple[list[Path], list[int], list[str]]:
+    classes = class_names or sorted(p.name for p in folder.iterdir() if p.is_dir())
+    files, labels = [], []
+    for k, name in enumerate(classes):
+        found = sorted(p for p in (folder / name).glob("*") if p.is_file())
+        if not found:
+            raise SystemExit(f"no images in {folder / name}")
+        files += found
+        labels += [k] * len(found)
+    return files, labels, classes
+
+
+def _chest_xray(root: Path, split: str) -> tuple[list[Path], list[int], list[str], str]:
+    """Official test split; validation carved out of train by patient (`patient_key`), never by image."""
+    base = root / "chest_xray"
+    classes = ["NORMAL", "PNEUMONIA"]
+    rows = list(csv.DictReader(open(base / "index.csv")))
+    if split == "test":
+        rows = [r for r in rows if r["split"] == "test"]
+        note = "official test split"
+    else:
+        rows = [r for r in rows if r["split"] == "train"]
+        rng = np.random.default_rng(SPLIT_SEED)
+        held = set()
+        for label in classes:  # stratified: the same share of NORMAL and of PNEUMONIA patients
+            patients = sorted({r["patient_key"] for r in rows if r["label"] == label})
+            held |= set(rng.choice(patients, size=max(1, round(VAL_FRACTION * len(patients))), replace=False))
+        rows = [r for r in rows if (r["patient_key"] in held) == (split == "val")]
+        note = (f"{split} part of the official train split: {VAL_FRACTION:.0%} of each class's patients held out "
+                f"for val (seed {SPLIT_SEED}; no patient on both sides)")
+    files = [base / r["path"] for r in rows]
+    labels = [classes.index(r["label"]) for r in rows]
+    return files, labels, classes, f"chest_xray {split}: {note}"
+
+
+def _image_folders(name: str):
+    """Data sets laid out as <name>/<split>/<class>/<image>, with an official val split."""
+
+    def read(root: Path, split: str):
+        files, labels, classes = _folder_split(root / name / split, None)
+        return files, labels, classes, f"{name} {split}: official split"
+
+    return read
+
+
+def _resize(images: np.ndarray, size: int, channels: int) -> torch.Tensor:
+    """(N, H, W) or (N, H, W, 3) uint8 -> (N, channels, size, size) uint8, as `images.to_tensor` resizes."""
+    x = torch.from_numpy(images).float() / 255
+    x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
+    if x.shape[1] != channels:
+        x = x.expand(-1, 3, -1, -1) if channels == 3 else (x * torch.tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def read_mnist(root: Path, part: str) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST from its four idx .gz files; part is "train" or "t10k"."""
+    with gzip.open(root / "mnist" / f"{part}-images-idx3-ubyte.gz") as f:
+        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
+    with gzip.open(root / "mnist" / f"{part}-labels-idx1-ubyte.gz") as f:
+        labels = np.frombuffer(f.read(), np.uint8, offset=8)
+    return images, labels
+
+
+def _photo_crops(files: list[Path], n: int, rng: np.random.Generator, size: int) -> np.ndarray:
+    """n random square crops (side 48 px to the photo's short side) of the photos, at size x size, RGB."""
+    photos = [np.asarray(Image.open(f).convert("RGB")) for f in files]
+    out = np.empty((n, size, size, 3), np.uint8)
+    for i in range(n):
+        photo = photos[rng.integers(len(photos))]
+        side = int(rng.integers(48, min(photo.shape[:2]) + 1))
+        y, x = rng.integers(photo.shape[0] - side + 1), rng.integers(photo.shape[1] - side + 1)
+        out[i] = np.asarray(Image.fromarray(photo[y:y + side, x:x + side]).resize((size, size), Image.BILINEAR))
+    return out
+
+
+MODALITIES = ["chest_xray", "ct", "endoscopy", "other"]
+
+
+def _modality(root: Path, split: str, size: int, channels: int) -> Split:
+    """Chest X-ray vs CT slice vs endoscopy frame vs anything else, for routing uploads.
+
+    The medical classes take the images of their own data sets' splits (kvasir_seg: its official
+    val list is our test; 10% of its train list, by seed, our val). "other" is what people upload
+    by mistake: digits (MNIST), small photos (CIFAR-10) and photo crops (BSDS500), half of them
+    turned gray so that a gray photo is not taken for an X-ray. Test: MNIST t10k, CIFAR-10 test,
+    BSDS500 test and MNIST-M (a kind never seen in training).
+    """
+    rng = np.random.default_rng({"train": 1, "val": 2, "test": 3}[split])
+    parts, labels, files = [], [], []
+
+    def add(images: torch.Tensor, label: str, names: list[str]):
+        parts.append(images)
+        labels.extend([MODALITIES.index(label)] * len(images))
+        files.extend(names)
+
+    for label, dataset in [("chest_xray", "chest_xray"), ("ct", "covid_ct")]:
+        paths = SPLITS[dataset](root, split)[0]
+        add(_read_files(paths, size=size, channels=channels), label, [str(f) for f in paths])
+    ids = [line.strip() for line in open(root / "kvasir_seg/splits" / ("val.txt" if split == "test" else "train.txt"))
+           if line.strip()]
+    if split != "test":
+        held = set(np.random.default_rng(SPLIT_SEED).choice(ids, size=len(ids) // 10, replace=False))
+        ids = [i for i in ids if (i in held) == (split == "val")]
+    paths = [root / "kvasir_seg/images" / f"{i}.jpg" for i in ids]
+    add(_read_files(paths, size=size, channels=channels), "endoscopy", [str(f) for f in paths])
+
+    n = {"train": 1500, "val": 300, "test": 1000}[split]
+    digits = read_mnist(root, "t10k" if split == "test" else "train")[0]
+    pick = rng.choice(len(digits) // 2, n, replace=False) + (len(digits) // 2 if split == "val" else 0)
+    add(_resize(digits[pick], size, channels), "other", [f"mnist:{i}" for i in pick])
+    cifar = np.load(root / "cifar10" / ("cifar10_test_subset.npz" if split == "test" else "cifar10_train_subset.npz"))
+    pick = rng.choice(len(cifar["images"]) // 2, n, replace=False) + (len(cifar["images"]) // 2 if split == "val" else 0)
+    photos = cifar["images"][pick].copy()
+    bsds = sorted((root / "sr/BSDS500" / ("test" if split == "test" else "train")).glob("*.jpg"))
+    if split != "test":  # hold 40 of the 200 training photos out for val
+        bsds = bsds[:160] if split == "train" else bsds[160:]
+    crops = _photo_crops(bsds, n, rng, size)
+    for batch, source in [(photos, "cifar10"), (crops, "bsds500")]:
+        gray = rng.random(len(batch)) < 0.5
+        batch[gray] = batch[gray].mean(-1, keepdims=True).round().astype(np.uint8)
+        add(_resize(batch, size, channels), "other", [f"{source}:{i}" for i in range(len(batch))])
+    if split == "test":
+        mnist_m = np.load(root / "mnist_m/mnist_m_test.npz")["images"][:n]
+        add(_resize(mnist_m, size, channels), "other", [f"mnist_m:{i}" for i in range(n)])
+    return Split(torch.cat(parts), torch.tensor(labels), list(MODALITIES), files,
+                 f"modality {split}: {', '.join(f'{MODALITIES[k]} {c}' for k, c in enumerate(np.bincount(labels)))}"
+                 " (see data._modality for sources)")
+
+
+SPLITS = {
+    "chest_xray": _chest_xray,
+    "covid_ct": _image_folders("covid_ct"),
+    "folder": _image_folders("."),  # any <root>/<split>/<class>/ tree, e.g. the tests' generated data
+}
+BUILT = {"modality": _modality}  # data sets assembled from several sources, straight into memory
+
+
+def load_split(dataset: str, root: Path, split: str, *, size: int, channels: int = 1) -> Split:
+    if dataset not in SPLITS and dataset not in BUILT:
+        raise SystemExit(f"unknown data set {dataset!r}; known: {', '.join(sorted([*SPLITS, *BUILT]))}")
+    if split not in ("train", "val", "test"):
+        raise SystemExit(f"split must be train, val or test, not {split!r}")
+    if dataset in BUILT:
+        return BUILT[dataset](root, split, size, channels)
+    files, labels, classes, description = SPLITS[dataset](root, split)
+    if not files:
+        raise SystemExit(f"{dataset} {split}: no images found under {root}")
+    images = _read_files(files, size=size, channels=channels)
+    return Split(images, torch.tensor(labels), classes, [str(f) for f in files], description)
+
+
+# -- sampling and augmentation ---------------------------------------------------------------------
+
+
+def balanced_order(labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One epoch of indices drawn with every class equally likely (handles class imbalance)."""
+    counts = torch.bincount(labels).float()
+    weights = (1.0 / counts)[labels]
+    return torch.multinomial(weights, len(labels), replacement=True, generator=generator)
+
+
+def augment(images: torch.Tensor, generator: torch.Generator, *, rotate: float = 10.0, scale=(0.85, 1.15),
+            shift: float = 0.08, contrast: float = 0.25, gamma: float = 0.3) -> torch.Tensor:
+    """Per-image random affine (rotation in degrees, zoom, shift as a fraction) and intensity jitter.
+
+    (B, C, H, W) in [0, 1] -> same shape. No flips: a mirrored chest X-ray is anatomically wrong.
+    """
+    b = images.shape[0]
+    u = lambda lo, hi: lo + (hi - lo) * torch.rand(b, generator=generator)  # noqa: E731
+    angle = torch.deg2rad(u(-rotate, rotate))
+    zoom = u(*scale)
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack([torch.stack([cos, -sin, u(-shift, shift) * 2], 1),
+                         torch.stack([sin, cos, u(-shift, shift) * 2], 1)], 1)  # (B, 2, 3)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    out = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    out = out.clamp(0, 1) ** torch.exp(u(-gamma, gamma)).view(b, 1, 1, 1)
+    mean = out.mean(dim=(1, 2, 3), keepdim=True)
+    return ((out - mean) * u(1 - contrast, 1 + contrast).view(b, 1, 1, 1) + mean).clamp(0, 1)

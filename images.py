@@ -1,0 +1,547 @@
+"""Read one uploaded image file (PNG, JPEG, BMP, TIFF, WebP, GIF, PGM or DICOM) into [0, 1] floats.
+
+This is the only place that opens user files: the Streamlit pages and the command lines both call
+`read_image`, so every odd file (16-bit PNG, CMYK JPEG, MONOCHROME1 DICOM, truncated download,
+a PDF renamed .png) is handled, or refused with a message naming the file, in one place.
+
+    image = read_image("chest.dcm", window=WINDOW_PRESETS["lung"])
+    x = to_tensor(image, channels=1, size=224)   # (1, 1, 224, 224) in [0, 1]
+
+Every problem with the file itself raises `ImageReadError` (a `ValueError`), whose text can be shown
+to the user as is. Mistakes by the caller (a wrong argument type) raise the usual exceptions.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import os
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps
+
+import pydicom
+from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
+
+MAX_UPLOAD_BYTES: int = 32 * 1024 * 1024  # largest file accepted
+MAX_PIXELS: int = 40_000_000  # width*height limit, checked from the header before decoding (decompression bombs)
+MIN_SIDE: int = 8  # smaller images carry too little to classify or to look at
+
+WINDOW_PRESETS: dict[str, tuple[float, float]] = {  # (center, width) in Hounsfield units
+    "lung": (-600.0, 1500.0),
+    "mediastinum": (40.0, 400.0),
+}
+
+# PIL may only try these decoders. The rest of what PIL can open adds risk and nothing for us
+# (EPS, for one, runs Ghostscript). JPEG includes MPO (camera JPEGs with extra views); PPM covers
+# PGM, the format of some mammography sets (mini-MIAS).
+_PIL_FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WEBP", "GIF", "PPM", "JPEG2000")
+_SUPPORTED = "PNG, JPEG, BMP, TIFF, WebP, GIF, PGM or DICOM"
+
+# Largest per-pixel spread between R, G and B (in 8-bit levels) still called grey: JPEG rounding
+# leaves a level or two of colour in a grey X-ray saved as RGB.
+_GRAY_TOLERANCE_LEVELS = 3
+
+LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, the weights PIL uses for RGB -> L
+
+
+class ImageReadError(ValueError):
+    """A file that could not be read as an image; str() is a readable message naming the file and what was wrong."""
+
+
+@dataclass
+class LoadedImage:
+    pixels: np.ndarray  # float32, (H, W) for grayscale content or (H, W, 3) for colour, values in [0, 1]
+    name: str  # the file name as given (for messages and outputs)
+    format: str  # "PNG", "JPEG", "BMP", "TIFF", "DICOM", ...
+    grayscale: bool  # True if the content is single-channel (incl. RGB files whose channels are equal)
+    bit_depth: int  # bits per sample of the source (8, 16, ...)
+    info: dict = field(default_factory=dict)  # extra facts: DICOM window, dropped alpha, EXIF rotation, ...
+
+    @property
+    def height(self) -> int:
+        return self.pixels.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.pixels.shape[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Public entry points
+# ---------------------------------------------------------------------------------------------
+
+
+def read_image(source, *, name: str | None = None, window: tuple[float, float] | None = None) -> LoadedImage:
+    """Read a PNG, JPEG, BMP, TIFF, WebP, GIF, PGM or DICOM file into a `LoadedImage`.
+
+    source: a path (str or Path), bytes, or a binary file-like object (Streamlit's UploadedFile).
+    name:   what to call the file in messages; defaults to the path or the object's .name.
+    window: DICOM only, (center, width) in the file's output units (HU for CT) overriding the
+            file's own window, e.g. WINDOW_PRESETS["lung"]. Ignored (and said so in info) otherwise.
+    """
+    if window is not None:
+        center, width = (float(v) for v in window)
+        if not (np.isfinite(center) and np.isfinite(width) and width > 0):
+            raise ValueError(f"window must be a finite (center, width) with width > 0; got {window}")
+        window = (center, width)
+
+    data, name = _read_bytes(source, name)
+    if len(data) == 0:
+        raise ImageReadError(f"{name} is empty (0 bytes); the upload or download did not complete, try again")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ImageReadError(
+            f"{name} is {_megabytes(len(data))}; the limit is {_megabytes(MAX_UPLOAD_BYTES)}. "
+            "Upload a smaller export of the image (e.g. PNG or JPEG)"
+        )
+
+    if _is_dicom(data, name):
+        return _read_dicom(data, name, window)
+    image = _read_pil(data, name)
+    if window is not None:
+        image.info["window"] = "ignored (windowing applies to DICOM files only)"
+    return image
+
+
+def to_tensor(image: LoadedImage, *, channels: int, size: int | None = None) -> torch.Tensor:
+    """(1, channels, H, W) float32 tensor in [0, 1], the input the models expect.
+
+    channels: 1 (luminance; colour images are converted with BT.601 weights) or 3 (grey replicated).
+    size:     if given, resize to size x size (bilinear, antialiased); the aspect ratio is not kept.
+    """
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3; got {channels}")
+    if size is not None and size < 1:
+        raise ValueError(f"size must be a positive number of pixels; got {size}")
+
+    x = torch.from_numpy(np.ascontiguousarray(image.pixels, dtype=np.float32))
+    if x.ndim == 2:
+        x = x[None]  # (1, H, W)
+    else:
+        x = x.permute(2, 0, 1)  # (3, H, W)
+    if channels == 1 and x.shape[0] == 3:
+        x = (torch.tensor(LUMA).view(3, 1, 1) * x).sum(dim=0, keepdim=True)  # (1, H, W)
+    elif channels == 3 and x.shape[0] == 1:
+        x = x.expand(3, -1, -1)
+    x = x[None]  # (1, C, H, W)
+
+    if size is not None:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return x.clamp(0.0, 1.0).contiguous()
+
+
+def to_pil(image: LoadedImage) -> Image.Image:
+    """8-bit PIL image for display: mode L for grayscale content, RGB for colour."""
+    pixels8 = np.round(np.clip(image.pixels, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return Image.fromarray(pixels8, mode="L" if pixels8.ndim == 2 else "RGB")
+
+
+# ---------------------------------------------------------------------------------------------
+# Getting the bytes
+# ---------------------------------------------------------------------------------------------
+
+
+def _read_bytes(source, name: str | None) -> tuple[bytes, str]:
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        name = name or str(source)
+        try:
+            if path.is_dir():
+                raise ImageReadError(f"{name} is a folder, not an image file; give the path of one image")
+            size = path.stat().st_size
+            if size > MAX_UPLOAD_BYTES:  # refuse before reading it all into memory
+                raise ImageReadError(
+                    f"{name} is {_megabytes(size)}; the limit is {_megabytes(MAX_UPLOAD_BYTES)}. "
+                    "Use a smaller export of the image (e.g. PNG or JPEG)"
+                )
+            return path.read_bytes(), name
+        except FileNotFoundError:
+            raise ImageReadError(f"{name}: no such file; check the path") from None
+        except PermissionError:
+            raise ImageReadError(f"{name}: permission denied; check that the file is readable") from None
+
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source), name or "uploaded file"
+
+    if hasattr(source, "getvalue") or hasattr(source, "read"):
+        name = name or getattr(source, "name", None) or "uploaded file"
+        # getvalue() returns the whole upload wherever the read position is (Streamlit's UploadedFile);
+        # read() is capped one byte past the limit so a huge stream is never read whole.
+        data = source.getvalue() if hasattr(source, "getvalue") else source.read(MAX_UPLOAD_BYTES + 1)
+        if isinstance(data, str):
+            raise TypeError(f"{name} was opened in text mode; open it with open(path, 'rb')")
+        return bytes(data), str(name)
+
+    raise TypeError(f"read_image expects a path, bytes or a binary file object; got {type(source).__name__}")
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MB"
+
+
+# ---------------------------------------------------------------------------------------------
+# Ordinary image files, through PIL
+# ---------------------------------------------------------------------------------------------
+
+
+def _read_pil(data: bytes, name: str) -> LoadedImage:
+    info: dict = {}
+    with warnings.catch_warnings():
+        # PIL only warns between its own limit and twice that; make it an error like the rest.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(io.BytesIO(data), formats=_PIL_FORMATS)
+        except Image.UnidentifiedImageError:
+            raise ImageReadError(_not_an_image_message(data, name)) from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+            raise ImageReadError(_too_many_pixels_message(name, data, str(e))) from None
+        except Exception as e:
+            raise ImageReadError(_decode_failure_message(name, "image", e)) from e
+
+        fmt = "JPEG" if im.format == "MPO" else im.format  # MPO: a camera JPEG with extra views
+        width, height = im.size  # from the header; nothing is decoded yet
+        _check_size(name, width, height)
+        frames = getattr(im, "n_frames", 1)
+        if frames > 1 and im.format == "MPO":
+            info["frames"] = f"first of {frames} images in the MPO JPEG used"
+        elif frames > 1:
+            kind = "a multi-page TIFF" if fmt == "TIFF" else f"an animated {fmt}"
+            unit = "pages" if fmt == "TIFF" else "frames"
+            raise ImageReadError(f"{name} is {kind} with {frames} {unit}; upload a single still image")
+
+        try:
+            im.load()  # decode now, so a truncated file fails here and not later in a model
+            orientation = im.getexif().get(0x0112, 1)  # EXIF Orientation; 1 is upright
+            oriented = ImageOps.exif_transpose(im)
+        except Exception as e:
+            raise ImageReadError(_decode_failure_message(name, f"{fmt} image", e)) from e
+
+    if orientation not in (1, None):
+        info["exif_orientation"] = f"{orientation} (rotated/flipped upright)"
+    pixels, bit_depth = _pil_to_array(oriented, name, fmt, info)
+    return _finish(pixels, name=name, fmt=fmt, bit_depth=bit_depth, info=info)
+
+
+def _pil_to_array(im: Image.Image, name: str, fmt: str, info: dict) -> tuple[np.ndarray, int]:
+    """Float32 array in [0, 1], (H, W) or (H, W, 3), and the source's bits per sample."""
+    mode = im.mode
+    if mode == "1":
+        return np.asarray(im, dtype=np.float32), 1
+    if mode == "L":
+        return np.asarray(im, dtype=np.float32) / 255.0, 8
+    if mode.startswith("I;16"):
+        # 16-bit grey: scale by the file's real range (65535, or 4095 for a 12-bit TIFF), never clip at 255.
+        bits = _tiff_bits_per_sample(im) if fmt == "TIFF" else 16
+        bits = bits if bits and bits <= 16 else 16
+        values = np.asarray(im).astype(np.float32)
+        return np.clip(values / (2**bits - 1), 0.0, 1.0), bits
+    if mode == "I":  # 32-bit integer; older Pillow also opens 16-bit PNGs this way
+        bits = 16 if fmt == "PNG" else _tiff_bits_per_sample(im)
+        values = np.asarray(im)
+        if bits and bits <= 16 and values.min() >= 0 and values.max() <= 2**bits - 1:
+            return values.astype(np.float32) / (2**bits - 1), bits
+        return _scale_wide_values(values, name, info), bits or 32
+    if mode == "F":
+        return _scale_wide_values(np.asarray(im), name, info), 32
+    if mode in ("LA", "La", "PA", "P", "RGBA", "RGBa"):
+        has_alpha = mode != "P" or "transparency" in im.info
+        if not has_alpha:
+            return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0, 8
+        rgba = np.asarray(im.convert("LA" if mode in ("LA", "La") else "RGBA"), dtype=np.float32) / 255.0
+        colour, alpha = rgba[..., :-1], rgba[..., -1:]
+        # Composite onto black: what the model sees matches what a viewer shows on a dark background.
+        if alpha.min() == 1.0:
+            info["alpha"] = "dropped (fully opaque)"
+        else:
+            info["alpha"] = "dropped (composited on black)"
+        composite = colour * alpha
+        return (composite[..., 0] if composite.shape[-1] == 1 else composite), 8
+    if mode in ("RGB", "CMYK", "YCbCr", "LAB", "HSV"):
+        if mode != "RGB":
+            info["converted"] = f"{mode} to RGB"
+        return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0, 8
+    raise ImageReadError(
+        f"{name} is a {fmt} with pixel mode {mode}, which this lab does not read; "
+        "save it as an 8-bit or 16-bit PNG"
+    )
+
+
+def _tiff_bits_per_sample(im: Image.Image) -> int | None:
+    bits = getattr(im, "tag_v2", {}).get(258)  # TIFF tag BitsPerSample
+    if isinstance(bits, tuple):
+        bits = bits[0]
+    return int(bits) if bits else None
+
+
+def _scale_wide_values(values: np.ndarray, name: str, info: dict) -> np.ndarray:
+    """32-bit integer or float pixels (TIFF modes I and F) have no fixed white: use their range."""
+    is_float = values.dtype.kind == "f"
+    values = values.astype(np.float64)
+    if not np.isfinite(values).all():
+        raise ImageReadError(f"{name} contains NaN or infinite pixel values; save the image without them")
+    low, high = float(values.min()), float(values.max())
+    if is_float and 0.0 <= low and high <= 1.0:
+        info["scaling"] = "none (float values already in [0, 1])"
+        return values.astype(np.float32)
+    info["scaling"] = f"min-max (values {low:g} to {high:g} mapped to 0..1)"
+    return _min_max(values)
+
+
+def _decode_failure_message(name: str, kind: str, error: Exception) -> str:
+    if "truncated" in str(error).lower():
+        return f"{name} is truncated (the {kind} file ends before its data does); upload the complete file"
+    return f"{name} is a damaged {kind} file ({_reason(error)}); export or download it again"
+
+
+_SIGNATURES = {  # first bytes of the formats we read, to tell "damaged PNG" from "not an image"
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"\xff\xd8\xff": "JPEG",
+    b"GIF8": "GIF",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+}
+
+
+def _not_an_image_message(data: bytes, name: str) -> str:
+    for signature, fmt in _SIGNATURES.items():
+        if data.startswith(signature):
+            return f"{name} starts like a {fmt} file but its header is damaged; export or download it again"
+    looks_like = _sniff(data)
+    what = f"looks like {looks_like}" if looks_like else "is not an image this lab can read"
+    return f"{name} {what}; upload a {_SUPPORTED} image"
+
+
+def _sniff(data: bytes) -> str | None:
+    """A few common things people upload by mistake, so the message can say what the file is."""
+    head = data[:1024]
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith(b"%PDF"):
+        return "a PDF document"
+    if head.startswith(b"PK\x03\x04"):
+        return "a zip archive (or an Office document); unpack it and upload one image"
+    if head.startswith(b"\x1f\x8b"):
+        return "a gzip-compressed file; decompress it first"
+    if head[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc"):
+        return "a HEIC photo (iPhone); export it as JPEG"
+    if data[344:348] in (b"n+1\x00", b"ni1\x00"):
+        return "a NIfTI volume; export one 2D slice as PNG"
+    if b"<svg" in text:
+        return "an SVG drawing (vector graphics, not pixels); export it as PNG"
+    if text.startswith((b"<!doctype html", b"<html")) or b"<html" in text:
+        return "an HTML page (perhaps a web page saved instead of the image)"
+    if text.startswith(b"<?xml"):
+        return "an XML file"
+    if text.startswith((b"{", b"[")):
+        return "a JSON or text file"
+    try:
+        decoded = codecs.getincrementaldecoder("utf-8")().decode(head)  # tolerates a character cut at 1024
+    except UnicodeDecodeError:
+        return None
+    return "a text file" if "\x00" not in decoded else None
+
+
+def _too_many_pixels_message(name: str, data: bytes, pil_message: str) -> str:
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24:  # IHDR width and height
+        width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        return _size_message(name, width, height)
+    match = re.search(r"\((\d+) pixels\)", pil_message)
+    pixels = f"{int(match.group(1)):,} pixels" if match else "more pixels than PIL's own limit"
+    return f"{name} declares {pixels} in its header; the limit is {MAX_PIXELS:,} pixels. Upload a smaller image"
+
+
+def _size_message(name: str, width: int, height: int) -> str:
+    return (
+        f"{name} is {width} x {height} = {width * height:,} pixels; the limit is {MAX_PIXELS:,} pixels. "
+        "Upload a downscaled copy"
+    )
+
+
+def _check_size(name: str, width: int, height: int) -> None:
+    if width <= 0 or height <= 0:
+        raise ImageReadError(f"{name} has zero size ({width} x {height} pixels); it contains no image")
+    if width * height > MAX_PIXELS:
+        raise ImageReadError(_size_message(name, width, height))
+    if width < MIN_SIDE or height < MIN_SIDE:
+        raise ImageReadError(
+            f"{name} is only {width} x {height} pixels, too small to judge; "
+            f"upload an image at least {MIN_SIDE} x {MIN_SIDE} pixels"
+        )
+
+
+def _reason(error: Exception) -> str:
+    text = str(error).strip() or "no details"
+    return f"{type(error).__name__}: {text[:200]}"
+
+
+# ---------------------------------------------------------------------------------------------
+# DICOM, through pydicom
+# ---------------------------------------------------------------------------------------------
+
+
+def _is_dicom(data: bytes, name: str) -> bool:
+    if data[128:132] == b"DICM":
+        return True
+    # A name ending .dcm is trusted too, unless the bytes are plainly a PNG, JPEG, ... renamed.
+    named_dicom = name.lower().endswith((".dcm", ".dicom"))
+    return named_dicom and not any(data.startswith(signature) for signature in _SIGNATURES)
+
+
+def _read_dicom(data: bytes, name: str, window: tuple[float, float] | None) -> LoadedImage:
+    has_magic = data[128:132] == b"DICM"
+    try:
+        # force: files named .dcm without the 128-byte preamble and 'DICM' marker are still common.
+        ds = pydicom.dcmread(io.BytesIO(data), force=not has_magic)
+        # pydicom converts element values lazily, on first access: convert them all now, so that a
+        # damaged element fails here as a DICOM problem rather than at some ds.get() further down.
+        for _ in ds.iterall():
+            pass
+        for _ in getattr(ds, "file_meta", None) or ():
+            pass
+    except Exception as e:
+        raise ImageReadError(
+            f"{name} is not a readable DICOM file ({_reason(e)}); export it again from the viewer or PACS"
+        ) from e
+
+    if not any(tag in ds for tag in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+        kind = ds.get("Modality") or getattr(ds.get("SOPClassUID"), "name", None)
+        what = f" (its modality or class is {kind})" if kind else ""
+        raise ImageReadError(
+            f"{name} is a DICOM file without pixel data (PixelData element missing){what}; "
+            "upload an image file from the series (e.g. CT, MR, CR or DX)"
+        )
+
+    try:
+        rows, columns = int(ds.Rows), int(ds.Columns)
+        frames = int(ds.get("NumberOfFrames") or 1)
+        bits_stored = int(ds.get("BitsStored") or 16)
+        photometric = str(ds.get("PhotometricInterpretation") or "MONOCHROME2").strip().upper()
+        info: dict = {"modality": str(ds.get("Modality") or "unknown"), "photometric_interpretation": photometric}
+        slope, intercept = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
+        if slope is not None or intercept is not None:
+            info["rescale"] = (float(1 if slope is None else slope), float(0 if intercept is None else intercept))
+    except Exception as e:
+        raise ImageReadError(f"{name} is a DICOM file with a damaged image header ({_reason(e)})") from e
+    _check_size(name, columns, rows)
+
+    try:
+        if frames > 1:
+            # A volume or cine loop: show its middle frame, the one most likely to contain the anatomy.
+            index = frames // 2
+            ds.pixel_array_options(index=index)
+            info["frame"] = f"middle frame {index + 1} of {frames}"
+        raw = ds.pixel_array  # YBR colour comes back as RGB
+        if photometric == "PALETTE COLOR":
+            raw = apply_color_lut(raw, ds)
+    except Exception as e:
+        raise ImageReadError(_dicom_decode_failure_message(name, ds, e)) from e
+
+    if raw.ndim == 3 and raw.shape[-1] == 3:
+        if photometric == "PALETTE COLOR":
+            bits = 16 if raw.dtype == np.uint16 else 8  # the colour table's output, not the index width
+        else:
+            bits = bits_stored if 1 <= bits_stored <= raw.dtype.itemsize * 8 else raw.dtype.itemsize * 8
+        pixels = np.clip(raw.astype(np.float32) / (2**bits - 1), 0.0, 1.0)
+        if window is not None:
+            info["window"] = "ignored (colour image)"
+        return _finish(pixels, name=name, fmt="DICOM", bit_depth=bits, info=info)
+    if raw.ndim != 2:
+        raise ImageReadError(f"{name} has pixel data of shape {raw.shape}, not a 2D image; upload a single image")
+
+    try:
+        values = apply_modality_lut(raw, ds).astype(np.float64)  # stored values -> HU for CT (slope, intercept)
+    except Exception as e:
+        raise ImageReadError(f"{name} is a DICOM file whose rescale or modality LUT is damaged ({_reason(e)})") from e
+    pixels = _dicom_window(values, ds, window, info, name)
+    if photometric == "MONOCHROME1":  # 0 means white in MONOCHROME1; flip so higher = brighter
+        pixels = 1.0 - pixels
+        info["inverted"] = "MONOCHROME1 inverted so that higher = brighter"
+    return _finish(pixels, name=name, fmt="DICOM", bit_depth=bits_stored, info=info)
+
+
+def _dicom_window(values: np.ndarray, ds, window, info: dict, name: str) -> np.ndarray:
+    """Map modality values to [0, 1]: the caller's window, else the file's, else its VOI LUT, else min-max."""
+    source = "argument"
+    if window is None:
+        window = _file_window(ds)
+        source = "file"
+    if window is not None:
+        center, width = window
+        info["window"] = (center, width)
+        info["window_source"] = source
+        # Linear window as viewers show it: [center - width/2, center + width/2] -> [0, 1].
+        return np.clip((values - (center - width / 2)) / width, 0.0, 1.0).astype(np.float32)
+    if "VOILUTSequence" in ds:
+        info["window"] = "VOI LUT from the file, then min-max"
+        info["window_source"] = "file"
+        try:
+            indices = np.rint(values).astype(np.int64)  # a LUT is indexed by whole numbers
+            return _min_max(apply_voi_lut(indices, ds).astype(np.float64))
+        except Exception as e:
+            raise ImageReadError(f"{name} is a DICOM file whose VOI LUT is damaged ({_reason(e)})") from e
+    has_window = "WindowCenter" in ds or "WindowWidth" in ds
+    info["window"] = "min-max (the file's window is incomplete or invalid)" if has_window else "min-max (the file has no window)"
+    info["window_source"] = "min-max"
+    return _min_max(values)
+
+
+def _file_window(ds) -> tuple[float, float] | None:
+    center, width = ds.get("WindowCenter"), ds.get("WindowWidth")
+    if center is None or width is None:
+        return None
+    def first(value) -> float:
+        # Multi-valued windows list alternatives (e.g. soft tissue, bone): the first is the default view.
+        return float(value[0] if isinstance(value, (list, tuple, pydicom.multival.MultiValue)) else value)
+
+    try:
+        center, width = first(center), first(width)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return (center, width) if np.isfinite(center) and np.isfinite(width) and width > 0 else None
+
+
+def _dicom_decode_failure_message(name: str, ds, error: Exception) -> str:
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    text = str(error)
+    if "missing dependencies" in text or "plugin" in text.lower():
+        return (
+            f"{name} is compressed as '{syntax.name if syntax else 'unknown'}', which needs a decoder that "
+            "is not installed (pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg), "
+            "or export it uncompressed"
+        )
+    if "less than expected" in text or "truncat" in text.lower():
+        return f"{name} is a truncated DICOM file (less pixel data than its header declares); upload the complete file"
+    return f"{name} is a DICOM file whose pixel data could not be decoded ({_reason(error)})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared
+# ---------------------------------------------------------------------------------------------
+
+
+def _min_max(values: np.ndarray) -> np.ndarray:
+    low, high = float(values.min()), float(values.max())
+    if high == low:  # a flat image: show it black rather than divide by zero
+        return np.zeros(values.shape, dtype=np.float32)
+    return ((values - low) / (high - low)).astype(np.float32)
+
+
+def _finish(pixels: np.ndarray, *, name: str, fmt: str, bit_depth: int, info: dict) -> LoadedImage:
+    """Collapse RGB whose channels agree to (H, W) grey, and wrap the result."""
+    pixels = np.ascontiguousarray(pixels, dtype=np.float32)
+    if not np.isfinite(pixels).all():  # e.g. NaN in float pixel data: no window can show that
+        raise ImageReadError(f"{name} contains NaN or infinite pixel values; export the image again without them")
+    if pixels.ndim == 3:
+        r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]  # pairwise, as reducing over axis 2 is slow
+        tolerance = _GRAY_TOLERANCE_LEVELS / 255.0 + 1e-6
+        if all(float(np.abs(x - y).max()) <= tolerance for x, y in ((r, g), (g, b), (r, b))):
+            pixels = (r + g + b) / np.float32(3.0)
+            info["channels"] = "RGB with equal channels, read as grayscale"
+    return LoadedImage(
+        pixels=pixels, name=name, format=fmt, grayscale=pixels.ndim == 2, bit_depth=bit_depth, info=info
+    )

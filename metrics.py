@@ -1,0 +1,105 @@
+"""Classification metrics in plain numpy: what `evaluate.py` reports and the Evaluate page plots.
+
+Binary tasks take `scores` = P(positive class) and `labels` in {0, 1}.
+"""
+import numpy as np
+
+
+def roc_curve(scores, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """False- and true-positive rates at every distinct threshold (descending), starting at (0, 0)."""
+    s, y = np.asarray(scores, float), np.asarray(labels, bool)
+    order = np.argsort(-s, kind="mergesort")
+    s, y = s[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # last index of each run of equal scores
+    tp, fp = np.cumsum(y)[last], np.cumsum(~y)[last]
+    tpr = np.r_[0, tp] / max(1, y.sum())
+    fpr = np.r_[0, fp] / max(1, (~y).sum())
+    return fpr, tpr, np.r_[np.inf, s[last]]
+
+
+def roc_auc(scores, labels) -> float:
+    fpr, tpr, _ = roc_curve(scores, labels)
+    return float(np.trapezoid(tpr, fpr))
+
+
+def pr_curve(scores, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Precision and recall at every distinct threshold (descending)."""
+    s, y = np.asarray(scores, float), np.asarray(labels, bool)
+    order = np.argsort(-s, kind="mergesort")
+    s, y = s[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
+    tp, fp = np.cumsum(y)[last], np.cumsum(~y)[last]
+    return tp / (tp + fp), tp / max(1, y.sum()), s[last]
+
+
+def average_precision(scores, labels) -> float:
+    precision, recall, _ = pr_curve(scores, labels)
+    return float(np.sum(np.diff(np.r_[0, recall]) * precision))
+
+
+def youden_threshold(scores, labels) -> float:
+    """The threshold maximising sensitivity + specificity - 1; independent of class prevalence."""
+    fpr, tpr, thresholds = roc_curve(scores, labels)
+    best = int(np.argmax(tpr[1:] - fpr[1:])) + 1
+    return float(thresholds[best])
+
+
+def confusion(predicted, labels, k: int = 2) -> np.ndarray:
+    """k x k counts, rows = true class, columns = predicted class."""
+    m = np.zeros((k, k), int)
+    np.add.at(m, (np.asarray(labels, int), np.asarray(predicted, int)), 1)
+    return m
+
+
+def binary_report(scores, labels, threshold: float) -> dict:
+    """Accuracy, sensitivity, specificity, precision, F1 and the confusion matrix at one threshold."""
+    y = np.asarray(labels, int)
+    predicted = (np.asarray(scores, float) >= threshold).astype(int)
+    (tn, fp), (fn, tp) = confusion(predicted, y)
+    sensitivity = tp / max(1, tp + fn)
+    precision = tp / max(1, tp + fp)
+    return {
+        "threshold": float(threshold),
+        "accuracy": float((tp + tn) / len(y)),
+        "sensitivity": float(sensitivity),
+        "specificity": float(tn / max(1, tn + fp)),
+        "precision": float(precision),
+        "f1": float(2 * tp / max(1, 2 * tp + fp + fn)),
+        "confusion_matrix": [[int(tn), int(fp)], [int(fn), int(tp)]],
+    }
+
+
+def reliability(probabilities, labels, bins: int = 10) -> dict:
+    """Expected calibration error of the top-class confidence (Guo et al., 2017), equal-width bins."""
+    p = np.asarray(probabilities, float)
+    confidence, predicted = p.max(1), p.argmax(1)
+    correct = predicted == np.asarray(labels, int)
+    edges = np.linspace(0, 1, bins + 1)
+    index = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    rows, ece = [], 0.0
+    for b in range(bins):
+        inside = index == b
+        if inside.any():
+            gap = abs(correct[inside].mean() - confidence[inside].mean())
+            ece += inside.mean() * gap
+            rows.append({"low": float(edges[b]), "high": float(edges[b + 1]), "count": int(inside.sum()),
+                         "confidence": float(confidence[inside].mean()), "accuracy": float(correct[inside].mean())})
+    return {"ece": float(ece), "bins": rows}
+
+
+def fit_temperature(logits, labels, *, steps: int = 200) -> float:
+    """Temperature scaling: the T > 0 minimising the NLL of softmax(logits / T) (fitted on validation)."""
+    import torch
+
+    z, y = torch.as_tensor(logits, dtype=torch.float64), torch.as_tensor(labels)
+    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=steps)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(z / log_t.exp(), y)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return float(log_t.detach().exp())

@@ -1,0 +1,6 @@
+"""MedLab's model families. Each module registers its family when imported here, by name."""
+from . import classifier  # noqa: F401  (registers "classifier")
+from .base import MedLabModel, WeightsError, load
+from .registry import get, names, register
+
+__all__ = ["MedLabModel", "WeightsError", "get", "load", "names", "register"]

@@ -1,0 +1,135 @@
+"""What every MedLab model family shares: config, safetensors persistence, strict loading, the Hub.
+
+A weights folder is exactly what `save_pretrained` writes:
+
+    config.json        {"family": "classifier", ...the family's config dataclass...}
+    model.safetensors  the state dict (parameters stored as float16 to halve the size)
+    README.md          the model card (written by the training command)
+
+plus `eval.json`, written by `evaluate.py`. `load` accepts a folder or a Hub repository id, checks
+that config.json names a known family (and the expected one, if given), builds the model from its
+config and loads the weights with `strict=True`. Nothing is ever unpickled.
+"""
+import json
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+from huggingface_hub import PyTorchModelHubMixin, snapshot_download
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from . import registry
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+class WeightsError(ValueError):
+    """A weights folder or Hub repository that cannot be loaded as what it claims to be."""
+
+
+class MedLabModel(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="medlab",
+    tags=["medlab", "medical-imaging", "teaching"],
+    repo_url="https://github.com/medlab/medlab",
+):
+    """Base class of every family. Subclasses set `Config` and are decorated with `@register(name)`."""
+
+    family: ClassVar[str] = ""  # set by @register
+    Config: ClassVar[type]
+
+    def __init__(self, config):
+        super().__init__()
+        if not isinstance(config, self.Config):
+            raise TypeError(f"{type(self).__name__} takes a {self.Config.__name__}, got {type(config).__name__}")
+        self.config = config
+
+    # -- persistence -------------------------------------------------------------------------------
+
+    def _save_pretrained(self, save_directory: Path) -> None:
+        """Called by the mixin's `save_pretrained` (and so by `push_to_hub`)."""
+        # Parameters go to float16 (half the size, no measurable change in outputs); buffers such as
+        # batch-norm statistics and the fitted temperature and threshold keep full precision.
+        parameters = {name for name, _ in self.named_parameters()}
+        state = {k: (v.half() if k in parameters and v.is_floating_point() else v).contiguous()
+                 for k, v in self.state_dict().items()}
+        save_file(state, str(Path(save_directory) / WEIGHTS_FILE), metadata={"family": self.family})
+        config = {"family": self.family, **asdict(self.config)}
+        (Path(save_directory) / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id, revision=None, **_hub_options):
+        """The mixin's `from_pretrained` lands here: always safetensors, always strict."""
+        return load(model_id, family=cls.family, revision=revision)
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def resolve(path_or_repo_id: str | Path, *, revision: str | None = None) -> Path:
+    """A local folder as it is, or a Hub repository id downloaded through the Hub client's cache."""
+    path = Path(path_or_repo_id)
+    if path.is_dir():
+        return path
+    name = str(path_or_repo_id)
+    if path.exists() or name.count("/") != 1 or name.startswith((".", "/")):
+        raise WeightsError(f"{name!r} is neither a weights folder nor a Hub repository id (owner/name)")
+    try:
+        return Path(snapshot_download(name, revision=revision, allow_patterns=["*.json", "*.safetensors", "*.md"]))
+    except Exception as error:  # the Hub client raises many kinds; all mean "could not get it"
+        raise WeightsError(f"could not fetch {name!r} from the Hugging Face Hub ({type(error).__name__}: "
+                           f"{error}). Offline? Use the bundled weights in weights/ instead.") from error
+
+
+def read_config(folder: Path) -> dict:
+    try:
+        config = json.loads((folder / CONFIG_FILE).read_text())
+    except FileNotFoundError:
+        raise WeightsError(f"{folder} has no {CONFIG_FILE}; a MedLab weights folder has config.json and model.safetensors") from None
+    except json.JSONDecodeError as error:
+        raise WeightsError(f"{folder / CONFIG_FILE} is not valid JSON: {error}") from None
+    if not isinstance(config, dict) or "family" not in config:
+        raise WeightsError(f"{folder / CONFIG_FILE} does not name a MedLab model family (no \"family\" key)")
+    return config
+
+
+def load(path_or_repo_id: str | Path, *, family: str | None = None, revision: str | None = None) -> MedLabModel:
+    """Build a model from a weights folder or Hub repository and load its weights strictly; eval mode."""
+    folder = resolve(path_or_repo_id, revision=revision)
+    config = read_config(folder)
+    name = config.pop("family")
+    if family is not None and name != family:
+        raise WeightsError(f"{path_or_repo_id} holds a {name!r} model, not a {family!r} model")
+    try:
+        cls = registry.get(name)
+    except KeyError as error:
+        raise WeightsError(str(error.args[0])) from None
+    known = {f.name for f in fields(cls.Config)}
+    if set(config) - known:
+        raise WeightsError(f"{folder / CONFIG_FILE} has settings a {name!r} model does not know: "
+                           f"{', '.join(sorted(set(config) - known))}")
+    model = cls(cls.Config(**config))
+    try:
+        state = load_file(str(folder / WEIGHTS_FILE))
+    except FileNotFoundError:
+        raise WeightsError(f"{folder} has no {WEIGHTS_FILE}") from None
+    except (SafetensorError, OSError, ValueError) as error:
+        raise WeightsError(f"{folder / WEIGHTS_FILE} is not a valid safetensors file ({error}); "
+                           "MedLab never unpickles weights") from None
+    # Compare the names ourselves too: batch norm quietly forgives a missing `num_batches_tracked`.
+    missing, unexpected = sorted(set(model.state_dict()) - set(state)), sorted(set(state) - set(model.state_dict()))
+    if missing or unexpected:
+        raise WeightsError(f"the weights in {folder} do not fit a {name!r} model built from its config: "
+                           f"missing {missing or 'nothing'}, unexpected {unexpected or 'nothing'}")
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:  # mis-shaped tensors
+        raise WeightsError(f"the weights in {folder} do not fit a {name!r} model built from its config: {error}") from None
+    model.folder = folder
+    return model.eval()

@@ -1,0 +1,60 @@
+"""Run the shipped models on files from the command line; one JSON object per line per file.
+
+    python predict.py classify chest1.png scan.dcm --json [--model cxr-pneumonia]
+
+Each line has `file` (the path as given), `modality`, `model`, `label` and `probabilities`; or
+`file` and `error` when the file could not be read or no model could judge it. The other files
+are still processed. Exit status 0 unless the command itself was wrong.
+"""
+import argparse
+import json
+import sys
+
+import torch
+
+import inference
+from images import ImageReadError, read_image
+
+
+def classify(args) -> None:
+    modality = None
+    if args.model:
+        by_model = {v: k for k, v in inference.CLASSIFIERS.items()}
+        if args.model not in by_model:
+            sys.exit(f"unknown classifier {args.model!r}; shipped: {', '.join(by_model)}")
+        modality = by_model[args.model] if args.force else None
+    for path in args.files:
+        try:
+            result = inference.classify(read_image(path, name=path), modality=modality).to_json()
+            if args.model and result.get("model") not in (None, args.model):
+                result = {"file": path, "modality": result["modality"],
+                          "error": f"{path} looks like a {inference.MODALITY_NAMES[result['modality']]}, not an "
+                                   f"input for {args.model}; pass --force to run it anyway"}
+        except ImageReadError as error:
+            result = {"file": path, "error": str(error)}
+        result["file"] = path
+        if args.json:
+            print(json.dumps(result), flush=True)
+        elif "error" in result:
+            print(f"{path}: {result['error']}", flush=True)
+        else:
+            p = result["probabilities"][result["label"]]
+            print(f"{path}: {result['label']} ({p:.1%}, {result['model']})", flush=True)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    p = verbs.add_parser("classify", help="classify images (routed by the modality recognizer)")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--model", help="a shipped classifier, e.g. cxr-pneumonia (default: chosen by the recognizer)")
+    p.add_argument("--force", action="store_true", help="with --model: skip the modality check")
+    p.set_defaults(run=classify)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(2)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

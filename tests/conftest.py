@@ -1,0 +1,90 @@
+"""Shared test fixtures: tiny generated data and tiny models. Nothing here reads ../shared."""
+import csv
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the network; read when huggingface_hub loads
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import models
+
+torch.set_num_threads(1)  # tests run beside each other and beside training jobs on 2 cores
+
+# The smallest configuration of every registered family; a new family adds its own here.
+TINY = {
+    "classifier": dict(image_size=32, widths=[8, 16], depths=[1, 1]),
+}
+
+
+def tiny_model(family: str, **overrides):
+    cls = models.get(family)
+    return cls(cls.Config(**{**TINY[family], **overrides}))
+
+
+def fake_xray(rng: np.random.Generator, pneumonia: bool, size: int = 48) -> np.ndarray:
+    """A gray square with a dark 'lung field'; pneumonia adds a bright patch: learnable in one epoch."""
+    image = rng.normal(0.55, 0.05, (size, size))
+    image[8:40, 6:42] -= 0.3
+    if pneumonia:
+        y, x = rng.integers(10, 26, 2)
+        image[y:y + 12, x:x + 12] += 0.45
+    return (image.clip(0, 1) * 255).astype(np.uint8)
+
+
+def make_chest_xray_tree(root: Path, n_train: int = 20, n_test: int = 6, seed: int = 0) -> Path:
+    """A miniature of ../shared/data/chest_xray: <root>/chest_xray/{train,test}/{NORMAL,PNEUMONIA} + index.csv."""
+    rng = np.random.default_rng(seed)
+    base = root / "chest_xray"
+    rows = []
+    for split, n in [("train", n_train), ("test", n_test)]:
+        for label in ["NORMAL", "PNEUMONIA"]:
+            (base / split / label).mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                patient = f"{label[:1]}{split[:2]}{i // 2}"  # two images per patient
+                path = f"{split}/{label}/{patient}-{i}.jpeg"
+                Image.fromarray(fake_xray(rng, label == "PNEUMONIA")).convert("RGB").save(base / path, quality=95)
+                rows.append({"path": path, "split": split, "label": label, "patient_key": patient})
+    with open(base / "index.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["path", "split", "label", "patient_key"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return root
+
+
+def make_router(modality: str):
+    """A tiny modality recognizer that always answers `modality` (its head ignores the image)."""
+    names = ["chest_xray", "ct", "endoscopy", "other"]
+    router = tiny_model("classifier", class_names=names, in_channels=3)
+    with torch.no_grad():
+        router.head[-1].weight.zero_()
+        router.head[-1].bias.copy_(torch.tensor([8.0 if n == modality else 0.0 for n in names]))
+    return router
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory) -> Path:
+    return make_chest_xray_tree(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture
+def weights_dir(tmp_path, monkeypatch):
+    """A weights/ folder with a tiny chest X-ray classifier and a router that says 'chest X-ray'."""
+    import inference
+
+    folder = tmp_path / "weights"
+    tiny_model("classifier").save_pretrained(folder / "cxr-pneumonia")
+    make_router("chest_xray").save_pretrained(folder / "modality")
+    monkeypatch.setattr(inference, "WEIGHTS", folder)
+    monkeypatch.setenv("MEDLAB_WEIGHTS", str(folder))
+    inference.load_model.cache_clear()
+    yield folder
+    inference.load_model.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_hub_token(monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)

@@ -1,0 +1,82 @@
+"""The metric code against answers known by construction or computed another way."""
+import numpy as np
+import pytest
+import torch
+
+from metrics import (average_precision, binary_report, confusion, fit_temperature, pr_curve, reliability, roc_auc,
+                     roc_curve, youden_threshold)
+from saliency import grad_cam, overlay
+from tests.conftest import tiny_model
+
+
+def mann_whitney_auc(scores, labels):
+    """P(score of a random positive > score of a random negative), ties counting half: the AUC's definition."""
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    return ((pos[:, None] > neg[None]).sum() + 0.5 * (pos[:, None] == neg[None]).sum()) / (len(pos) * len(neg))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_auc_matches_its_definition_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, 300)
+    scores = np.round(rng.random(300) + 0.3 * labels, 1)  # rounding makes many ties
+    assert roc_auc(scores, labels) == pytest.approx(mann_whitney_auc(scores, labels))
+
+
+def test_perfect_and_reversed_rankings():
+    labels = np.array([0, 0, 1, 1])
+    assert roc_auc([0.1, 0.2, 0.8, 0.9], labels) == 1.0
+    assert roc_auc([0.9, 0.8, 0.2, 0.1], labels) == 0.0
+    assert average_precision([0.1, 0.2, 0.8, 0.9], labels) == 1.0
+
+
+def test_curves_start_and_end_where_they_should():
+    rng = np.random.default_rng(0)
+    labels, scores = rng.integers(0, 2, 50), rng.random(50)
+    fpr, tpr, _ = roc_curve(scores, labels)
+    assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0, 0, 1, 1)
+    assert np.all(np.diff(fpr) >= 0) and np.all(np.diff(tpr) >= 0)
+    precision, recall, _ = pr_curve(scores, labels)
+    assert recall[-1] == 1 and precision[-1] == pytest.approx(labels.mean())
+
+
+def test_binary_report_counts_by_hand():
+    labels = [0, 0, 0, 1, 1, 1, 1]
+    scores = [0.1, 0.6, 0.2, 0.9, 0.4, 0.7, 0.8]
+    r = binary_report(scores, labels, 0.5)
+    assert r["confusion_matrix"] == [[2, 1], [1, 3]]  # rows: true NORMAL, PNEUMONIA; columns: predicted
+    assert (r["sensitivity"], r["specificity"]) == (0.75, pytest.approx(2 / 3))
+    assert r["precision"] == 0.75 and r["f1"] == 0.75 and r["accuracy"] == pytest.approx(5 / 7)
+    assert confusion([1, 0], [0, 0]).tolist() == [[1, 1], [0, 0]]
+
+
+def test_youden_threshold_separates_separable_scores():
+    labels = np.array([0] * 5 + [1] * 5)
+    scores = np.r_[np.linspace(0.1, 0.3, 5), np.linspace(0.6, 0.9, 5)]
+    t = youden_threshold(scores, labels)
+    assert binary_report(scores, labels, t)["accuracy"] == 1.0
+
+
+def test_ece_is_zero_when_confidence_equals_accuracy():
+    # 10 predictions at confidence 0.8, of which exactly 8 are right.
+    p = np.tile([[0.2, 0.8]], (10, 1))
+    labels = np.array([1] * 8 + [0] * 2)
+    assert reliability(p, labels)["ece"] == pytest.approx(0.0)
+    assert reliability(p, 1 - labels)["ece"] == pytest.approx(0.6)
+
+
+def test_temperature_scaling_recovers_a_known_temperature():
+    g = torch.Generator().manual_seed(0)
+    true_logits = torch.randn(4000, 3, generator=g) * 2
+    labels = torch.multinomial(torch.softmax(true_logits, 1), 1, generator=g)[:, 0]
+    assert fit_temperature(true_logits * 3, labels) == pytest.approx(3.0, rel=0.1)
+
+
+def test_grad_cam_is_a_normalised_map_at_input_size():
+    model = tiny_model("classifier").eval()
+    image = torch.zeros(1, 1, 32, 32)
+    image[..., 4:12, 20:28] = 1.0  # one bright square
+    heat = grad_cam(model, image, target=1)
+    assert heat.shape == (1, 32, 32) and 0 <= heat.min() and heat.max() <= 1
+    rgb = overlay(image[0, 0].numpy(), heat[0].numpy(), 0.5)
+    assert rgb.shape == (32, 32, 3) and rgb.dtype == np.uint8

@@ -1,0 +1,108 @@
+"""The command lines end to end on tiny generated data: train, resume, evaluate, predict, torchrun."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import evaluate
+import predict
+import train
+from tests.conftest import make_router
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY_ARGS = ["--image-size", "32", "--widths", "8", "16", "--depths", "1", "1", "--batch-size", "8"]
+
+
+@pytest.fixture(scope="module")
+def trained(data_root, tmp_path_factory) -> Path:
+    """One epoch of train.py on the miniature chest_xray tree."""
+    work = tmp_path_factory.mktemp("train")
+    out = train.main(["classifier", "--dataset", "chest_xray", "--data-root", str(data_root), "--out",
+                      str(work / "weights/cxr-pneumonia"), "--run-dir", str(work / "run"), "--epochs", "1", *TINY_ARGS])
+    return out
+
+
+def test_train_writes_a_complete_weights_folder(trained):
+    assert {p.name for p in trained.iterdir()} == {"config.json", "model.safetensors", "README.md"}
+    card = (trained / "README.md").read_text()
+    assert "chest_xray train" in card and "patients held out" in card
+    assert "temperature" in card and "Not a medical device" in card
+
+
+def test_training_resumes_from_its_checkpoint(trained, data_root, caplog):
+    run_dir = trained.parent.parent / "run"
+    assert (run_dir / "last.pt").exists()
+    caplog.set_level("INFO", logger="train")
+    train.main(["classifier", "--dataset", "chest_xray", "--data-root", str(data_root), "--out", str(trained),
+                "--run-dir", str(run_dir), "--epochs", "2", *TINY_ARGS])
+    assert "resumed from" in caplog.text and "after epoch 1" in caplog.text
+    assert "epoch 2:" in caplog.text and "epoch 1:" not in caplog.text
+
+
+def test_a_corrupt_checkpoint_is_refused(tmp_path, data_root):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run/last.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(SystemExit, match="corrupt"):
+        train.main(["classifier", "--dataset", "chest_xray", "--data-root", str(data_root), "--out",
+                    str(tmp_path / "w"), "--run-dir", str(tmp_path / "run"), "--epochs", "1", *TINY_ARGS])
+
+
+def test_evaluate_reports_every_metric_and_writes_eval_json(trained, data_root, capsys):
+    result = evaluate.main([str(trained), "--data-root", str(data_root), "--split", "test", "--json"])
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads((trained / "eval.json").read_text()) == json.loads(json.dumps(result))
+    assert result["n"] == 12 and result["class_counts"] == [6, 6]
+    for at in ("at_0.5", "at_threshold"):
+        assert set(result[at]) >= {"accuracy", "sensitivity", "specificity", "precision", "f1", "confusion_matrix"}
+        assert sum(map(sum, result[at]["confusion_matrix"])) == 12
+    assert 0 <= result["roc_auc"] <= 1 and 0 <= result["ece"] <= 1
+    assert result["roc"]["fpr"][0] == 0 and result["roc"]["tpr"][-1] == 1
+    assert "## Results" in (trained / "README.md").read_text() and "test (12 images)" in (trained / "README.md").read_text()
+
+
+def test_predict_prints_one_json_line_per_file(trained, data_root, tmp_path, monkeypatch, capsys):
+    import inference
+
+    shutil.copytree(trained, tmp_path / "cxr-pneumonia")
+    make_router("chest_xray").save_pretrained(tmp_path / "modality")
+    monkeypatch.setattr(inference, "WEIGHTS", tmp_path)
+    inference.load_model.cache_clear()
+    good = sorted((data_root / "chest_xray/test/PNEUMONIA").glob("*.jpeg"))[:2]
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
+    files = [str(good[0]), str(broken), str(good[1])]
+    predict.main(["classify", *files, "--json"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["file"] for line in lines] == files
+    assert "error" in lines[1] and "broken.png" in lines[1]["error"]
+    for line in (lines[0], lines[2]):
+        assert line["model"] == "cxr-pneumonia" and line["modality"] == "chest_xray"
+        assert line["label"] in ("NORMAL", "PNEUMONIA")
+        assert abs(sum(line["probabilities"].values()) - 1) < 1e-3
+    inference.load_model.cache_clear()
+
+
+def test_predict_refuses_what_the_recognizer_does_not_route(weights_dir, data_root, capsys):
+    make_router("other").save_pretrained(weights_dir / "modality")
+    image = next((data_root / "chest_xray/test/NORMAL").glob("*.jpeg"))
+    predict.main(["classify", str(image), "--json"])
+    (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert line["modality"] == "other" and "probabilities" not in line and "label" not in line
+    assert "does not look like a medical image" in line["error"]
+
+
+def test_train_runs_data_parallel_under_torchrun(data_root, tmp_path):
+    """Two CPU processes (gloo) for one epoch: both join, rank 0 writes the weights."""
+    torchrun = Path(sys.executable).parent / "torchrun"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [str(torchrun), "--nproc-per-node", "2", "--master-port", "29531", "train.py", "classifier", "--dataset",
+         "chest_xray", "--data-root", str(data_root), "--out", str(tmp_path / "w"), "--run-dir", str(tmp_path / "run"),
+         "--epochs", "1", *TINY_ARGS], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    log = (tmp_path / "run/train.log").read_text()
+    assert "rank 0 of 2" in log and "processes: 2" in (tmp_path / "w/README.md").read_text()

@@ -1,0 +1,249 @@
+"""Train a model family on a data set and write a weights folder with its model card.
+
+    python train.py classifier --dataset chest_xray --data-root ../shared/data --out weights/cxr-pneumonia
+
+One process on the CPU by default. Under `torchrun --nproc-per-node N train.py ...` or
+`accelerate launch --num_processes N train.py ...` the same script trains data-parallel: each process
+takes its share of every epoch and gradients are averaged across processes before each update.
+Checkpoints (`--run-dir`, default runs/<name>/) are written every epoch, outside weights/; running
+the same command again resumes from the last one.
+"""
+import argparse
+import json
+import logging
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+import cards
+import models
+from data import augment, balanced_order, data_root, load_split
+from evaluate import classifier_logits
+from metrics import fit_temperature, roc_auc, youden_threshold
+
+log = logging.getLogger("train")
+
+LIMITATIONS = {
+    "chest_xray": [
+        "Trained on pediatric (1 to 5 years) chest X-rays from one hospital (Guangzhou); adults and other sites are untested.",
+        "The source images were resized to 224x224, squashing the aspect ratio; the model expects such images.",
+        "Images that are not frontal chest X-rays are out of scope: the app refuses them before this model is asked.",
+        "Grad-CAM shows where the network looked, not why a clinician would decide.",
+    ],
+    "modality": [
+        "Knows only the kinds of image it was trained on: pediatric chest X-rays, CT slices cropped from papers, "
+        "colonoscopy frames, and digits and photos as 'other'. Other medical images (MRI, ultrasound, adult "
+        "X-rays of other body parts) may be misrouted.",
+        "It decides where an image goes, not what it shows.",
+    ],
+}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("family", help=f"model family: {', '.join(models.names())}")
+    p.add_argument("--dataset", default="chest_xray", help="chest_xray, covid_ct, modality, or folder (<root>/<split>/<class>/)")
+    p.add_argument("--data-root", help="data root (default: $MEDLAB_DATA)")
+    p.add_argument("--out", required=True, help="weights folder to write, e.g. weights/cxr-pneumonia")
+    p.add_argument("--run-dir", help="checkpoints and log (default: runs/<name of --out>)")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--patience", type=int, default=8,
+                   help="stop after this many epochs without a better validation score (ROC-AUC; accuracy for >2 classes)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--image-size", type=int, default=192)
+    p.add_argument("--channels", type=int, default=1, choices=[1, 3], help="1: grayscale input; 3: colour")
+    p.add_argument("--widths", type=int, nargs="+", help="channels per stage (default: the family's)")
+    p.add_argument("--depths", type=int, nargs="+", help="residual blocks per stage (default: the family's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads per process (0: cores / processes)")
+    p.add_argument("--title", help="the model card's title")
+    return p.parse_args(argv)
+
+
+# -- distributed ---------------------------------------------------------------------------------
+
+
+def setup_distributed() -> tuple[int, int]:
+    """(rank, world size); joins the process group when a launcher (torchrun, accelerate) started us."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return int(os.environ.get("RANK", "0")), world
+
+
+def average_gradients_across_processes(model: torch.nn.Module, world: int) -> None:
+    """Average each gradient over processes as soon as it is accumulated.
+
+    Works for any family's `training_step`, including a GAN's two updates, because it hooks the
+    parameters rather than wrapping the forward pass (every process runs the same steps).
+    """
+    def hook(param):
+        dist.all_reduce(param.grad)
+        param.grad /= world
+
+    for param in model.parameters():
+        param.register_post_accumulate_grad_hook(hook)
+
+
+# -- checkpoints -----------------------------------------------------------------------------------
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)  # atomic: an interrupted save never leaves a half-written checkpoint
+
+
+def load_checkpoint(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain data only, never code
+    except Exception as error:
+        raise SystemExit(f"checkpoint {path} is corrupt or not a MedLab checkpoint ({error}); "
+                         "delete it to start afresh") from None
+
+
+def validation_score(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """What model selection maximises: ROC-AUC for two classes, accuracy for more."""
+    if logits.shape[1] == 2:
+        return roc_auc(torch.softmax(logits, 1)[:, 1], labels)
+    return float((logits.argmax(1) == labels).float().mean())
+
+
+# -- the loop ----------------------------------------------------------------------------------------
+
+
+def main(argv=None) -> Path:
+    args = parse_args(argv)
+    rank, world = setup_distributed()
+    torch.set_num_threads(args.threads or max(1, (os.cpu_count() or 1) // world))
+    out = Path(args.out)
+    run_dir = Path(args.run_dir or Path("runs") / out.name)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING, format="%(asctime)s %(message)s",
+                        handlers=[logging.FileHandler(run_dir / "train.log"), logging.StreamHandler(sys.stderr)])
+    command = "python train.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    log.info("%s (rank %d of %d)", command, rank, world)
+
+    # 1. Data: the whole split in memory, at the network's input size.
+    root = data_root(args.data_root)
+    train_split = load_split(args.dataset, root, "train", size=args.image_size, channels=args.channels)
+    val_split = load_split(args.dataset, root, "val", size=args.image_size, channels=args.channels)
+    log.info("train %d images %s; val %d images", len(train_split), torch.bincount(train_split.labels).tolist(), len(val_split))
+
+    # 2. Model and optimiser, from a config of architecture only.
+    family = models.get(args.family)
+    overrides = {k: v for k, v in {"widths": args.widths, "depths": args.depths}.items() if v}
+    config = family.Config(class_names=train_split.class_names, image_size=args.image_size,
+                           in_channels=args.channels, **overrides)
+    torch.manual_seed(args.seed)
+    model = family(config)
+    optimizers = model.configure_optimizers(args.lr)
+    steps_per_epoch = -(-len(train_split) // (args.batch_size * world))
+    total_steps = args.epochs * steps_per_epoch
+    warmup = min(steps_per_epoch, total_steps // 10 + 1)
+
+    def schedule(step: int) -> float:  # linear warm-up, then cosine decay to zero
+        return float(min(1.0, (step + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * min(step, total_steps) / total_steps)))
+
+    schedulers = [torch.optim.lr_scheduler.LambdaLR(o, schedule) for o in optimizers]
+    if world > 1:
+        for param in model.parameters():  # every process starts from rank 0's weights
+            dist.broadcast(param.data, 0)
+        average_gradients_across_processes(model, world)
+
+    # 3. Resume where the last run stopped, if it did.
+    generator = torch.Generator().manual_seed(args.seed)
+    state = {"epoch": 0, "best_score": -1.0, "best_state": None, "bad_epochs": 0, "history": []}
+    checkpoint = run_dir / "last.pt"
+    if checkpoint.exists():
+        saved = load_checkpoint(checkpoint)
+        model.load_state_dict(saved["model"])
+        for o, s in zip(optimizers, saved["optimizers"]):
+            o.load_state_dict(s)
+        for sch, s in zip(schedulers, saved["schedulers"]):
+            sch.load_state_dict(s)
+        generator.set_state(saved["generator"])
+        state = saved["state"]
+        log.info("resumed from %s after epoch %d", checkpoint, state["epoch"])
+
+    # 4. Train, validating after every epoch; keep the best weights by validation score.
+    score_name = "ROC-AUC" if len(config.class_names) == 2 else "accuracy"
+    while state["epoch"] < args.epochs and state["bad_epochs"] < args.patience:
+        epoch = state["epoch"] + 1
+        model.train()
+        order = balanced_order(train_split.labels, generator)[rank::world]  # this process's share
+        sums, started = {}, time.time()
+        bar = tqdm(range(0, len(order), args.batch_size), desc=f"epoch {epoch}/{args.epochs}", disable=rank != 0,
+                   unit="batch", leave=False)
+        for start in bar:
+            images, labels = train_split.batch(order[start:start + args.batch_size])
+            logs = model.training_step((augment(images, generator), labels), optimizers)
+            for sch in schedulers:
+                sch.step()
+            for k, v in logs.items():
+                sums[k] = sums.get(k, 0.0) + v
+            bar.set_postfix(loss=f"{logs['loss']:.3f}")
+        steps = max(1, len(bar))
+        logits = classifier_logits(model, val_split)
+        score = validation_score(logits, val_split.labels)
+        row = {"epoch": epoch, **{k: v / steps for k, v in sums.items()}, f"val_{score_name}": score,
+               "seconds": round(time.time() - started, 1)}
+        state["history"].append(row)
+        if score > state["best_score"]:
+            state.update(best_score=score, bad_epochs=0,
+                         best_state={k: v.clone() for k, v in model.state_dict().items()})
+        else:
+            state["bad_epochs"] += 1
+        state["epoch"] = epoch
+        log.info("epoch %d: %s", epoch, json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}))
+        if rank == 0:
+            save_checkpoint(checkpoint, {"model": model.state_dict(), "optimizers": [o.state_dict() for o in optimizers],
+                                         "schedulers": [s.state_dict() for s in schedulers],
+                                         "generator": generator.get_state(), "state": state})
+    if state["bad_epochs"] >= args.patience:
+        log.info("early stop: no better validation %s for %d epochs", score_name, args.patience)
+
+    # 5. Best weights, calibrated on validation: temperature, then the decision threshold.
+    model.load_state_dict(state["best_state"])
+    model.eval()
+    logits = classifier_logits(model, val_split)
+    model.temperature.fill_(fit_temperature(logits, val_split.labels))
+    calibration = {"temperature": float(model.temperature)}
+    if logits.shape[1] == 2:
+        scores = torch.softmax(logits / model.temperature, 1)[:, 1]
+        model.threshold.fill_(youden_threshold(scores, val_split.labels))
+        calibration["threshold (Youden's J on val)"] = float(model.threshold)
+    if rank == 0:
+        model.save_pretrained(out)
+        cards.write(out, {
+            "name": out.name, "family": args.family, "dataset": args.dataset,
+            "title": args.title or f"{out.name}: {args.family} on {args.dataset}",
+            "summary": f"A {model.num_parameters / 1e6:.2f}M-parameter {args.family} trained from scratch on "
+                       f"`{args.dataset}` ({', '.join(config.class_names)}), {config.image_size} px grayscale input.",
+            "splits": [train_split.description, val_split.description + " (model selection, calibration)"],
+            "train_command": command,
+            "settings": {"epochs run": state["epoch"], f"best validation {score_name}": state["best_score"],
+                         "batch size": args.batch_size * world, "learning rate": args.lr,
+                         "optimiser": "AdamW, weight decay 5e-4, cosine schedule with warm-up",
+                         "loss": "cross-entropy, label smoothing 0.05", "class imbalance": "class-balanced sampling",
+                         "augmentation": "random rotation, zoom, shift, gamma and contrast; no flips",
+                         "seed": args.seed, "processes": world},
+            "calibration": calibration,
+            "limitations": LIMITATIONS.get(args.dataset, []),
+        })
+        log.info("wrote %s", out)
+    if world > 1:
+        dist.destroy_process_group()
+    return out
+
+
+if __name__ == "__main__":
+    main()
