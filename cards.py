@@ -67,6 +67,15 @@ def render(meta: dict) -> str:
         if "roc_auc" in result:
             lines += [f"ROC-AUC {result['roc_auc']:.3f}, average precision {result['average_precision']:.3f}, "
                       f"expected calibration error {result['ece']:.3f} (10 bins).", ""]
+        if "recall" in result:
+            lines += [f"Accuracy {result['accuracy']:.3f}; recall per class: " + ", ".join(
+                f"{k} {v:.3f}" for k, v in result["recall"].items()) + ".", ""]
+        if "routing" in result:
+            r = result["routing"]
+            lines += [f"Routing as the app does it (routed only at probability >= {r['route_confidence']}): "
+                      f"{r['medical_routed_correctly']:.1%} of {r['n_medical']} medical images routed to the right "
+                      f"model, {r['medical_misrouted']:.1%} misrouted, {r['medical_refused']:.1%} refused; "
+                      f"{r['out_of_domain_refused']:.1%} of {r['n_out_of_domain']} out-of-domain images refused.", ""]
         for name in ("at_threshold", "at_0.5"):
             if name in result:
                 lines += [f"At threshold {result[name]['threshold']:.3f}"

@@ -39,7 +39,7 @@ class Split:
     """A whole split in memory: small enough on these data sets, and it keeps a CPU epoch fast."""
 
     images: torch.Tensor  # (N, C, S, S) uint8
-    labels: torch.Tensor  # (N,) int64
+    labels: torch.Tensor  # (N,) int64 class indices, or (N, 1, S, S) uint8 masks for segmentation
     class_names: list[str]
     files: list[str]
     description: str  # data set, split and protocol, for model cards and eval.json
@@ -47,8 +47,14 @@ class Split:
     def __len__(self) -> int:
         return len(self.labels)
 
+    @property
+    def is_segmentation(self) -> bool:
+        return self.labels.ndim == 4
+
     def batch(self, index) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.images[index].float() / 255, self.labels[index]
+        """Images (B, C, S, S) in [0, 1] and class indices (B,) or masks (B, 1, S, S) in {0, 1}."""
+        labels = self.labels[index]
+        return self.images[index].float() / 255, labels.float() if self.is_segmentation else labels
 
 
 def _read_files(files: list[Path], *, size: int, channels: int) -> torch.Tensor:
@@ -158,12 +164,7 @@ def _modality(root: Path, split: str, size: int, channels: int) -> Split:
     for label, dataset in [("chest_xray", "chest_xray"), ("ct", "covid_ct")]:
         paths = SPLITS[dataset](root, split)[0]
         add(_read_files(paths, size=size, channels=channels), label, [str(f) for f in paths])
-    ids = [line.strip() for line in open(root / "kvasir_seg/splits" / ("val.txt" if split == "test" else "train.txt"))
-           if line.strip()]
-    if split != "test":
-        held = set(np.random.default_rng(SPLIT_SEED).choice(ids, size=len(ids) // 10, replace=False))
-        ids = [i for i in ids if (i in held) == (split == "val")]
-    paths = [root / "kvasir_seg/images" / f"{i}.jpg" for i in ids]
+    paths = [root / "kvasir_seg/images" / f"{i}.jpg" for i in kvasir_ids(root, split)]
     add(_read_files(paths, size=size, channels=channels), "endoscopy", [str(f) for f in paths])
 
     n = {"train": 1500, "val": 300, "test": 1000}[split]
@@ -189,12 +190,54 @@ def _modality(root: Path, split: str, size: int, channels: int) -> Split:
                  " (see data._modality for sources)")
 
 
+def kvasir_ids(root: Path, split: str) -> list[str]:
+    """Kvasir-SEG image ids. test: the official 120-image val list (what we report); val: 10% of
+    the official train list, drawn with the fixed seed (model selection); train: the rest."""
+    lists = root / "kvasir_seg/splits"
+    ids = [i.strip() for i in open(lists / ("val.txt" if split == "test" else "train.txt")) if i.strip()]
+    if split == "test":
+        return ids
+    held = set(np.random.default_rng(SPLIT_SEED).choice(ids, size=len(ids) // 10, replace=False))
+    return [i for i in ids if (i in held) == (split == "val")]
+
+
+def read_mask(path: Path) -> np.ndarray:
+    """A binary mask (H, W) bool from a 0/255 PNG."""
+    return np.asarray(Image.open(path).convert("L")) > 127
+
+
+def _kvasir(root: Path, split: str, size: int, channels: int) -> Split:
+    ids = kvasir_ids(root, split)
+    images = _read_files([root / "kvasir_seg/images" / f"{i}.jpg" for i in ids], size=size, channels=channels)
+    masks = torch.stack([
+        F.interpolate(torch.from_numpy(read_mask(root / "kvasir_seg/masks" / f"{i}.png")).float()[None, None],
+                      size=(size, size), mode="bilinear", align_corners=False)[0] >= 0.5 for i in ids])
+    note = {"test": "the official 120-image val list", "val": "10% of the official train list (seed 0)",
+            "train": "the official train list less our val"}[split]
+    return Split(images, masks.to(torch.uint8), ["background", "polyp"], ids, f"kvasir_seg {split}: {note}")
+
+
+def _medmnist(name: str, class_names: list[str]):
+    """MedMNIST v2 npz files, <name>/<name>_<size>.npz with <split>_images and <split>_labels."""
+
+    def build(root: Path, split: str, size: int, channels: int) -> Split:
+        found = sorted((root / name).glob(f"{name}_*.npz"))
+        if not found:
+            raise SystemExit(f"no {name}_<size>.npz under {root / name}")
+        arrays = np.load(found[0])
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"].reshape(-1)
+        return Split(_resize(images, size, channels), torch.from_numpy(labels.astype(np.int64)), class_names,
+                     [f"{found[0].name}:{split}:{i}" for i in range(len(labels))], f"{name} {split}: official MedMNIST split")
+
+    return build
+
+
 SPLITS = {
     "chest_xray": _chest_xray,
     "covid_ct": _image_folders("covid_ct"),
     "folder": _image_folders("."),  # any <root>/<split>/<class>/ tree, e.g. the tests' generated data
 }
-BUILT = {"modality": _modality}  # data sets assembled from several sources, straight into memory
+BUILT = {"modality": _modality, "kvasir_seg": _kvasir, "pneumoniamnist": _medmnist("pneumoniamnist", ["NORMAL", "PNEUMONIA"])}  # data sets assembled from several sources, straight into memory
 
 
 def load_split(dataset: str, root: Path, split: str, *, size: int, channels: int = 1) -> Split:
@@ -221,21 +264,29 @@ def balanced_order(labels: torch.Tensor, generator: torch.Generator) -> torch.Te
     return torch.multinomial(weights, len(labels), replacement=True, generator=generator)
 
 
-def augment(images: torch.Tensor, generator: torch.Generator, *, rotate: float = 10.0, scale=(0.85, 1.15),
-            shift: float = 0.08, contrast: float = 0.25, gamma: float = 0.3) -> torch.Tensor:
+def augment(images: torch.Tensor, generator: torch.Generator, *, masks: torch.Tensor | None = None,
+            rotate: float = 10.0, scale=(0.85, 1.15), shift: float = 0.08, contrast: float = 0.25,
+            gamma: float = 0.3, flip: bool = False):
     """Per-image random affine (rotation in degrees, zoom, shift as a fraction) and intensity jitter.
 
-    (B, C, H, W) in [0, 1] -> same shape. No flips: a mirrored chest X-ray is anatomically wrong.
+    (B, C, H, W) in [0, 1] -> same shape. Flips only where asked: a mirrored chest X-ray is
+    anatomically wrong, a mirrored colonoscopy frame is not. With `masks` (B, 1, H, W), they get the
+    same geometry and the pair (images, masks) is returned.
     """
     b = images.shape[0]
     u = lambda lo, hi: lo + (hi - lo) * torch.rand(b, generator=generator)  # noqa: E731
     angle = torch.deg2rad(u(-rotate, rotate))
     zoom = u(*scale)
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-    theta = torch.stack([torch.stack([cos, -sin, u(-shift, shift) * 2], 1),
-                         torch.stack([sin, cos, u(-shift, shift) * 2], 1)], 1)  # (B, 2, 3)
+    mirror = torch.where(torch.rand(b, generator=generator) < 0.5, -1.0, 1.0) if flip else torch.ones(b)
+    theta = torch.stack([torch.stack([cos * mirror, -sin, u(-shift, shift) * 2], 1),
+                         torch.stack([sin * mirror, cos, u(-shift, shift) * 2], 1)], 1)  # (B, 2, 3)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     out = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
     out = out.clamp(0, 1) ** torch.exp(u(-gamma, gamma)).view(b, 1, 1, 1)
     mean = out.mean(dim=(1, 2, 3), keepdim=True)
-    return ((out - mean) * u(1 - contrast, 1 + contrast).view(b, 1, 1, 1) + mean).clamp(0, 1)
+    out = ((out - mean) * u(1 - contrast, 1 + contrast).view(b, 1, 1, 1) + mean).clamp(0, 1)
+    if masks is None:
+        return out
+    warped = F.grid_sample(masks, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out, (warped >= 0.5).float()

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 import cards
 import models
-from data import data_root, load_split
-from metrics import average_precision, binary_report, pr_curve, reliability, roc_auc, roc_curve
+from data import data_root, kvasir_ids, load_split, read_mask
+from images import read_image, to_tensor
+from metrics import average_precision, binary_report, confusion, pr_curve, reliability, roc_auc, roc_curve
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 
@@ -36,11 +38,38 @@ def classifier_logits(model, split, batch_size: int = 128) -> torch.Tensor:
     return torch.cat([model(split.batch(slice(i, i + batch_size))[0]) for i in range(0, len(split), batch_size)])
 
 
+@torch.no_grad()
+def segmenter_probabilities(model, split, batch_size: int = 16) -> torch.Tensor:
+    """Polyp probabilities (N, 1, S, S) at the network's size for a whole split."""
+    model.eval()
+    return torch.cat([torch.sigmoid(model(split.batch(slice(i, i + batch_size))[0]))
+                      for i in range(0, len(split), batch_size)])
+
+
 def _thin(*arrays, most: int = 200):
     """Keep a curve plottable: at most `most` points, always the first and the last."""
     n = len(arrays[0])
     keep = np.unique(np.linspace(0, n - 1, min(n, most)).round().astype(int))
     return [np.asarray(a)[keep].tolist() for a in arrays]
+
+
+def routing_report(probabilities: np.ndarray, labels: np.ndarray, class_names: list[str]) -> dict:
+    """How uploads fare at the app's routing rule: routed only when the top class is a modality
+    and its probability reaches inference.ROUTE_CONFIDENCE; refused otherwise."""
+    from inference import ROUTE_CONFIDENCE
+
+    other = class_names.index("other")
+    top, confident = probabilities.argmax(1), probabilities.max(1) >= ROUTE_CONFIDENCE
+    routed = confident & (top != other)
+    medical = labels != other
+    return {
+        "route_confidence": ROUTE_CONFIDENCE,
+        "medical_routed_correctly": float((routed & (top == labels))[medical].mean()),
+        "medical_misrouted": float((routed & (top != labels))[medical].mean()),
+        "medical_refused": float((~routed)[medical].mean()),
+        "out_of_domain_refused": float((~routed)[~medical].mean()),
+        "n_medical": int(medical.sum()), "n_out_of_domain": int((~medical).sum()),
+    }
 
 
 def evaluate_classifier(model, split) -> dict:
@@ -62,10 +91,41 @@ def evaluate_classifier(model, split) -> dict:
         })
     else:
         predicted = probabilities.argmax(1)
-        result["accuracy"] = float((predicted == labels).mean())
+        matrix = confusion(predicted, labels, len(split.class_names))
+        result.update({"accuracy": float((predicted == labels).mean()), "confusion_matrix": matrix.tolist(),
+                       "recall": dict(zip(split.class_names, (matrix.diagonal() / matrix.sum(1).clip(1)).tolist()))})
+        if "other" in split.class_names:  # the modality recognizer: what the app does with its answers
+            result["routing"] = routing_report(probabilities, labels, split.class_names)
     calibration = reliability(probabilities, labels)
     result.update({"ece": calibration["ece"], "reliability": calibration["bins"]})
     return result
+
+
+def evaluate_segmenter(model, root: Path, split: str) -> tuple[str, dict]:
+    """Dice and IoU per image at each image's own resolution, exactly as `predict.py segment` masks it."""
+    from inference import FOUND_AREA
+
+    dices, ious, areas = [], [], []
+    ids = kvasir_ids(root, split)
+    for i in tqdm(ids, desc=f"kvasir_seg {split}", unit="image", leave=False):
+        image = read_image(root / "kvasir_seg/images" / f"{i}.jpg")
+        predicted = model.mask(model.predict(to_tensor(image, channels=model.config.in_channels)))[0, 0].numpy()
+        truth = read_mask(root / "kvasir_seg/masks" / f"{i}.png")
+        overlap, union = (predicted & truth).sum(), (predicted | truth).sum()
+        dices.append(2 * overlap / max(1, predicted.sum() + truth.sum()))
+        ious.append(overlap / max(1, union))
+        areas.append(predicted.mean())
+    dices, ious = np.array(dices), np.array(ious)
+    worst = np.argsort(dices)[:6]
+    protocol = (f"kvasir_seg {split} ({'the official 120-image val list' if split == 'test' else 'our split'}); "
+                f"masks predicted at {model.config.image_size} px, upsampled to each image's size, thresholded at "
+                f"{float(model.threshold):.2f}; Dice and IoU per image, then averaged")
+    return protocol, {
+        "n": len(ids), "dice": float(dices.mean()), "iou": float(ious.mean()),
+        "dice_median": float(np.median(dices)), "per_image_dice": dices.round(4).tolist(), "ids": ids,
+        "worst": [{"id": ids[k], "dice": float(dices[k]), "iou": float(ious[k])} for k in worst],
+        "found": {"area_threshold": FOUND_AREA, "share_found": float((np.array(areas) >= FOUND_AREA).mean())},
+    }
 
 
 def main(argv=None) -> dict:
@@ -85,27 +145,34 @@ def main(argv=None) -> dict:
     dataset = args.dataset or meta.get("dataset")
     if not dataset:
         sys.exit(f"{path} has no model card naming its data set: pass --dataset")
-    split = load_split(dataset, data_root(args.data_root), args.split, size=model.config.image_size,
-                       channels=model.config.in_channels)
-    if split.class_names != model.class_names:
-        sys.exit(f"the split's classes {split.class_names} are not the model's {model.class_names}")
     command = "python evaluate.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    root = data_root(args.data_root)
+    if model.family == "unet":
+        protocol, body = evaluate_segmenter(model, root, args.split)
+    else:
+        split = load_split(dataset, root, args.split, size=model.config.image_size, channels=model.config.in_channels)
+        if split.class_names != model.class_names:
+            sys.exit(f"the split's classes {split.class_names} are not the model's {model.class_names}")
+        protocol = (f"{split.description}; images read by images.read_image, "
+                    f"{'grayscale' if model.config.in_channels == 1 else 'RGB'}, resized to {model.config.image_size} "
+                    "px; probabilities calibrated with the temperature fitted on val")
+        body = evaluate_classifier(model, split)
     result = {"model": Path(path).name, "dataset": dataset, "split": args.split, "command": command,
-              "protocol": f"{split.description}; images read by images.read_image, grayscale, resized to "
-                          f"{model.config.image_size} px; probabilities calibrated with the temperature fitted on val",
-              **evaluate_classifier(model, split)}
+              "protocol": protocol, **body}
     if not args.no_write and Path(path).is_dir():
-        (Path(path) / "eval.json").write_text(json.dumps(result, indent=1) + "\n")
-        summary = {k: result[k] for k in ("split", "n", "command", "protocol", "roc_auc", "average_precision",
-                                          "ece", "at_threshold", "at_0.5") if k in result}
+        # eval.json holds the reported (test) figures the app shows; other splits get their own file.
+        name = "eval.json" if args.split == "test" else f"eval-{args.split}.json"
+        (Path(path) / name).write_text(json.dumps(result, indent=1) + "\n")
+        summary = {k: result[k] for k in ("split", "n", "command", "protocol", "roc_auc", "average_precision", "ece",
+                                          "at_threshold", "at_0.5", "accuracy", "recall", "routing", "dice", "iou",
+                                          "found") if k in result}
         meta["results"] = [r for r in meta.get("results", []) if r["split"] != args.split] + [summary]
         cards.write(Path(path), meta)
     if args.json:
         print(json.dumps(result))
     else:
-        headline = {k: round(result[k], 4) for k in ("roc_auc", "ece") if k in result}
-        print(json.dumps({"split": args.split, "n": result["n"], **headline,
-                          "at_threshold": result.get("at_threshold"), "at_0.5": result.get("at_0.5")}, indent=1))
+        keys = ("n", "roc_auc", "ece", "at_threshold", "at_0.5", "accuracy", "recall", "routing", "dice", "iou", "found")
+        print(json.dumps({"split": args.split, **{k: result[k] for k in keys if k in result}}, indent=1))
     return result
 
 

@@ -23,7 +23,9 @@ ROUTER = "modality"
 CLASSIFIERS = {"chest_xray": "cxr-pneumonia"}  # modality -> the weights folder of its classifier
 MODALITY_NAMES = {"chest_xray": "chest X-ray", "ct": "CT slice", "endoscopy": "endoscopy frame",
                   "other": "none of these"}
+SEGMENTERS = {"endoscopy": "polyp-unet"}  # modality -> the weights folder of its segmenter
 ROUTE_CONFIDENCE = 0.8  # below this, the recognizer is unsure and the image is refused
+FOUND_AREA = 0.005  # "polyp found" when the predicted mask covers at least 0.5% of the frame
 
 
 @lru_cache(maxsize=None)
@@ -57,9 +59,12 @@ def recognize(image: LoadedImage) -> dict[str, float]:
     return dict(zip(router.class_names, p.tolist()))
 
 
-def classify(image: LoadedImage, *, modality: str | None = None) -> Classification:
-    """Route the image to its classifier and classify it; `modality` overrides the recognizer."""
-    seen = recognize(image)
+def classify(image: LoadedImage, *, modality: str | None = None, seen: dict[str, float] | None = None) -> Classification:
+    """Route the image to its classifier and classify it; `modality` overrides the recognizer.
+
+    `seen`: the recognizer's answer for this image, if the caller has already asked it.
+    """
+    seen = seen or recognize(image)
     best = max(seen, key=seen.get)
     chosen = modality or best
     result = Classification(file=image.name, modality=chosen, modality_probability=round(seen.get(chosen, 0.0), 4))
@@ -94,3 +99,41 @@ def explain(image: LoadedImage, model_name: str, target: str | None = None) -> n
     else:
         index = model.class_names.index(target)
     return grad_cam(model, x, index)[0].numpy()
+
+
+@dataclass
+class Segmentation:
+    file: str
+    modality: str
+    model: str
+    mask: np.ndarray  # (H, W) bool at the image's own size
+    probability: np.ndarray  # (H, W) float polyp probability
+    threshold: float
+
+    @property
+    def area(self) -> float:
+        """The polyp's share of the image."""
+        return float(self.mask.mean())
+
+    @property
+    def found(self) -> bool:
+        return self.area >= FOUND_AREA
+
+    def to_json(self) -> dict:
+        return {"file": self.file, "modality": self.modality, "model": self.model, "polyp_found": self.found,
+                "polyp_fraction": round(self.area, 5), "mask_threshold": self.threshold, "found_area": FOUND_AREA}
+
+
+def segment(image: LoadedImage, *, check_modality: bool = True) -> Segmentation:
+    """Polyp mask of a colonoscopy frame; raises ValueError (with the reason) for other images."""
+    if check_modality:
+        seen = recognize(image)
+        best = max(seen, key=seen.get)
+        if best != "endoscopy" or seen[best] < ROUTE_CONFIDENCE:
+            raise ValueError(f"{image.name} looks like {MODALITY_NAMES[best]} ({seen[best]:.0%} by the modality "
+                             "recognizer), not a colonoscopy frame: the polyp segmenter only judges those")
+    name = SEGMENTERS["endoscopy"]
+    model = load_model(name)
+    probability = model.predict(to_tensor(image, channels=model.config.in_channels))[0, 0]
+    return Segmentation(image.name, "endoscopy", name, model.mask(probability).numpy(), probability.numpy(),
+                        round(float(model.threshold), 4))

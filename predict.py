@@ -1,6 +1,7 @@
 """Run the shipped models on files from the command line; one JSON object per line per file.
 
     python predict.py classify chest1.png scan.dcm --json [--model cxr-pneumonia]
+    python predict.py segment frame1.jpg frame2.jpg --json --masks out/
 
 Each line has `file` (the path as given), `modality`, `model`, `label` and `probabilities`; or
 `file` and `error` when the file could not be read or no model could judge it. The other files
@@ -9,8 +10,11 @@ are still processed. Exit status 0 unless the command itself was wrong.
 import argparse
 import json
 import sys
+from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 import inference
 from images import ImageReadError, read_image
@@ -42,6 +46,28 @@ def classify(args) -> None:
             print(f"{path}: {result['label']} ({p:.1%}, {result['model']})", flush=True)
 
 
+def segment(args) -> None:
+    """Polyp masks for colonoscopy frames, written as <stem>.png (0/255) at each image's own size."""
+    out = Path(args.masks)
+    out.mkdir(parents=True, exist_ok=True)
+    for path in args.files:
+        try:
+            result = inference.segment(read_image(path, name=path), check_modality=not args.force)
+            mask_file = out / f"{Path(path).stem}.png"
+            Image.fromarray(result.mask.astype(np.uint8) * 255).save(mask_file)
+            line = {**result.to_json(), "mask": str(mask_file)}
+        except (ImageReadError, ValueError) as error:
+            line = {"file": path, "error": str(error)}
+        line["file"] = path
+        if args.json:
+            print(json.dumps(line), flush=True)
+        elif "error" in line:
+            print(f"{path}: {line['error']}", flush=True)
+        else:
+            verdict = "polyp found" if line["polyp_found"] else "no polyp found"
+            print(f"{path}: {verdict}, {line['polyp_fraction']:.1%} of the image; mask {line['mask']}", flush=True)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -51,6 +77,12 @@ def main(argv=None) -> None:
     p.add_argument("--model", help="a shipped classifier, e.g. cxr-pneumonia (default: chosen by the recognizer)")
     p.add_argument("--force", action="store_true", help="with --model: skip the modality check")
     p.set_defaults(run=classify)
+    p = verbs.add_parser("segment", help="segment polyps in colonoscopy frames, writing mask PNGs")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--masks", required=True, help="folder for the masks, one <stem>.png per input")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--force", action="store_true", help="skip the modality check")
+    p.set_defaults(run=segment)
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     args.run(args)

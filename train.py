@@ -15,6 +15,7 @@ import os
 import shlex
 import sys
 import time
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +26,9 @@ from tqdm import tqdm
 import cards
 import models
 from data import augment, balanced_order, data_root, load_split
-from evaluate import classifier_logits
+from evaluate import classifier_logits, segmenter_probabilities
 from metrics import fit_temperature, roc_auc, youden_threshold
+from models.unet import dice
 
 log = logging.getLogger("train")
 
@@ -37,6 +39,16 @@ LIMITATIONS = {
         "Images that are not frontal chest X-rays are out of scope: the app refuses them before this model is asked.",
         "Grad-CAM shows where the network looked, not why a clinician would decide.",
     ],
+    "covid_ct": [
+        "COVID-CT's COVID images are crops from paper figures and its non-COVID images come from other sources: "
+        "a model can learn the source rather than the disease; some images carry arrows, text or borders.",
+        "425 training images from a few hundred patients; the 203-image test split is small (wide confidence intervals).",
+        "One slice at a time; a real diagnosis reads the whole scan with the clinical picture.",
+    ],
+    "kvasir_seg": [
+        "Every Kvasir-SEG image contains a polyp: how often the model 'finds' a polyp in a normal colon is unmeasured.",
+        "Frames are squashed to a square for the network; masks are upsampled back to each frame's size.",
+    ],
     "modality": [
         "Knows only the kinds of image it was trained on: pediatric chest X-rays, CT slices cropped from papers, "
         "colonoscopy frames, and digits and photos as 'other'. Other medical images (MRI, ultrasound, adult "
@@ -46,10 +58,29 @@ LIMITATIONS = {
 }
 
 
+SETTINGS = {  # what the model card says about each family's training recipe
+    "classifier": {"loss": "cross-entropy, label smoothing 0.05", "class imbalance": "class-balanced sampling",
+                   "augmentation": "random rotation, zoom, shift, gamma and contrast; no flips"},
+    "unet": {"loss": "binary cross-entropy + soft Dice (per image)",
+             "augmentation": "random flips, rotation, zoom, shift, gamma and contrast, masks warped alike"},
+}
+
+
+def initialise_from(model, path: str) -> str:
+    """Start from another model's weights (e.g. the chest X-ray classifier for CT): every tensor whose
+    name and shape match is copied; the rest (a new head, fitted buffers) starts afresh."""
+    source = models.load(path, family=model.family).state_dict()
+    own = model.state_dict()
+    fitted = {"temperature", "threshold"}
+    copied = {k: v for k, v in source.items() if k in own and v.shape == own[k].shape and k not in fitted}
+    model.load_state_dict({**own, **copied})
+    return f"{len(copied)} of {len(own)} tensors copied"
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("family", help=f"model family: {', '.join(models.names())}")
-    p.add_argument("--dataset", default="chest_xray", help="chest_xray, covid_ct, modality, or folder (<root>/<split>/<class>/)")
+    p.add_argument("--dataset", default="chest_xray", help="chest_xray, covid_ct, kvasir_seg, modality, pneumoniamnist, or folder (<root>/<split>/<class>/)")
     p.add_argument("--data-root", help="data root (default: $MEDLAB_DATA)")
     p.add_argument("--out", required=True, help="weights folder to write, e.g. weights/cxr-pneumonia")
     p.add_argument("--run-dir", help="checkpoints and log (default: runs/<name of --out>)")
@@ -62,6 +93,7 @@ def parse_args(argv=None):
     p.add_argument("--channels", type=int, default=1, choices=[1, 3], help="1: grayscale input; 3: colour")
     p.add_argument("--widths", type=int, nargs="+", help="channels per stage (default: the family's)")
     p.add_argument("--depths", type=int, nargs="+", help="residual blocks per stage (default: the family's)")
+    p.add_argument("--init-from", help="a weights folder of the same family to start from (transfer learning)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads per process (0: cores / processes)")
     p.add_argument("--title", help="the model card's title")
@@ -110,11 +142,48 @@ def load_checkpoint(path: Path) -> dict:
                          "delete it to start afresh") from None
 
 
-def validation_score(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """What model selection maximises: ROC-AUC for two classes, accuracy for more."""
+# -- what differs between families: the validation score, and what is fitted on validation after ---
+
+
+def classifier_score(model, split) -> tuple[str, float]:
+    """ROC-AUC for two classes, accuracy for more."""
+    logits = classifier_logits(model, split)
     if logits.shape[1] == 2:
-        return roc_auc(torch.softmax(logits, 1)[:, 1], labels)
-    return float((logits.argmax(1) == labels).float().mean())
+        return "ROC-AUC", roc_auc(torch.softmax(logits, 1)[:, 1], split.labels)
+    return "accuracy", float((logits.argmax(1) == split.labels).float().mean())
+
+
+def classifier_finish(model, split) -> dict:
+    """Temperature scaling, then (two classes) the threshold maximising Youden's J, both on validation."""
+    logits = classifier_logits(model, split)
+    model.temperature.fill_(fit_temperature(logits, split.labels))
+    facts = {"temperature": float(model.temperature)}
+    if logits.shape[1] == 2:
+        scores = torch.softmax(logits / model.temperature, 1)[:, 1]
+        model.threshold.fill_(youden_threshold(scores, split.labels))
+        facts["threshold (Youden's J on val)"] = float(model.threshold)
+    return facts
+
+
+def segmenter_score(model, split) -> tuple[str, float]:
+    """Mean per-image Dice at the network's size and the current threshold."""
+    masks = model.mask(segmenter_probabilities(model, split))
+    return "Dice", float(dice(masks, split.labels).mean())
+
+
+def segmenter_finish(model, split) -> dict:
+    """The probability threshold with the best mean Dice on validation."""
+    probabilities = segmenter_probabilities(model, split)
+    candidates = torch.arange(0.2, 0.81, 0.05)
+    scores = [float(dice(probabilities >= t, split.labels).mean()) for t in candidates]
+    model.threshold.fill_(float(candidates[int(np.argmax(scores))]))
+    return {"mask threshold (best val Dice)": round(float(model.threshold), 2)}
+
+
+TASKS = {  # family -> (validation score, fit on validation after training)
+    "classifier": (classifier_score, classifier_finish),
+    "unet": (segmenter_score, segmenter_finish),
+}
 
 
 # -- the loop ----------------------------------------------------------------------------------------
@@ -136,15 +205,20 @@ def main(argv=None) -> Path:
     root = data_root(args.data_root)
     train_split = load_split(args.dataset, root, "train", size=args.image_size, channels=args.channels)
     val_split = load_split(args.dataset, root, "val", size=args.image_size, channels=args.channels)
-    log.info("train %d images %s; val %d images", len(train_split), torch.bincount(train_split.labels).tolist(), len(val_split))
+    counts = "" if train_split.is_segmentation else f" {torch.bincount(train_split.labels).tolist()}"
+    log.info("train %d images%s; val %d images", len(train_split), counts, len(val_split))
 
     # 2. Model and optimiser, from a config of architecture only.
     family = models.get(args.family)
-    overrides = {k: v for k, v in {"widths": args.widths, "depths": args.depths}.items() if v}
-    config = family.Config(class_names=train_split.class_names, image_size=args.image_size,
-                           in_channels=args.channels, **overrides)
+    score, finish = TASKS[args.family]
+    wanted = {"class_names": train_split.class_names, "image_size": args.image_size, "in_channels": args.channels,
+              "widths": args.widths, "depths": args.depths}
+    known = {f.name for f in fields(family.Config)}
+    config = family.Config(**{k: v for k, v in wanted.items() if k in known and v is not None})
     torch.manual_seed(args.seed)
     model = family(config)
+    if args.init_from:
+        log.info("initialised from %s: %s", args.init_from, initialise_from(model, args.init_from))
     optimizers = model.configure_optimizers(args.lr)
     steps_per_epoch = -(-len(train_split) // (args.batch_size * world))
     total_steps = args.epochs * steps_per_epoch
@@ -175,30 +249,34 @@ def main(argv=None) -> Path:
         log.info("resumed from %s after epoch %d", checkpoint, state["epoch"])
 
     # 4. Train, validating after every epoch; keep the best weights by validation score.
-    score_name = "ROC-AUC" if len(config.class_names) == 2 else "accuracy"
     while state["epoch"] < args.epochs and state["bad_epochs"] < args.patience:
         epoch = state["epoch"] + 1
         model.train()
-        order = balanced_order(train_split.labels, generator)[rank::world]  # this process's share
+        order = (torch.randperm(len(train_split), generator=generator) if train_split.is_segmentation
+                 else balanced_order(train_split.labels, generator))[rank::world]  # this process's share
         sums, started = {}, time.time()
         bar = tqdm(range(0, len(order), args.batch_size), desc=f"epoch {epoch}/{args.epochs}", disable=rank != 0,
                    unit="batch", leave=False)
         for start in bar:
-            images, labels = train_split.batch(order[start:start + args.batch_size])
-            logs = model.training_step((augment(images, generator), labels), optimizers)
+            images, targets = train_split.batch(order[start:start + args.batch_size])
+            if train_split.is_segmentation:
+                batch = augment(images, generator, masks=targets, flip=True)
+            else:
+                batch = (augment(images, generator), targets)
+            logs = model.training_step(batch, optimizers)
             for sch in schedulers:
                 sch.step()
             for k, v in logs.items():
                 sums[k] = sums.get(k, 0.0) + v
             bar.set_postfix(loss=f"{logs['loss']:.3f}")
         steps = max(1, len(bar))
-        logits = classifier_logits(model, val_split)
-        score = validation_score(logits, val_split.labels)
-        row = {"epoch": epoch, **{k: v / steps for k, v in sums.items()}, f"val_{score_name}": score,
+        score_name, value = score(model, val_split)
+        state["score_name"] = score_name
+        row = {"epoch": epoch, **{k: v / steps for k, v in sums.items()}, f"val_{score_name}": value,
                "seconds": round(time.time() - started, 1)}
         state["history"].append(row)
-        if score > state["best_score"]:
-            state.update(best_score=score, bad_epochs=0,
+        if value > state["best_score"]:
+            state.update(best_score=value, bad_epochs=0,
                          best_state={k: v.clone() for k, v in model.state_dict().items()})
         else:
             state["bad_epochs"] += 1
@@ -209,32 +287,27 @@ def main(argv=None) -> Path:
                                          "schedulers": [s.state_dict() for s in schedulers],
                                          "generator": generator.get_state(), "state": state})
     if state["bad_epochs"] >= args.patience:
-        log.info("early stop: no better validation %s for %d epochs", score_name, args.patience)
+        log.info("early stop: no better validation %s for %d epochs", state["score_name"], args.patience)
 
-    # 5. Best weights, calibrated on validation: temperature, then the decision threshold.
+    # 5. Best weights, then what is fitted on validation (calibration, thresholds).
     model.load_state_dict(state["best_state"])
     model.eval()
-    logits = classifier_logits(model, val_split)
-    model.temperature.fill_(fit_temperature(logits, val_split.labels))
-    calibration = {"temperature": float(model.temperature)}
-    if logits.shape[1] == 2:
-        scores = torch.softmax(logits / model.temperature, 1)[:, 1]
-        model.threshold.fill_(youden_threshold(scores, val_split.labels))
-        calibration["threshold (Youden's J on val)"] = float(model.threshold)
+    calibration = finish(model, val_split)
     if rank == 0:
         model.save_pretrained(out)
         cards.write(out, {
             "name": out.name, "family": args.family, "dataset": args.dataset,
             "title": args.title or f"{out.name}: {args.family} on {args.dataset}",
-            "summary": f"A {model.num_parameters / 1e6:.2f}M-parameter {args.family} trained from scratch on "
-                       f"`{args.dataset}` ({', '.join(config.class_names)}), {config.image_size} px grayscale input.",
+            "summary": f"A {model.num_parameters / 1e6:.2f}M-parameter {args.family} trained "
+                       f"{'from ' + args.init_from if args.init_from else 'from scratch'} on `{args.dataset}` "
+                       f"({', '.join(train_split.class_names)}), {config.image_size} px "
+                       f"{'grayscale' if config.in_channels == 1 else 'colour'} input.",
             "splits": [train_split.description, val_split.description + " (model selection, calibration)"],
             "train_command": command,
-            "settings": {"epochs run": state["epoch"], f"best validation {score_name}": state["best_score"],
+            "settings": {"epochs run": state["epoch"], f"best validation {state['score_name']}": state["best_score"],
                          "batch size": args.batch_size * world, "learning rate": args.lr,
                          "optimiser": "AdamW, weight decay 5e-4, cosine schedule with warm-up",
-                         "loss": "cross-entropy, label smoothing 0.05", "class imbalance": "class-balanced sampling",
-                         "augmentation": "random rotation, zoom, shift, gamma and contrast; no flips",
+                         **SETTINGS[args.family],
                          "seed": args.seed, "processes": world},
             "calibration": calibration,
             "limitations": LIMITATIONS.get(args.dataset, []),

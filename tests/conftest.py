@@ -17,6 +17,7 @@ torch.set_num_threads(1)  # tests run beside each other and beside training jobs
 # The smallest configuration of every registered family; a new family adds its own here.
 TINY = {
     "classifier": dict(image_size=32, widths=[8, 16], depths=[1, 1]),
+    "unet": dict(image_size=32, widths=[4, 8, 16]),
 }
 
 
@@ -55,6 +56,25 @@ def make_chest_xray_tree(root: Path, n_train: int = 20, n_test: int = 6, seed: i
     return root
 
 
+def make_kvasir_tree(root: Path, n_train: int = 20, n_val: int = 4, seed: int = 0) -> Path:
+    """A miniature of ../shared/data/kvasir_seg: reddish frames with a brighter disc (the 'polyp') and its mask."""
+    rng = np.random.default_rng(seed)
+    base = root / "kvasir_seg"
+    for folder in ("images", "masks", "splits"):
+        (base / folder).mkdir(parents=True, exist_ok=True)
+    ids = [f"frame{i:03d}" for i in range(n_train + n_val)]
+    yy, xx = np.mgrid[:40, :48]
+    for i in ids:
+        cy, cx, r = rng.integers(12, 28), rng.integers(12, 36), rng.integers(5, 10)
+        disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= r ** 2
+        image = np.stack([0.6 + 0.3 * disc, 0.3 + 0.2 * disc, 0.2 + 0.1 * disc], -1) + rng.normal(0, 0.03, (40, 48, 3))
+        Image.fromarray((image.clip(0, 1) * 255).astype(np.uint8)).save(base / "images" / f"{i}.jpg", quality=95)
+        Image.fromarray(disc.astype(np.uint8) * 255).save(base / "masks" / f"{i}.png")
+    (base / "splits/train.txt").write_text("\n".join(ids[:n_train]) + "\n")
+    (base / "splits/val.txt").write_text("\n".join(ids[n_train:]) + "\n")
+    return root
+
+
 def make_router(modality: str):
     """A tiny modality recognizer that always answers `modality` (its head ignores the image)."""
     names = ["chest_xray", "ct", "endoscopy", "other"]
@@ -67,7 +87,10 @@ def make_router(modality: str):
 
 @pytest.fixture(scope="session")
 def data_root(tmp_path_factory) -> Path:
-    return make_chest_xray_tree(tmp_path_factory.mktemp("data"))
+    root = tmp_path_factory.mktemp("data")
+    make_chest_xray_tree(root)
+    make_kvasir_tree(root)
+    return root
 
 
 @pytest.fixture

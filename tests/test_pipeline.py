@@ -6,7 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 import evaluate
 import predict
@@ -106,3 +108,80 @@ def test_train_runs_data_parallel_under_torchrun(data_root, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     log = (tmp_path / "run/train.log").read_text()
     assert "rank 0 of 2" in log and "processes: 2" in (tmp_path / "w/README.md").read_text()
+
+
+def test_medmnist_npz_splits_load(tmp_path):
+    from data import load_split
+
+    rng = np.random.default_rng(0)
+    arrays = {f"{split}_{kind}": (rng.integers(0, 256, (n, 28, 28), dtype=np.uint8) if kind == "images"
+                                  else rng.integers(0, 2, (n, 1)))
+              for split, n in [("train", 7), ("val", 3), ("test", 5)] for kind in ("images", "labels")}
+    (tmp_path / "pneumoniamnist").mkdir()
+    np.savez(tmp_path / "pneumoniamnist/pneumoniamnist_28.npz", **arrays)
+    split = load_split("pneumoniamnist", tmp_path, "val", size=32)
+    assert split.images.shape == (3, 1, 32, 32) and split.images.dtype == torch.uint8
+    assert split.labels.tolist() == arrays["val_labels"].reshape(-1).tolist()
+    assert split.class_names == ["NORMAL", "PNEUMONIA"]
+
+
+def test_chest_xray_validation_never_shares_a_patient_with_training(data_root):
+    from data import SPLITS
+
+    train_files = SPLITS["chest_xray"](data_root, "train")[0]
+    val_files = SPLITS["chest_xray"](data_root, "val")[0]
+    patient = lambda f: Path(f).name.rsplit("-", 1)[0]  # noqa: E731  (fake file names are <patient>-<i>.jpeg)
+    assert val_files and not {patient(f) for f in train_files} & {patient(f) for f in val_files}
+    assert {Path(f).parent.name for f in val_files} == {"NORMAL", "PNEUMONIA"}
+
+
+def test_segmenter_trains_evaluates_and_writes_masks(data_root, tmp_path, monkeypatch, capsys):
+    import inference
+
+    out = train.main(["unet", "--dataset", "kvasir_seg", "--data-root", str(data_root), "--out",
+                      str(tmp_path / "weights/polyp-unet"), "--run-dir", str(tmp_path / "run"), "--epochs", "1",
+                      "--image-size", "32", "--widths", "4", "8", "--channels", "3", "--batch-size", "8"])
+    assert "mask threshold (best val Dice)" in (out / "README.md").read_text()
+    result = evaluate.main([str(out), "--data-root", str(data_root), "--split", "test", "--json"])
+    capsys.readouterr()
+    assert result["n"] == 4 and len(result["per_image_dice"]) == 4 and 0 <= result["dice"] <= 1
+    assert 0 <= result["iou"] <= result["dice"] + 1e-9  # IoU never exceeds Dice
+
+    make_router("endoscopy").save_pretrained(tmp_path / "weights/modality")
+    monkeypatch.setattr(inference, "WEIGHTS", tmp_path / "weights")
+    inference.load_model.cache_clear()
+    frame = data_root / "kvasir_seg/images/frame021.jpg"
+    predict.main(["segment", str(frame), "--json", "--masks", str(tmp_path / "masks")])
+    (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert line["file"] == str(frame) and isinstance(line["polyp_found"], bool)
+    from PIL import Image
+    assert Image.open(line["mask"]).size == Image.open(frame).size  # the mask has the frame's own size
+
+    make_router("chest_xray").save_pretrained(tmp_path / "weights/modality")
+    inference.load_model.cache_clear()
+    predict.main(["segment", str(frame), "--json", "--masks", str(tmp_path / "masks")])
+    (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert "not a colonoscopy frame" in line["error"]
+    inference.load_model.cache_clear()
+
+
+def test_augment_moves_masks_with_their_images():
+    from data import augment
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.zeros(4, 3, 32, 32)
+    images[:, :, 8:16, 8:20] = 1.0
+    masks = images[:, :1].clone()
+    warped, warped_masks = augment(images, g, masks=masks, flip=True, contrast=0, gamma=0)
+    assert set(warped_masks.unique().tolist()) <= {0.0, 1.0}
+    bright = warped[:, :1] > 0.5
+    agreement = (bright == warped_masks.bool()).float().mean()
+    assert agreement > 0.97
+
+
+def test_init_from_copies_every_matching_tensor(trained, data_root, tmp_path, caplog):
+    caplog.set_level("INFO", logger="train")
+    out = train.main(["classifier", "--dataset", "chest_xray", "--data-root", str(data_root), "--out",
+                      str(tmp_path / "w"), "--run-dir", str(tmp_path / "run"), "--epochs", "1",
+                      "--init-from", str(trained), *TINY_ARGS])
+    assert "tensors copied" in caplog.text and f"from {trained}" in (out / "README.md").read_text()

@@ -1,0 +1,27 @@
+"""MedLab: a hands-on teaching lab for deep learning on medical images.
+
+    streamlit run app.py
+
+The router only: every page is a short script in app_pages/. To add a page, write
+app_pages/<name>.py and add one st.Page line below.
+
+Why app_pages/ and not pages/: a folder named pages/ beside app.py switches Streamlit into its
+legacy auto-discovery, and then a server's first visitor who follows a link straight to a page
+(say /classify) gets that page without this router: no sidebar note, no layout, a wrong menu.
+"""
+import streamlit as st
+
+import ui
+
+st.set_page_config(page_title="MedLab", page_icon=":material/school:", layout="wide")
+
+page = st.navigation([
+    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("app_pages/classify.py", title="Classify", icon=":material/image_search:"),
+    st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
+])
+
+with st.sidebar:
+    st.caption(ui.DISCLAIMER)
+
+page.run()

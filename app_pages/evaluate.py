@@ -1,0 +1,119 @@
+"""Evaluate: what evaluate.py measured for a shipped model on held-out data, figures and model card."""
+import streamlit as st
+
+import charts
+import ui
+
+METRICS = {  # key in eval.json -> (label, what it means, for the (?) tooltip)
+    "accuracy": ("Accuracy", "Share of all images classified correctly; misleading when one class is far more common."),
+    "sensitivity": ("Sensitivity", "Share of the positive cases (e.g. pneumonia) that the model finds: the recall."),
+    "specificity": ("Specificity", "Share of the negative cases (e.g. normal) that the model correctly leaves alone."),
+    "precision": ("Precision", "Of the images the model calls positive, the share that really are."),
+    "f1": ("F1", "Harmonic mean of precision and sensitivity, 0 to 1."),
+}
+CONFUSION_HELP = ("Rows: the true class; columns: what the model said. The percentage (and the colour) is the "
+                  "share of the row: the diagonal holds each class's recall.")
+ECE_HELP = "How far the stated probabilities are from the observed frequencies (0 is perfect)."
+
+st.title("Evaluate")
+st.write("How well does each shipped model do on images it never saw during training? Every number here "
+         "comes from `evaluate.py`, with the data split and the command that produced it.")
+
+names = ui.evaluated_models()
+if not names:
+    st.info("No shipped model has been evaluated yet. Run, for example:\n\n"
+            "`python evaluate.py cxr-pneumonia --data-root ../shared/data --split test`\n\n"
+            "which writes `weights/cxr-pneumonia/eval.json`; then reload this page.")
+    st.stop()
+
+name = st.selectbox("Model", names, format_func=ui.model_title)
+evaluation = ui.read_eval(name)
+classes = evaluation.get("class_names")
+
+counts = f" ({', '.join(f'{n} {c}' for c, n in zip(classes, evaluation['class_counts']))})" if classes else ""
+st.markdown(f"**Data:** `{evaluation.get('dataset', '?')}`, {evaluation.get('split', '?')} split, "
+            f"{evaluation['n']} images{counts}.  \n**Protocol:** {evaluation.get('protocol', 'not recorded')}")
+st.code(evaluation.get("command", "evaluate.py (command not recorded)"), language="bash")
+
+if "at_threshold" in evaluation:  # two classes: threshold-free figures, then each of the two thresholds
+    st.subheader("Headline figures")
+    auc, ap, ece = st.columns(3)
+    auc.metric("ROC-AUC", f"{evaluation['roc_auc']:.3f}", border=True,
+               help="Chance that a random positive image scores above a random negative one; any threshold.")
+    ap.metric("Average precision", f"{evaluation['average_precision']:.3f}", border=True,
+              help="Area under the precision-recall curve; any threshold.")
+    ece.metric("Calibration error (ECE)", f"{evaluation['ece']:.3f}", border=True, help=ECE_HELP)
+    for key in ("at_threshold", "at_0.5"):
+        report = evaluation[key]
+        st.markdown(f"At threshold **{report['threshold']:.2f}**"
+                    + (", chosen on validation data (the one the app uses):" if key == "at_threshold" else
+                       ", the naive default, for comparison:"))
+        for column, (metric, (label, meaning)) in zip(st.columns(len(METRICS)), METRICS.items()):
+            value = f"{report[metric]:.3f}" if metric == "f1" else f"{report[metric]:.1%}"
+            column.metric(label, value, help=meaning, border=True)
+
+    st.subheader("Confusion matrices")
+    st.caption(CONFUSION_HELP)
+    left, right = st.columns(2)
+    for column, key, note in ((left, "at_threshold", "chosen on val"), (right, "at_0.5", "naive")):
+        title = f"Threshold {evaluation[key]['threshold']:.2f} ({note})"
+        column.plotly_chart(charts.confusion_matrix(evaluation[key], classes, title), key=f"cm-{key}")
+
+    st.subheader("Curves")
+    st.caption("Each curve sweeps every threshold; the dots are the two thresholds above.")
+    left, right = st.columns(2)
+    left.plotly_chart(charts.roc(evaluation), key="roc")
+    right.plotly_chart(charts.precision_recall(evaluation), key="pr")
+
+elif classes:  # more than two classes, e.g. the modality recognizer
+    st.subheader("Headline figures")
+    accuracy, ece = st.columns(2)
+    accuracy.metric("Accuracy", f"{evaluation['accuracy']:.1%}", border=True, help=METRICS["accuracy"][1])
+    ece.metric("Calibration error (ECE)", f"{evaluation['ece']:.3f}", border=True, help=ECE_HELP)
+    if "recall" in evaluation:
+        st.markdown("Recall per class: the share of each class's images given that class.")
+        for column, (label, recall) in zip(st.columns(len(evaluation["recall"])), evaluation["recall"].items()):
+            column.metric(label, f"{recall:.1%}", border=True)
+    if "routing" in evaluation:
+        routing = evaluation["routing"]
+        st.markdown(f"As the app uses it (an image goes to a model only when the recognizer gives its modality at "
+                    f"least {routing['route_confidence']:.0%}), of {routing['n_medical']} medical images and "
+                    f"{routing['n_out_of_domain']} others:")
+        shown = (("medical_routed_correctly", "Routed to the right model"), ("medical_misrouted", "Misrouted"),
+                 ("medical_refused", "Medical, refused"), ("out_of_domain_refused", "Others, refused"))
+        for column, (key, label) in zip(st.columns(len(shown)), shown):
+            column.metric(label, f"{routing[key]:.1%}", border=True)
+    if "confusion_matrix" in evaluation:
+        st.caption(CONFUSION_HELP)
+        left, _ = st.columns([3, 1])
+        left.plotly_chart(charts.confusion_matrix(evaluation, classes, "Confusion matrix"), key="cm")
+
+elif "dice" in evaluation:  # a segmenter: overlap between predicted and drawn masks
+    st.subheader("Headline figures")
+    columns = st.columns(4)
+    shown = (("dice", "Mean Dice"), ("dice_median", "Median Dice"), ("iou", "Mean IoU"))
+    for column, (key, label) in zip(columns, shown):
+        column.metric(label, f"{evaluation[key]:.3f}", border=True,
+                      help="Overlap of the predicted and the drawn mask: 1 is a perfect match, 0 no overlap.")
+    if "found" in evaluation:
+        found = evaluation["found"]
+        columns[3].metric("Images with a polyp found", f"{found['share_found']:.1%}", border=True,
+                          help=f"Predicted mask covering at least {found['area_threshold']:.1%} of the frame.")
+    if "per_image_dice" in evaluation:
+        left, _ = st.columns(2)
+        left.plotly_chart(charts.dice_histogram(evaluation), key="dice")
+
+else:
+    st.info("This page does not know how to draw this kind of evaluation yet; here it is as recorded.")
+    st.json(evaluation, expanded=False)
+
+if "reliability" in evaluation:
+    st.subheader("Calibration")
+    st.caption("Images are grouped by how confident the model was; if its probabilities are honest, each bar "
+               "reaches the diagonal (of the images it gave 80%, 80% are right).")
+    left, _ = st.columns(2)  # half width: a square plot reads better than a letterbox
+    left.plotly_chart(charts.reliability(evaluation), key="reliability")
+
+with st.expander("Model card", icon=":material/description:"):
+    st.markdown(ui.model_card(name))
+ui.disclaimer()

@@ -1,0 +1,47 @@
+"""Home: what the lab is, who it is for, its pages, and the shipped models with their measured figures."""
+import streamlit as st
+
+import inference
+import ui
+
+st.title("MedLab")
+st.write("A hands-on lab for deep learning on medical images: upload an image, see what a small network "
+         "trained from scratch makes of it, where it looked, and how far its numbers can be trusted.")
+st.warning("**A teaching tool, not a medical device.** Never use it to diagnose, triage or treat anyone. "
+           "The models are small, trained on one public data set each, and are wrong in ways this lab is "
+           "built to show.", icon=":material/school:")
+
+st.header("Who it is for")
+st.markdown(
+    "- **Instructors**, projecting it in a lecture: every page works from one screen, top to bottom, "
+    "with large figures.\n"
+    "- **Students**, opening it as a hosted Space: try your own images, including ones the models were "
+    "never meant for, and see how the lab refuses them.")
+
+st.header("The pages")
+classify, evaluate = st.columns(2)
+with classify.container(border=True):
+    st.page_link("app_pages/classify.py", label="**Classify**", icon=":material/image_search:")
+    st.write("Upload chest X-rays (PNG, JPEG, DICOM, ...). A modality recognizer checks what each image is; "
+             "a chest X-ray gets a calibrated probability of pneumonia and a Grad-CAM map of where the network "
+             "looked. Anything else is refused, with the reason.")
+with evaluate.container(border=True):
+    st.page_link("app_pages/evaluate.py", label="**Evaluate**", icon=":material/analytics:")
+    st.write("How each shipped model measures on held-out test images: accuracy, sensitivity and specificity "
+             "at two thresholds, confusion matrices, ROC and precision-recall curves, and whether its "
+             "probabilities can be taken at face value (calibration).")
+
+st.header("The shipped models")
+names = ui.shipped_models()
+if not names:
+    st.info(f"No trained weights in `{inference.WEIGHTS}` yet. Train them with `train.py` (see the README); "
+            "the pages say what they need.")
+for name in names:
+    with st.container(border=True):
+        st.markdown(f"**{ui.model_title(name)}** (`weights/{name}`)")
+        evaluation = ui.read_eval(name)
+        if evaluation is None:
+            st.caption(f"Not evaluated yet: run `python evaluate.py {name} --split test`.")
+        else:
+            st.write(ui.headline(evaluation))
+            st.caption(f"Measured by `{evaluation.get('command', 'evaluate.py')}`.")

@@ -1,0 +1,125 @@
+"""Plotly figures for the pages: one probability, and what `evaluate.py` measured (eval.json).
+
+Plain functions from numbers to `go.Figure`, with no Streamlit in them, so a page stays short and
+a figure can be tested (or saved) on its own. Fonts are a size up: instructors project these.
+"""
+import plotly.graph_objects as go
+
+FONT = dict(size=15)
+# Set per axis as well: Streamlit's chart theme overrides the global font size.
+AXIS = dict(tickfont=dict(size=14), title_font=dict(size=15))
+CHOSEN = "#d62728"  # the threshold chosen on validation, in every figure
+HALF = "#7f7f7f"  # the naive 0.5 threshold, dotted, for comparison
+
+
+def _layout(fig: go.Figure, title: str, **kwargs) -> go.Figure:
+    fig.update_layout(title=dict(text=title, font=dict(size=17)), font=FONT, margin=dict(l=10, r=10, t=50, b=10),
+                      legend=dict(font=dict(size=14)))
+    fig.update_layout(**kwargs)  # after the defaults, so a figure can override them (margin, ...)
+    fig.update_xaxes(**AXIS)
+    fig.update_yaxes(**AXIS)
+    return fig
+
+
+def probability_bar(probability: float, threshold: float, positive: str = "PNEUMONIA") -> go.Figure:
+    """One horizontal bar 0..1: the calibrated P(positive), the decision threshold and 0.5 marked."""
+    fig = go.Figure(go.Bar(x=[probability], y=[f"P({positive})"], orientation="h", marker_color="#9ecae1",
+                           hovertemplate="%{x:.3f}<extra></extra>"))
+    # Labels above the plot, each on its line's outer side (the lower line's to the left): never overlapping.
+    lines = [(threshold, f"threshold {threshold:.2f}", CHOSEN, "solid", 3), (0.5, "0.5", HALF, "dot", 2)]
+    for (x, text, color, dash, width), anchor in zip(sorted(lines), ("right", "left")):
+        fig.add_vline(x=x, line=dict(color=color, width=width, dash=dash))
+        fig.add_annotation(x=x, y=1, yref="paper", yanchor="bottom", xanchor=anchor, showarrow=False,
+                           text=text, font=dict(color=color, size=14))
+    return _layout(fig, "", height=150, xaxis=dict(range=[0, 1], tickformat=".0%", dtick=0.1),
+                   margin=dict(l=10, r=20, t=30, b=10), showlegend=False)
+
+
+def confusion_matrix(report: dict, class_names: list[str], title: str) -> go.Figure:
+    """Counts [[tn, fp], [fn, tp]] (or K x K): rows the true class, columns the predicted one.
+
+    Coloured by the share of each row, so a rare class's mistakes show as clearly as a common one's.
+    """
+    counts = report["confusion_matrix"]
+    shares = [[n / (sum(row) or 1) for n in row] for row in counts]
+    text = [[f"{n}<br>{share:.1%}" for n, share in zip(row, row_shares)] for row, row_shares in zip(counts, shares)]
+    fig = go.Figure(go.Heatmap(z=shares, zmin=0, zmax=1, x=[f"predicted {c}" for c in class_names],
+                               y=[f"true {c}" for c in class_names], customdata=counts, text=text,
+                               texttemplate="%{text}", textfont=dict(size=15), colorscale="Blues", showscale=False,
+                               hovertemplate="%{y}, %{x}: %{customdata} images, %{z:.1%} of the row<extra></extra>"))
+    return _layout(fig, title, height=200 + 70 * len(class_names), yaxis=dict(autorange="reversed"))
+
+
+def _operating_points(fig: go.Figure, evaluation: dict, x_of, y_of) -> None:
+    """Mark the chosen threshold and 0.5 where they sit on a curve."""
+    for key, color, symbol, note in (("at_threshold", CHOSEN, "circle", " (chosen on val)"),
+                                     ("at_0.5", HALF, "diamond", "")):
+        report = evaluation[key]
+        fig.add_trace(go.Scatter(x=[x_of(report)], y=[y_of(report)], mode="markers", cliponaxis=False,
+                                 marker=dict(color=color, size=13, symbol=symbol, line=dict(color="white", width=1)),
+                                 name=f"threshold {report['threshold']:.2f}{note}"))
+
+
+def roc(evaluation: dict) -> go.Figure:
+    """ROC curve with its AUC, the chance diagonal, and the two operating points."""
+    curve = evaluation["roc"]
+    fig = go.Figure([
+        go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color=HALF, dash="dash"), name="chance"),
+        go.Scatter(x=curve["fpr"], y=curve["tpr"], mode="lines", line=dict(width=3), name="model",
+                   customdata=curve["threshold"],
+                   hovertemplate="FPR %{x:.3f}, TPR %{y:.3f}<br>threshold %{customdata:.3f}<extra></extra>"),
+    ])
+    _operating_points(fig, evaluation, lambda r: 1 - r["specificity"], lambda r: r["sensitivity"])
+    return _layout(fig, f"ROC curve (AUC {evaluation['roc_auc']:.3f})", height=420,
+                   xaxis=dict(title="false positive rate (1 - specificity)", range=[0, 1]),
+                   yaxis=dict(title="true positive rate (sensitivity)", range=[0, 1.02]),
+                   legend=dict(x=0.98, y=0.02, xanchor="right", yanchor="bottom"))
+
+
+def precision_recall(evaluation: dict) -> go.Figure:
+    """Precision-recall curve with its average precision, the prevalence baseline and the operating points."""
+    curve = evaluation["pr"]
+    prevalence = evaluation["class_counts"][1] / max(1, evaluation["n"])  # what always saying "positive" scores
+    fig = go.Figure([
+        go.Scatter(x=[0, 1], y=[prevalence, prevalence], mode="lines", line=dict(color=HALF, dash="dash"),
+                   name=f"prevalence {prevalence:.2f}"),
+        go.Scatter(x=curve["recall"], y=curve["precision"], mode="lines", line=dict(width=3), name="model",
+                   customdata=curve["threshold"],
+                   hovertemplate="recall %{x:.3f}, precision %{y:.3f}<br>threshold %{customdata:.3f}<extra></extra>"),
+    ])
+    _operating_points(fig, evaluation, lambda r: r["sensitivity"], lambda r: r["precision"])
+    return _layout(fig, f"Precision-recall (average precision {evaluation['average_precision']:.3f})", height=420,
+                   xaxis=dict(title="recall (sensitivity)", range=[0, 1]),
+                   yaxis=dict(title="precision", range=[0, 1.02]),
+                   legend=dict(x=0.02, y=0.02, xanchor="left", yanchor="bottom"))
+
+
+def reliability(evaluation: dict) -> go.Figure:
+    """Reliability diagram: accuracy against confidence per bin; a calibrated model follows the diagonal."""
+    bins = evaluation["reliability"]
+    fig = go.Figure([
+        go.Bar(x=[(b["low"] + b["high"]) / 2 for b in bins], y=[b["accuracy"] for b in bins],
+               width=[b["high"] - b["low"] for b in bins], marker_color="#1f77b4", marker_line_color="white",
+               name="accuracy in bin", customdata=[[b["count"], b["confidence"]] for b in bins],
+               hovertemplate="confidence %{customdata[1]:.3f}<br>accuracy %{y:.3f}<br>%{customdata[0]} images"
+                             "<extra></extra>"),
+        go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color=HALF, dash="dash"), name="perfect calibration"),
+        go.Scatter(x=[b["confidence"] for b in bins], y=[b["accuracy"] for b in bins], mode="markers",
+                   marker=dict(color=CHOSEN, size=9), name="mean confidence"),
+    ])
+    return _layout(fig, f"Reliability (expected calibration error {evaluation['ece']:.3f})", height=420,
+                   xaxis=dict(title="confidence (top-class probability)", range=[0, 1]),
+                   yaxis=dict(title="accuracy", range=[0, 1.02]), bargap=0,
+                   legend=dict(x=0.02, y=0.98, xanchor="left", yanchor="top"))
+
+
+def dice_histogram(evaluation: dict) -> go.Figure:
+    """Per-image Dice of a segmenter: the mean hides the images where it fails completely."""
+    fig = go.Figure(go.Histogram(x=evaluation["per_image_dice"], xbins=dict(start=0, end=1.0001, size=0.05),
+                                 marker_color="#1f77b4", marker_line_color="white", marker_line_width=1,
+                                 hovertemplate="Dice %{x}<br>%{y} images<extra></extra>"))
+    fig.add_vline(x=evaluation["dice"], line=dict(color=CHOSEN, width=3), annotation_position="top left",
+                  annotation=dict(text=f"mean {evaluation['dice']:.3f}", font=dict(color=CHOSEN, size=14)))
+    return _layout(fig, f"Dice per image ({evaluation['n']} images)", height=380,
+                   xaxis=dict(title="Dice (1 = the predicted mask matches the drawn one exactly)", range=[0, 1]),
+                   yaxis=dict(title="images"), bargap=0)

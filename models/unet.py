@@ -1,0 +1,110 @@
+"""Polyp segmentation: a U-Net (Ronneberger et al., 2015) with residual blocks, trained from scratch.
+
+The encoder halves the resolution at each stage and the decoder doubles it back, concatenating the
+encoder's features of the same size (the skip connections), so the mask keeps fine boundaries.
+`predict` takes colonoscopy frames of any size in [0, 1] and returns the per-pixel polyp
+probability at the input's size; the mask is that probability at `threshold`, chosen on the
+model-selection split by the training command and stored with the weights.
+"""
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import MedLabModel
+from .blocks import ResidualBlock
+from .registry import register
+
+
+@dataclass
+class UNetConfig:
+    in_channels: int = 3  # colonoscopy frames are colour
+    image_size: int = 160  # Kvasir-SEG frames (<= 384 px) are squashed to this square for the network
+    widths: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256])  # channels per level, top to bottom
+    mean: list[float] = field(default_factory=lambda: [0.56, 0.32, 0.24])  # Kvasir-SEG train RGB means
+    std: list[float] = field(default_factory=lambda: [0.30, 0.21, 0.18])
+
+
+class Up(nn.Module):
+    """Double the resolution, concatenate the skip connection, mix with a residual block."""
+
+    def __init__(self, c_in: int, c_skip: int, c_out: int):
+        super().__init__()
+        self.block = ResidualBlock(c_in + c_skip, c_out)
+
+    def forward(self, x, skip):
+        x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        return self.block(torch.cat([x, skip], dim=1))
+
+
+@register("unet")
+class UNet(MedLabModel):
+    Config = UNetConfig
+
+    def __init__(self, config: UNetConfig):
+        super().__init__(config)
+        w = config.widths
+        self.down = nn.ModuleList([ResidualBlock(config.in_channels, w[0])] +
+                                  [ResidualBlock(w[i - 1], w[i], stride=2) for i in range(1, len(w))])
+        self.up = nn.ModuleList([Up(w[i], w[i - 1], w[i - 1]) for i in range(len(w) - 1, 0, -1)])
+        self.out = nn.Conv2d(w[0], 1, 1)
+        self.register_buffer("threshold", torch.tensor(0.5))  # on the polyp probability, fitted on validation
+
+    def prepare(self, images: torch.Tensor) -> torch.Tensor:
+        if images.ndim != 4 or images.shape[1] not in (1, self.config.in_channels):
+            raise ValueError(f"expected images (B, {self.config.in_channels}, H, W), got {tuple(images.shape)}")
+        images = images.expand(-1, self.config.in_channels, -1, -1)
+        size = self.config.image_size
+        if images.shape[-2:] != (size, size):
+            images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        mean = images.new_tensor(self.config.mean).view(1, -1, 1, 1)
+        std = images.new_tensor(self.config.std).view(1, -1, 1, 1)
+        return (images - mean) / std
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Polyp logits (B, 1, S, S) at the network's size."""
+        x, skips = self.prepare(images), []
+        for block in self.down:  # (B, w[i], S / 2^i, S / 2^i)
+            x = block(x)
+            skips.append(x)
+        for block, skip in zip(self.up, reversed(skips[:-1])):
+            x = block(x, skip)
+        return self.out(x)
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
+        """Polyp probability (B, 1, H, W) at the input's own size, for images (B, C, H, W) in [0, 1]."""
+        logits = F.interpolate(self(images), size=images.shape[-2:], mode="bilinear", align_corners=False)
+        return torch.sigmoid(logits)
+
+    def mask(self, probabilities: torch.Tensor) -> torch.Tensor:
+        return probabilities >= self.threshold
+
+    # -- training ----------------------------------------------------------------------------------
+
+    def configure_optimizers(self, lr: float, *, weight_decay: float = 1e-4):
+        return [torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=weight_decay)]
+
+    def training_step(self, batch, optimizers) -> dict[str, float]:
+        images, masks = batch  # masks (B, 1, S, S) in {0, 1}
+        (optimizer,) = optimizers
+        logits = self(images)
+        loss = F.binary_cross_entropy_with_logits(logits, masks) + soft_dice_loss(logits, masks)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return {"loss": loss.item(), "dice": dice((logits > 0).float(), masks).mean().item()}
+
+
+def soft_dice_loss(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """1 - Dice on probabilities, per image then averaged: small polyps count as much as large ones."""
+    p = torch.sigmoid(logits).flatten(1)
+    m = masks.flatten(1)
+    return (1 - (2 * (p * m).sum(1) + 1) / (p.sum(1) + m.sum(1) + 1)).mean()
+
+
+def dice(predicted: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Per-image Dice of binary masks (B, ...); 1 when both are empty."""
+    p, m = predicted.flatten(1).float(), masks.flatten(1).float()
+    return (2 * (p * m).sum(1) + 1e-6) / (p.sum(1) + m.sum(1) + 1e-6)

@@ -1,0 +1,48 @@
+"""One real browser test: `streamlit run app.py`, Debian's Chromium driven by Playwright, a real upload.
+
+What AppTest cannot see: the page served over HTTP, the navigation, and the browser's own file
+upload. Skipped (with the reason) when /usr/bin/chromium is missing; never downloads a browser.
+"""
+import re
+from pathlib import Path
+
+import pytest
+
+from browser import CHROMIUM, StreamlitServer, launch_chromium
+from tests.test_app import png_bytes, write_tiny_weights
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (Playwright's own browsers are never downloaded)",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+
+
+@pytest.fixture
+def server(tmp_path):
+    """The app on a free port, with tiny weights; one torch thread, as a training run may share the machine."""
+    with StreamlitServer(weights=write_tiny_weights(tmp_path / "weights"), log=tmp_path / "streamlit.log",
+                         env={"OMP_NUM_THREADS": "1"}) as running:
+        yield running.url
+
+
+def test_upload_a_chest_xray_in_a_real_browser(server, tmp_path):
+    image = tmp_path / "chest.png"
+    image.write_bytes(png_bytes(64))
+
+    with sync_api.sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{server}/classify", timeout=30_000)  # a deep link, as the server's first visitor
+            sidebar = page.get_by_test_id("stSidebar")
+            sidebar.get_by_text("teaching tool, not a medical device").wait_for(timeout=30_000)
+            # app.py's router is in charge, not Streamlit's legacy pages/ discovery (see app.py)
+            assert sidebar.get_by_role("link", name=re.compile("Classify")).count() == 1
+            page.locator('input[type="file"]').set_input_files(image, timeout=30_000)
+            result = page.get_by_text(re.compile(r"P\(PNEUMONIA\) = \d+\.\d%"))
+            result.wait_for(timeout=30_000)
+            assert page.get_by_role("heading", name=re.compile(r"^(NORMAL|PNEUMONIA)$")).count() == 1
+            assert page.get_by_text(re.compile(r"^Modality recognizer: chest X-ray \(\d+%\)$")).count() == 1
+            assert page.locator('[data-testid="stException"]').count() == 0
+        finally:
+            browser.close()
