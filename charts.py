@@ -1,4 +1,4 @@
-"""Plotly figures for the pages: one probability, and what `evaluate.py` measured (eval.json).
+"""Plotly figures for the pages: class probabilities, and what `evaluate.py` measured (eval.json).
 
 Plain functions from numbers to `go.Figure`, with no Streamlit in them, so a page stays short and
 a figure can be tested (or saved) on its own. Fonts are a size up: instructors project these.
@@ -10,6 +10,7 @@ FONT = dict(size=15)
 AXIS = dict(tickfont=dict(size=14), title_font=dict(size=15))
 CHOSEN = "#d62728"  # the threshold chosen on validation, in every figure
 HALF = "#7f7f7f"  # the naive 0.5 threshold, dotted, for comparison
+DECIDED, UNDECIDED = "#3182bd", "#c6dbef"  # the class the model decided, the others
 
 
 def _layout(fig: go.Figure, title: str, **kwargs) -> go.Figure:
@@ -21,18 +22,32 @@ def _layout(fig: go.Figure, title: str, **kwargs) -> go.Figure:
     return fig
 
 
-def probability_bar(probability: float, threshold: float, positive: str = "PNEUMONIA") -> go.Figure:
-    """One horizontal bar 0..1: the calibrated P(positive), the decision threshold and 0.5 marked."""
-    fig = go.Figure(go.Bar(x=[probability], y=[f"P({positive})"], orientation="h", marker_color="#9ecae1",
-                           hovertemplate="%{x:.3f}<extra></extra>"))
+def class_probabilities(probabilities: dict[str, float], threshold: float | None, label: str) -> go.Figure:
+    """One horizontal bar per class, its calibrated probability; the class the model decided is darker.
+
+    A two-class model's threshold is on P(its second class), whichever class that is (PNEUMONIA for
+    the chest X-ray model, CT_NonCOVID for the CT one): it is marked on that bar only, and the axis
+    title says so. 0.5 is dotted across every bar, for comparison.
+    """
+    names = list(probabilities)
+    fig = go.Figure(go.Bar(x=[probabilities[c] for c in names], y=[f"P({c})" for c in names], orientation="h",
+                           marker_color=[DECIDED if c == label else UNDECIDED for c in names],
+                           texttemplate="%{x:.1%}", textposition="auto", textfont=dict(size=14),
+                           hovertemplate="%{y} = %{x:.3f}<extra></extra>"))
+    lines = [(0.5, "0.5", HALF, "dot", 2, (-0.5, len(names) - 0.5))]
+    title = "calibrated probability"
+    if threshold is not None and len(names) == 2:
+        # Rows sit at y = 0, 1, ... from the bottom: the second class's bar is the top one, at y = 1.
+        lines.append((threshold, f"threshold {threshold:.2f}", CHOSEN, "solid", 3, (0.5, 1.5)))
+        title = f"red line: the threshold, on P({names[1]})"  # short: the axis may be narrow
     # Labels above the plot, each on its line's outer side (the lower line's to the left): never overlapping.
-    lines = [(threshold, f"threshold {threshold:.2f}", CHOSEN, "solid", 3), (0.5, "0.5", HALF, "dot", 2)]
-    for (x, text, color, dash, width), anchor in zip(sorted(lines), ("right", "left")):
-        fig.add_vline(x=x, line=dict(color=color, width=width, dash=dash))
+    for (x, text, color, dash, width, (y0, y1)), anchor in zip(sorted(lines), ("right", "left")):
+        fig.add_shape(type="line", x0=x, x1=x, y0=y0, y1=y1, yref="y", line=dict(color=color, width=width, dash=dash))
         fig.add_annotation(x=x, y=1, yref="paper", yanchor="bottom", xanchor=anchor, showarrow=False,
                            text=text, font=dict(color=color, size=14))
-    return _layout(fig, "", height=150, xaxis=dict(range=[0, 1], tickformat=".0%", dtick=0.1),
-                   margin=dict(l=10, r=20, t=30, b=10), showlegend=False)
+    return _layout(fig, "", height=110 + 45 * len(names), showlegend=False, margin=dict(l=10, r=20, t=30, b=10),
+                   xaxis=dict(range=[0, 1], tickformat=".0%", dtick=0.1, title=title),
+                   yaxis=dict(range=[-0.5, len(names) - 0.5]))
 
 
 def confusion_matrix(report: dict, class_names: list[str], title: str) -> go.Figure:

@@ -100,11 +100,14 @@ def _chest_xray(root: Path, split: str) -> tuple[list[Path], list[int], list[str
     return files, labels, classes, f"chest_xray {split}: {note}"
 
 
-def _image_folders(name: str):
-    """Data sets laid out as <name>/<split>/<class>/<image>, with an official val split."""
+def _image_folders(name: str, class_names: list[str] | None = None):
+    """Data sets laid out as <name>/<split>/<class>/<image>, with an official val split.
+
+    Two-class sets list the negative class first: metrics and thresholds are on P(second class).
+    """
 
     def read(root: Path, split: str):
-        files, labels, classes = _folder_split(root / name / split, None)
+        files, labels, classes = _folder_split(root / name / split, class_names)
         return files, labels, classes, f"{name} {split}: official split"
 
     return read
@@ -234,7 +237,7 @@ def _medmnist(name: str, class_names: list[str]):
 
 SPLITS = {
     "chest_xray": _chest_xray,
-    "covid_ct": _image_folders("covid_ct"),
+    "covid_ct": _image_folders("covid_ct", ["CT_NonCOVID", "CT_COVID"]),
     "folder": _image_folders("."),  # any <root>/<split>/<class>/ tree, e.g. the tests' generated data
 }
 BUILT = {"modality": _modality, "kvasir_seg": _kvasir, "pneumoniamnist": _medmnist("pneumoniamnist", ["NORMAL", "PNEUMONIA"])}  # data sets assembled from several sources, straight into memory

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 import cards
 import models
-from data import data_root, kvasir_ids, load_split, read_mask
+from data import SPLITS, data_root, kvasir_ids, load_split, read_mask
 from images import read_image, to_tensor
 from metrics import average_precision, binary_report, confusion, pr_curve, reliability, roc_auc, roc_curve
 
@@ -72,11 +72,17 @@ def routing_report(probabilities: np.ndarray, labels: np.ndarray, class_names: l
     }
 
 
-def evaluate_classifier(model, split) -> dict:
-    probabilities = torch.softmax(classifier_logits(model, split) / model.temperature, 1).numpy()
-    labels = split.labels.numpy()
-    result = {"n": len(labels), "class_counts": np.bincount(labels, minlength=len(split.class_names)).tolist(),
-              "class_names": split.class_names}
+@torch.no_grad()
+def file_probabilities(model, files: list) -> np.ndarray:
+    """Calibrated probabilities (N, K), each file read and predicted exactly as predict.py does it."""
+    channels = model.config.in_channels
+    return np.concatenate([model.predict(to_tensor(read_image(f), channels=channels)).numpy()
+                           for f in tqdm(files, desc="predicting", unit="image", leave=False)])
+
+
+def evaluate_classifier(model, probabilities: np.ndarray, labels: np.ndarray, class_names: list[str]) -> dict:
+    result = {"n": len(labels), "class_counts": np.bincount(labels, minlength=len(class_names)).tolist(),
+              "class_names": class_names}
     if probabilities.shape[1] == 2:
         scores = probabilities[:, 1]
         fpr, tpr, thr = roc_curve(scores, labels)
@@ -91,11 +97,11 @@ def evaluate_classifier(model, split) -> dict:
         })
     else:
         predicted = probabilities.argmax(1)
-        matrix = confusion(predicted, labels, len(split.class_names))
+        matrix = confusion(predicted, labels, len(class_names))
         result.update({"accuracy": float((predicted == labels).mean()), "confusion_matrix": matrix.tolist(),
-                       "recall": dict(zip(split.class_names, (matrix.diagonal() / matrix.sum(1).clip(1)).tolist()))})
-        if "other" in split.class_names:  # the modality recognizer: what the app does with its answers
-            result["routing"] = routing_report(probabilities, labels, split.class_names)
+                       "recall": dict(zip(class_names, (matrix.diagonal() / matrix.sum(1).clip(1)).tolist()))})
+        if "other" in class_names:  # the modality recognizer: what the app does with its answers
+            result["routing"] = routing_report(probabilities, labels, class_names)
     calibration = reliability(probabilities, labels)
     result.update({"ece": calibration["ece"], "reliability": calibration["bins"]})
     return result
@@ -150,13 +156,20 @@ def main(argv=None) -> dict:
     if model.family == "unet":
         protocol, body = evaluate_segmenter(model, root, args.split)
     else:
-        split = load_split(dataset, root, args.split, size=model.config.image_size, channels=model.config.in_channels)
-        if split.class_names != model.class_names:
-            sys.exit(f"the split's classes {split.class_names} are not the model's {model.class_names}")
-        protocol = (f"{split.description}; images read by images.read_image, "
+        if dataset in SPLITS:  # image files: read and predicted exactly as predict.py does, so the two agree
+            files, labels, class_names, description = SPLITS[dataset](root, args.split)
+            probabilities, labels = file_probabilities(model, files), np.array(labels)
+        else:  # assembled from arrays (digits, photos): the in-memory split at the network's size
+            split = load_split(dataset, root, args.split, size=model.config.image_size,
+                               channels=model.config.in_channels)
+            probabilities = torch.softmax(classifier_logits(model, split) / model.temperature, 1).numpy()
+            labels, class_names, description = split.labels.numpy(), split.class_names, split.description
+        if class_names != model.class_names:
+            sys.exit(f"the split's classes {class_names} are not the model's {model.class_names}")
+        protocol = (f"{description}; images read by images.read_image, "
                     f"{'grayscale' if model.config.in_channels == 1 else 'RGB'}, resized to {model.config.image_size} "
-                    "px; probabilities calibrated with the temperature fitted on val")
-        body = evaluate_classifier(model, split)
+                    "px by the model; probabilities calibrated with the temperature fitted on val")
+        body = evaluate_classifier(model, probabilities, labels, class_names)
     result = {"model": Path(path).name, "dataset": dataset, "split": args.split, "command": command,
               "protocol": protocol, **body}
     if not args.no_write and Path(path).is_dir():

@@ -23,9 +23,16 @@ ROUTER = "modality"
 CLASSIFIERS = {"chest_xray": "cxr-pneumonia"}  # modality -> the weights folder of its classifier
 MODALITY_NAMES = {"chest_xray": "chest X-ray", "ct": "CT slice", "endoscopy": "endoscopy frame",
                   "other": "none of these"}
+PLURALS = {"chest_xray": "chest X-rays", "ct": "CT slices", "endoscopy": "colonoscopy frames"}
+LOOKS_LIKE = {"chest_xray": "looks like a chest X-ray", "ct": "looks like a CT slice",
+              "endoscopy": "looks like an endoscopy frame", "other": "does not look like a medical image the lab knows"}
 SEGMENTERS = {"endoscopy": "polyp-unet"}  # modality -> the weights folder of its segmenter
 ROUTE_CONFIDENCE = 0.8  # below this, the recognizer is unsure and the image is refused
 FOUND_AREA = 0.005  # "polyp found" when the predicted mask covers at least 0.5% of the frame
+
+
+class Refusal(ValueError):
+    """An image no shipped model may judge (wrong modality); the text says why."""
 
 
 @lru_cache(maxsize=None)
@@ -59,35 +66,56 @@ def recognize(image: LoadedImage) -> dict[str, float]:
     return dict(zip(router.class_names, p.tolist()))
 
 
+def what_the_lab_judges() -> str:
+    kinds = [f"{', '.join(PLURALS[m] for m in CLASSIFIERS)} (classified)"]
+    kinds += [f"{PLURALS[m]} (segmented)" for m in SEGMENTERS]
+    return f"The lab's models judge {' and '.join(kinds)}."
+
+
+def route(image: LoadedImage, seen: dict[str, float], modality: str | None = None,
+          task: dict[str, str] | None = None) -> str:
+    """The modality to act on: the user's override, or the recognizer's confident answer.
+
+    Raises Refusal, with the reason, when the recognizer is unsure or the modality has no model
+    (in `task`, when given: CLASSIFIERS or SEGMENTERS).
+    """
+    best = max(seen, key=seen.get)
+    if modality is None and seen[best] < ROUTE_CONFIDENCE:
+        raise Refusal(f"{image.name}: the modality recognizer is unsure what this image is (best guess "
+                      f"{MODALITY_NAMES[best]}, {seen[best]:.0%}), so no model judges it. {what_the_lab_judges()}")
+    chosen = modality or best
+    routed = task if task is not None else {**CLASSIFIERS, **SEGMENTERS}
+    if chosen not in routed:
+        if chosen in SEGMENTERS:
+            hint = "segment it instead: the classifiers take " + " and ".join(PLURALS[m] for m in CLASSIFIERS)
+        elif chosen in CLASSIFIERS:
+            hint = "classify it instead: the segmenters take " + " and ".join(PLURALS[m] for m in SEGMENTERS)
+        else:
+            hint = what_the_lab_judges()
+        raise Refusal(f"{image.name} {LOOKS_LIKE[chosen]} ({seen[chosen]:.0%} by the modality recognizer); {hint}")
+    return chosen
+
+
 def classify(image: LoadedImage, *, modality: str | None = None, seen: dict[str, float] | None = None) -> Classification:
     """Route the image to its classifier and classify it; `modality` overrides the recognizer.
 
-    `seen`: the recognizer's answer for this image, if the caller has already asked it.
+    `seen`: the recognizer's answer for this image, if the caller has already asked it. A refused
+    image comes back with `refusal` set and no label or probabilities.
     """
     seen = seen or recognize(image)
-    best = max(seen, key=seen.get)
-    chosen = modality or best
-    result = Classification(file=image.name, modality=chosen, modality_probability=round(seen.get(chosen, 0.0), 4))
-    if modality is None and seen[best] < ROUTE_CONFIDENCE:
-        result.refusal = (f"{image.name}: the modality recognizer is unsure what this image is (best guess "
-                          f"{MODALITY_NAMES[best]}, {seen[best]:.0%}), so no classifier judges it. Upload a frontal "
-                          "chest X-ray.")
-        return result
-    if chosen not in CLASSIFIERS:
-        what = "does not look like a medical image the lab knows" if chosen == "other" else \
-            f"looks like a {MODALITY_NAMES[chosen]}, which no shipped classifier is trained on"
-        result.refusal = (f"{image.name} {what} ({seen[chosen]:.0%} by the modality recognizer); the classifiers "
-                          f"here judge only: {', '.join(MODALITY_NAMES[m] for m in CLASSIFIERS)}.")
-        return result
+    try:
+        chosen = route(image, seen, modality, CLASSIFIERS)
+    except Refusal as refusal:
+        best = modality or max(seen, key=seen.get)
+        return Classification(image.name, best, round(seen.get(best, 0.0), 4), refusal=str(refusal))
     name = CLASSIFIERS[chosen]
     model = load_model(name)
     p = model.predict(to_tensor(image, channels=model.config.in_channels))
-    result.model = name
-    result.label = model.class_names[int(model.decide(p)[0])]
-    result.probabilities = {c: round(v, 4) for c, v in zip(model.class_names, p[0].tolist())}
-    if len(model.class_names) == 2:
-        result.threshold = round(float(model.threshold), 4)
-    return result
+    return Classification(
+        file=image.name, modality=chosen, modality_probability=round(seen[chosen], 4), model=name,
+        label=model.class_names[int(model.decide(p)[0])],
+        probabilities={c: round(v, 4) for c, v in zip(model.class_names, p[0].tolist())},
+        threshold=round(float(model.threshold), 4) if len(model.class_names) == 2 else None)
 
 
 def explain(image: LoadedImage, model_name: str, target: str | None = None) -> np.ndarray:
@@ -124,16 +152,14 @@ class Segmentation:
                 "polyp_fraction": round(self.area, 5), "mask_threshold": self.threshold, "found_area": FOUND_AREA}
 
 
-def segment(image: LoadedImage, *, check_modality: bool = True) -> Segmentation:
-    """Polyp mask of a colonoscopy frame; raises ValueError (with the reason) for other images."""
-    if check_modality:
-        seen = recognize(image)
-        best = max(seen, key=seen.get)
-        if best != "endoscopy" or seen[best] < ROUTE_CONFIDENCE:
-            raise ValueError(f"{image.name} looks like {MODALITY_NAMES[best]} ({seen[best]:.0%} by the modality "
-                             "recognizer), not a colonoscopy frame: the polyp segmenter only judges those")
-    name = SEGMENTERS["endoscopy"]
+def segment(image: LoadedImage, *, modality: str | None = None, seen: dict[str, float] | None = None) -> Segmentation:
+    """The mask of what the segmenter for the image's modality finds (polyps in colonoscopy frames).
+
+    `modality` overrides the recognizer; raises Refusal, with the reason, for images no segmenter judges.
+    """
+    chosen = route(image, seen or recognize(image), modality, SEGMENTERS) if modality not in SEGMENTERS else modality
+    name = SEGMENTERS[chosen]
     model = load_model(name)
     probability = model.predict(to_tensor(image, channels=model.config.in_channels))[0, 0]
-    return Segmentation(image.name, "endoscopy", name, model.mask(probability).numpy(), probability.numpy(),
+    return Segmentation(image.name, chosen, name, model.mask(probability).numpy(), probability.numpy(),
                         round(float(model.threshold), 4))

@@ -20,6 +20,21 @@ import inference
 from images import ImageReadError, read_image
 
 
+def each_file(args, judge, describe) -> None:
+    """Run `judge(path) -> dict` on every file and print a line for each; a failure is that file's
+    `error` line, and the other files go on."""
+    for path in args.files:
+        try:
+            line = judge(path)
+        except (ImageReadError, inference.Refusal) as error:
+            line = {"file": path, "error": str(error)}
+        line["file"] = path  # the path exactly as given
+        if args.json:
+            print(json.dumps(line), flush=True)
+        else:
+            print(f"{path}: {line['error'] if 'error' in line else describe(line)}", flush=True)
+
+
 def classify(args) -> None:
     modality = None
     if args.model:
@@ -27,45 +42,36 @@ def classify(args) -> None:
         if args.model not in by_model:
             sys.exit(f"unknown classifier {args.model!r}; shipped: {', '.join(by_model)}")
         modality = by_model[args.model] if args.force else None
-    for path in args.files:
-        try:
-            result = inference.classify(read_image(path, name=path), modality=modality).to_json()
-            if args.model and result.get("model") not in (None, args.model):
-                result = {"file": path, "modality": result["modality"],
-                          "error": f"{path} looks like a {inference.MODALITY_NAMES[result['modality']]}, not an "
-                                   f"input for {args.model}; pass --force to run it anyway"}
-        except ImageReadError as error:
-            result = {"file": path, "error": str(error)}
-        result["file"] = path
-        if args.json:
-            print(json.dumps(result), flush=True)
-        elif "error" in result:
-            print(f"{path}: {result['error']}", flush=True)
-        else:
-            p = result["probabilities"][result["label"]]
-            print(f"{path}: {result['label']} ({p:.1%}, {result['model']})", flush=True)
+
+    def judge(path: str) -> dict:
+        result = inference.classify(read_image(path, name=path), modality=modality).to_json()
+        if args.model and result.get("model") not in (None, args.model):
+            raise inference.Refusal(f"{path} {inference.LOOKS_LIKE[result['modality']]}, not an input for "
+                                    f"{args.model}; pass --force to run it anyway")
+        return result
+
+    def describe(line: dict) -> str:
+        return f"{line['label']} ({line['probabilities'][line['label']]:.1%}, {line['model']})"
+
+    each_file(args, judge, describe)
 
 
 def segment(args) -> None:
     """Polyp masks for colonoscopy frames, written as <stem>.png (0/255) at each image's own size."""
     out = Path(args.masks)
     out.mkdir(parents=True, exist_ok=True)
-    for path in args.files:
-        try:
-            result = inference.segment(read_image(path, name=path), check_modality=not args.force)
-            mask_file = out / f"{Path(path).stem}.png"
-            Image.fromarray(result.mask.astype(np.uint8) * 255).save(mask_file)
-            line = {**result.to_json(), "mask": str(mask_file)}
-        except (ImageReadError, ValueError) as error:
-            line = {"file": path, "error": str(error)}
-        line["file"] = path
-        if args.json:
-            print(json.dumps(line), flush=True)
-        elif "error" in line:
-            print(f"{path}: {line['error']}", flush=True)
-        else:
-            verdict = "polyp found" if line["polyp_found"] else "no polyp found"
-            print(f"{path}: {verdict}, {line['polyp_fraction']:.1%} of the image; mask {line['mask']}", flush=True)
+
+    def judge(path: str) -> dict:
+        result = inference.segment(read_image(path, name=path), modality="endoscopy" if args.force else None)
+        mask_file = out / f"{Path(path).stem}.png"
+        Image.fromarray(result.mask.astype(np.uint8) * 255).save(mask_file)
+        return {**result.to_json(), "mask": str(mask_file)}
+
+    def describe(line: dict) -> str:
+        verdict = "polyp found" if line["polyp_found"] else "no polyp found"
+        return f"{verdict}, {line['polyp_fraction']:.1%} of the image; mask {line['mask']}"
+
+    each_file(args, judge, describe)
 
 
 def main(argv=None) -> None:

@@ -1,16 +1,21 @@
-"""Streamlit helpers the pages share: models loaded once, uploads read safely, the disclaimer, eval.json.
+"""Streamlit helpers the pages share: models loaded once, uploads read safely, the CT window
+controls, masks drawn over images, the disclaimer, eval.json.
 
 The figures are in `charts.py`; the model calls in `inference.py`. Nothing here decides anything
 about an image: it only loads, reads and shows.
 """
+import io
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
+from PIL import Image
 
 import inference
 from cards import read_meta
-from images import ImageReadError, LoadedImage, read_image
+from images import WINDOW_PRESETS, ImageReadError, LoadedImage, read_image
 from models import WeightsError
 
 DISCLAIMER = ("MedLab is a teaching tool, not a medical device: never use it to diagnose, triage or treat "
@@ -71,14 +76,132 @@ def explain(_image: LoadedImage, model_name: str, key: str) -> np.ndarray:
     return inference.explain(_image, model_name)
 
 
+@st.cache_data(max_entries=128, show_spinner="Segmenting ...")
+def segment(_image: LoadedImage, key: str, modality: str = "endoscopy") -> inference.Segmentation:
+    """inference.segment of an image already routed to `modality`'s segmenter, cached by `key` like `explain`."""
+    return inference.segment(_image, modality=modality)
+
+
+def routed_modalities() -> str:
+    """What the lab's models take, in words: "chest X-ray, CT slice or endoscopy frame"."""
+    names = [inference.MODALITY_NAMES[m] for m in (*inference.CLASSIFIERS, *inference.SEGMENTERS)]
+    return " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
+def png(pixels: np.ndarray) -> bytes:
+    """(H, W) or (H, W, 3) uint8 -> PNG file bytes, for a download button."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+# -- CT windows -----------------------------------------------------------------------------------
+
+CT_CENTERS = (-1100.0, 1500.0)  # HU, slider range: from air (-1000) to dense bone
+CT_WIDTHS = (50.0, 4000.0)
+
+
+def is_ct_dicom(image: LoadedImage) -> bool:
+    """A grey DICOM in Hounsfield units, which a window maps to grey levels: Modality CT, or a rescale
+    intercept of -1000 or below (HU puts air at -1000: a CT slice exported as secondary capture)."""
+    if image.format != "DICOM" or not image.grayscale:
+        return False
+    rescale = image.info.get("rescale")
+    return image.info.get("modality") == "CT" or (rescale is not None and rescale[1] <= -1000)
+
+
+def ct_window(image: LoadedImage, key: str) -> tuple[float, float] | None:
+    """The window controls for a CT slice (read with its file's window): a preset or two sliders.
+
+    Returns the (center, width) to read the file again with, or None to keep the file's own window.
+    """
+    own = image.info.get("window") if isinstance(image.info.get("window"), tuple) else None
+    windows = {"file": own, **WINDOW_PRESETS}
+    labels = {name: f"{name} (C {c:g}, W {w:g})" for name, (c, w) in WINDOW_PRESETS.items()}
+    labels = {"file": f"the file's own (C {own[0]:g}, W {own[1]:g})" if own else "the file's own (none: min-max)",
+              **labels, "custom": "custom (sliders)"}
+    choice, center, width = (f"{part}-{key}" for part in ("window", "center", "width"))
+    start = own or WINDOW_PRESETS["mediastinum"]  # the sliders start at the window on screen
+    st.session_state.setdefault(center, float(np.clip(start[0], *CT_CENTERS)))
+    st.session_state.setdefault(width, float(np.clip(start[1], *CT_WIDTHS)))
+
+    def follow() -> None:  # a preset moves the sliders, so "custom" starts from the window on screen
+        window = windows.get(st.session_state[choice])
+        if window:
+            st.session_state[center] = float(np.clip(window[0], *CT_CENTERS))
+            st.session_state[width] = float(np.clip(window[1], *CT_WIDTHS))
+
+    preset = st.radio("CT window", list(labels), format_func=labels.get, horizontal=True, key=choice,
+                      on_change=follow, help="Which Hounsfield units run from black to white. Lung shows the "
+                      "airways and lung tissue; mediastinum the soft tissue. The models see the image as shown "
+                      "here, so the window can change their answer too.")
+    custom = preset == "custom"
+    c = st.slider("Window center (HU)", *CT_CENTERS, step=10.0, key=center, disabled=not custom)
+    w = st.slider("Window width (HU)", *CT_WIDTHS, step=10.0, key=width, disabled=not custom)
+    return (c, w) if custom else None if preset == "file" else windows[preset]
+
+
+def image_caption(image: LoadedImage) -> str:
+    """Format and size, and for DICOM the window in use: "DICOM, 512 x 512 px; lung window: center -600 HU, ..."."""
+    caption = f"{image.format}, {image.width} x {image.height} px"
+    window = image.info.get("window")
+    if isinstance(window, tuple):
+        preset = next((name for name, w in WINDOW_PRESETS.items() if w == window), None)
+        which = ("the file's own" if image.info.get("window_source") == "file" else
+                 f"{preset} preset" if preset else "custom")
+        unit = " HU" if is_ct_dicom(image) else ""
+        caption += f"; window: {which}, center {window[0]:g}{unit}, width {window[1]:g}{unit}"
+    elif window:
+        caption += f"; window: {window}"
+    return caption
+
+
+# -- segmentation masks ---------------------------------------------------------------------------
+
+MASK_FILL = np.array([0, 255, 0])  # the model's mask: translucent green, bright on the reddish colon
+MASK_EDGE = np.array([255, 255, 0])  # and its outline, solid yellow
+TRUTH_EDGE = np.array([0, 255, 255])  # a hand-drawn (true) mask's outline, cyan
+
+
+def outline(mask: np.ndarray, width: int = 1) -> np.ndarray:
+    """The mask's boundary, `width` px thick, inside the mask: the mask less its erosion (4-neighbour)."""
+    inner = mask
+    for _ in range(width):
+        p = np.pad(inner, 1)  # outside the image counts as background: a mask at the edge is outlined there
+        inner = p[1:-1, 1:-1] & p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
+    return mask & ~inner
+
+
+def mask_overlay(pixels: np.ndarray, mask: np.ndarray, opacity: float, truth: np.ndarray | None = None) -> np.ndarray:
+    """The image ((H, W) or (H, W, 3) in [0, 1]) with the mask filled at `opacity` and outlined; and, if
+    given, the true mask's outline -> (H, W, 3) uint8."""
+    out = (pixels if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, axis=2)) * 255.0
+    out[mask] = (1 - opacity) * out[mask] + opacity * MASK_FILL
+    width = max(1, round(max(mask.shape) / 256))  # about 2 px on a Kvasir-SEG frame as shown
+    out[outline(mask, width)] = MASK_EDGE
+    if truth is not None:
+        out[outline(truth, width)] = TRUTH_EDGE
+    return np.clip(out, 0, 255).round().astype(np.uint8)
+
+
+def data_root() -> Path | None:
+    """The data root ($MEDLAB_DATA, else ../shared/data beside the project) if there is one: for optional extras."""
+    root = Path(os.environ.get("MEDLAB_DATA") or Path(__file__).resolve().parent.parent / "shared" / "data")
+    return root if root.is_dir() else None
+
+
 # -- shipped models and what evaluate.py measured -------------------------------------------------
 
 
 def shipped_models() -> list[str]:
-    """Weights folders under inference.WEIGHTS (those with a config.json), by name."""
+    """Weights folders under inference.WEIGHTS (those with a config.json): the models images are routed
+    to, in the order of inference.CLASSIFIERS and SEGMENTERS, then the modality recognizer, then the rest
+    by name."""
     if not inference.WEIGHTS.is_dir():
         return []
-    return sorted(p.name for p in inference.WEIGHTS.iterdir() if (p / "config.json").is_file())
+    found = {p.name for p in inference.WEIGHTS.iterdir() if (p / "config.json").is_file()}
+    first = [*inference.CLASSIFIERS.values(), *inference.SEGMENTERS.values(), inference.ROUTER]
+    return [name for name in dict.fromkeys(first) if name in found] + sorted(found - set(first))
 
 
 def evaluated_models() -> list[str]:
@@ -111,15 +234,19 @@ def model_title(name: str) -> str:
 def headline(evaluation: dict) -> str:
     """One sentence of the measured figures, for the home page: never typed in by hand."""
     where = f"{evaluation.get('split', '?')} split of `{evaluation.get('dataset', '?')}`, {evaluation['n']} images"
-    if "at_threshold" in evaluation:  # two classes
+    if "at_threshold" in evaluation:  # two classes; the second is the positive one (the threshold is on it)
         at = evaluation["at_threshold"]
+        positive = f" for {evaluation['class_names'][1]}" if "class_names" in evaluation else ""
         return (f"On the {where}: ROC-AUC {evaluation['roc_auc']:.3f}; at the threshold chosen on validation "
-                f"({at['threshold']:.2f}): accuracy {at['accuracy']:.1%}, sensitivity {at['sensitivity']:.1%}, "
-                f"specificity {at['specificity']:.1%}.")
+                f"({at['threshold']:.2f}): accuracy {at['accuracy']:.1%}, sensitivity{positive} "
+                f"{at['sensitivity']:.1%}, specificity {at['specificity']:.1%}.")
     if "accuracy" in evaluation:  # more classes
         routing = evaluation.get("routing")
         refused = f"; refuses {routing['out_of_domain_refused']:.1%} of non-medical images" if routing else ""
         return f"On the {where}: accuracy {evaluation['accuracy']:.1%}{refused}."
     if "dice" in evaluation:  # a segmenter
-        return f"On the {where}: mean Dice {evaluation['dice']:.3f}, mean IoU {evaluation['iou']:.3f}."
+        found = evaluation.get("found")
+        share = (f"; a polyp found (a mask covering at least {found['area_threshold']:.1%} of the frame) in "
+                 f"{found['share_found']:.1%} of them" if found else "")
+        return f"On the {where}: mean Dice {evaluation['dice']:.3f}, mean IoU {evaluation['iou']:.3f}{share}."
     return f"Evaluated on the {where}: see the Evaluate page."

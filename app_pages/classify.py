@@ -1,11 +1,14 @@
-"""Classify: each uploaded image is routed by the modality recognizer, then classified or refused."""
-import io
+"""Classify: each upload is routed by the modality recognizer to the model for its modality, or refused.
+
+A chest X-ray or a CT slice gets its classifier's label, calibrated probabilities and Grad-CAM; a
+colonoscopy frame gets the polyp segmenter's mask; anything else is refused with the reason.
+"""
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import streamlit as st
-from PIL import Image
 
 import charts
 import inference
@@ -14,15 +17,8 @@ from images import MAX_UPLOAD_BYTES, ImageReadError, read_image, to_pil
 from saliency import overlay
 
 
-def png(pixels) -> bytes:
-    """(H, W, 3) uint8 -> PNG file bytes."""
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def show(upload) -> dict:
-    """One uploaded file: the image, the modality route, then the result or the refusal; returns its summary row."""
+    """One uploaded file: the image, the modality route, then the model's answer or the refusal; returns its summary row."""
     st.subheader(upload.name)
     try:
         image = read_image(upload, name=upload.name)
@@ -31,8 +27,14 @@ def show(upload) -> dict:
         return {"file": upload.name, "error": str(error)}
 
     left, right = st.columns([2, 3], gap="large")
-    picture = left.empty()  # the image now; the Grad-CAM overlay replaces it below if the user wants it
-    picture.image(to_pil(image), caption=f"{image.format}, {image.width} x {image.height} px", width="stretch")
+    picture = left.empty()  # the image now; an overlay replaces it below if the user wants it
+    if ui.is_ct_dicom(image):  # Hounsfield units: the user picks the window, the models see what is shown
+        with left:
+            window = ui.ct_window(image, key=upload.file_id)
+        if window is not None:
+            image = read_image(upload, name=upload.name, window=window)
+    picture.image(to_pil(image), caption=ui.image_caption(image), width="stretch")
+    key = f"{upload.file_id}-{image.info.get('window')}"  # for the caches: this file, in this window
 
     with right:
         # 1. What is this image? All four modality probabilities, because the refusal depends on them.
@@ -44,60 +46,99 @@ def show(upload) -> dict:
         modality = st.selectbox("Treat the image as", list(names), format_func=names.get,
                                 key=f"modality-{upload.file_id}")
 
-        # 2. The model call: the recognizer routes (or the user overrides), the classifier judges or refuses.
-        result = inference.classify(image, modality=modality, seen=seen)
-
-        if result.refusal:
-            st.warning(result.refusal, icon=":material/block:")
-            return {"file": upload.name, "modality": inference.MODALITY_NAMES[result.modality], "error": result.refusal}
+        # 2. The route: the user's override, or the recognizer's confident answer; else a refusal with the reason.
+        try:
+            chosen = inference.route(image, seen, modality)
+        except inference.Refusal as refusal:
+            st.warning(str(refusal), icon=":material/block:")
+            return {"file": upload.name, "modality": inference.MODALITY_NAMES[modality or best], "error": str(refusal)}
         if modality not in (None, best):
-            st.warning(f"You overrode the recognizer (it says {inference.MODALITY_NAMES[best]}). A classifier answers "
+            st.warning(f"You overrode the recognizer (it says {inference.MODALITY_NAMES[best]}). A model answers "
                        "for any image, even one unlike anything it was trained on: that is why the lab routes first.")
-
-        # 3. The result: the label, and the calibrated probability against the threshold that decided it.
-        positive = list(result.probabilities)[-1]  # the second class, e.g. PNEUMONIA
-        p = result.probabilities[positive]
-        st.markdown(f"### {result.label}")
-        st.markdown(f"P({positive}) = **{p:.1%}**, calibrated; the decision threshold {result.threshold:.2f} was "
-                    f"chosen on validation data (model `{result.model}`).")
-        st.plotly_chart(charts.probability_bar(p, result.threshold, positive), key=f"bar-{upload.file_id}",
-                        config={"displayModeBar": False})
-
-        # 4. Where it looked.
-        show_cam = st.toggle("Grad-CAM overlay", value=True, key=f"cam-{upload.file_id}",
-                             help="Where the network looked for its decision; not why a clinician would decide.")
-        opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.45, 0.05, key=f"opacity-{upload.file_id}",
-                            disabled=not show_cam)
-        cam = overlay(image.pixels, ui.explain(image, result.model, upload.file_id), opacity)
-        if show_cam:
-            picture.image(cam, caption=f"Grad-CAM for {result.label}: brighter pushed the network more towards it",
-                          width="stretch")
-
+        row = {"file": upload.name, "modality": inference.MODALITY_NAMES[chosen]}
         stem = Path(upload.name).stem
-        one, two = st.columns(2)
-        one.download_button("Overlay (PNG)", lambda: png(cam), f"{stem}-gradcam.png", "image/png",
-                            key=f"png-{upload.file_id}", on_click="ignore", icon=":material/download:")
-        two.download_button("Result (JSON)", json.dumps({"note": ui.DISCLAIMER, **result.to_json()}, indent=1),
-                            f"{stem}-result.json", "application/json", key=f"json-{upload.file_id}",
-                            on_click="ignore", icon=":material/download:")
-    return {"file": upload.name, "modality": inference.MODALITY_NAMES[result.modality], "label": result.label,
-            f"P({positive.lower()})": round(p, 4), "error": None}
+        if chosen in inference.SEGMENTERS:
+            return row | show_segmentation(upload, image, picture, key, stem, chosen)
+        result = inference.classify(image, modality=chosen, seen=seen)
+        return row | show_classification(upload, image, picture, key, stem, result)
+
+
+def show_classification(upload, image, picture, key: str, stem: str, result: inference.Classification) -> dict:
+    # 3. The label, and the calibrated probabilities against the threshold that decided it. The threshold is
+    # on P(second class), which is not always the class to find (for CT, CT_COVID is the first): name it.
+    st.markdown(f"### {result.label}")
+    classes = list(result.probabilities)
+    rule = ("the most probable class is the answer" if result.threshold is None else
+            f"the model says {classes[1]} when P({classes[1]}) reaches the decision threshold "
+            f"{result.threshold:.2f}, chosen on validation data, and {classes[0]} below it")
+    st.markdown(", ".join(f"P({c}) = **{p:.1%}**" for c, p in result.probabilities.items())
+                + f", calibrated; {rule} (model `{result.model}`).")
+    st.plotly_chart(charts.class_probabilities(result.probabilities, result.threshold, result.label),
+                    key=f"bar-{upload.file_id}", config={"displayModeBar": False})
+
+    # 4. Where it looked.
+    show_cam = st.toggle("Grad-CAM overlay", value=True, key=f"cam-{upload.file_id}",
+                         help="Where the network looked for its decision; not why a clinician would decide.")
+    opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.45, 0.05, key=f"opacity-{upload.file_id}",
+                        disabled=not show_cam)
+    cam = overlay(image.pixels, ui.explain(image, result.model, key), opacity)
+    if show_cam:
+        picture.image(cam, width="stretch", caption=f"{ui.image_caption(image)}. Grad-CAM for {result.label}: "
+                                                    "brighter pushed the network more towards it")
+
+    one, two = st.columns(2)
+    one.download_button("Overlay (PNG)", lambda: ui.png(cam), f"{stem}-gradcam.png", "image/png",
+                        key=f"png-{upload.file_id}", on_click="ignore", icon=":material/download:")
+    two.download_button("Result (JSON)", json.dumps({"note": ui.DISCLAIMER, **result.to_json()}, indent=1),
+                        f"{stem}-result.json", "application/json", key=f"json-{upload.file_id}",
+                        on_click="ignore", icon=":material/download:")
+    return {"label": result.label, **{f"P({c})": p for c, p in result.probabilities.items()}, "error": None}
+
+
+def show_segmentation(upload, image, picture, key: str, stem: str, modality: str) -> dict:
+    # 3. The polyp mask, its share of the frame, and the verdict by a rule stated in full.
+    found = ui.segment(image, key, modality)
+    verdict = "polyp found" if found.found else "no polyp found"
+    st.markdown(f"### {verdict.capitalize()}")
+    st.markdown(f"The mask covers **{found.area:.2%}** of the frame. A polyp counts as found when the mask covers "
+                f"at least {inference.FOUND_AREA:.1%} of the frame; mask = polyp probability ≥ "
+                f"{found.threshold:.2f}, a threshold chosen on validation data (model `{found.model}`).")
+
+    # 4. Where: the mask over the frame.
+    show_mask = st.toggle("Mask overlay", value=True, key=f"mask-{upload.file_id}")
+    opacity = st.slider("Mask opacity", 0.0, 1.0, 0.4, 0.05, key=f"mask-opacity-{upload.file_id}",
+                        disabled=not show_mask, help="The outline stays at any opacity.")
+    drawn = ui.mask_overlay(image.pixels, found.mask, opacity)
+    if show_mask:
+        picture.image(drawn, width="stretch",
+                      caption=f"{ui.image_caption(image)}. The model's polyp mask: green, outlined in yellow")
+
+    one, two, three = st.columns(3)
+    one.download_button("Mask (PNG)", lambda: ui.png(found.mask.astype(np.uint8) * 255), f"{stem}-mask.png",
+                        "image/png", key=f"mask-png-{upload.file_id}", on_click="ignore", icon=":material/download:",
+                        help="White (255) where the polyp is, black (0) elsewhere; the frame's own size.")
+    two.download_button("Overlay (PNG)", lambda: ui.png(drawn), f"{stem}-overlay.png", "image/png",
+                        key=f"png-{upload.file_id}", on_click="ignore", icon=":material/download:")
+    three.download_button("Result (JSON)", json.dumps({"note": ui.DISCLAIMER, **found.to_json()}, indent=1),
+                          f"{stem}-result.json", "application/json", key=f"json-{upload.file_id}",
+                          on_click="ignore", icon=":material/download:")
+    return {"label": verdict, "polyp share": round(found.area, 4), "error": None}
 
 
 st.title("Classify")
-st.write("Upload chest X-rays and see what a small network trained from scratch makes of them. A modality "
-         "recognizer checks each image first: only a frontal chest X-ray reaches the pneumonia classifier, "
-         "anything else is refused with the reason.")
+st.write(f"Upload a {ui.routed_modalities()} and see what a small network trained from scratch makes of it. "
+         "A modality recognizer checks each image first and sends it to the model for its kind; anything else "
+         "is refused with the reason.")
 ui.disclaimer()
-ui.require_models(inference.ROUTER, *inference.CLASSIFIERS.values())
+ui.require_models(inference.ROUTER, *inference.CLASSIFIERS.values(), *inference.SEGMENTERS.values())
 
 # No `type=` filter: DICOM files from a PACS often have no extension, and read_image tells a
 # PDF, a HEIC photo or a NIfTI volume apart by content and says so, which a type filter cannot.
 uploads = st.file_uploader("Images: PNG, JPEG, BMP, TIFF, WebP, GIF or DICOM (with or without an extension)",
                            accept_multiple_files=True, max_upload_size=MAX_UPLOAD_BYTES // 2**20)
 if not uploads:
-    st.info("Upload one or more images to begin. Try a chest X-ray, then something that is not one.",
-            icon=":material/upload:")
+    st.info(f"Upload one or more images to begin. Try a {ui.routed_modalities()}, then something that is none "
+            "of these.", icon=":material/upload:")
     st.stop()
 
 rows = []
@@ -108,7 +149,7 @@ for upload in uploads:
 if len(uploads) > 1:
     st.subheader("Summary")
     table = pd.DataFrame(rows)
-    first = ["file", "modality", "label"]  # then the probabilities, then the errors
+    first = ["file", "modality", "label"]  # then the probabilities and polyp shares, then the errors
     table = table.reindex(columns=first + [c for c in table if c not in (*first, "error")] + ["error"])
     st.dataframe(table, hide_index=True)
     st.download_button("Summary (CSV)", table.to_csv(index=False), "medlab-classify.csv", "text/csv",

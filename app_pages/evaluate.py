@@ -1,8 +1,12 @@
 """Evaluate: what evaluate.py measured for a shipped model on held-out data, figures and model card."""
+import pandas as pd
 import streamlit as st
 
 import charts
+import inference
 import ui
+from data import read_mask
+from images import read_image
 
 METRICS = {  # key in eval.json -> (label, what it means, for the (?) tooltip)
     "accuracy": ("Accuracy", "Share of all images classified correctly; misleading when one class is far more common."),
@@ -37,6 +41,9 @@ st.code(evaluation.get("command", "evaluate.py (command not recorded)"), languag
 
 if "at_threshold" in evaluation:  # two classes: threshold-free figures, then each of the two thresholds
     st.subheader("Headline figures")
+    if classes:  # the CT model's second class is CT_NonCOVID: the reader must know which class is "positive"
+        st.caption(f"Sensitivity, specificity, precision and the curves take **{classes[1]}**, the model's second "
+                   "class, as the positive one: the decision threshold is on its probability.")
     auc, ap, ece = st.columns(3)
     auc.metric("ROC-AUC", f"{evaluation['roc_auc']:.3f}", border=True,
                help="Chance that a random positive image scores above a random negative one; any threshold.")
@@ -99,9 +106,29 @@ elif "dice" in evaluation:  # a segmenter: overlap between predicted and drawn m
         found = evaluation["found"]
         columns[3].metric("Images with a polyp found", f"{found['share_found']:.1%}", border=True,
                           help=f"Predicted mask covering at least {found['area_threshold']:.1%} of the frame.")
+    left, right = st.columns(2)
     if "per_image_dice" in evaluation:
-        left, _ = st.columns(2)
         left.plotly_chart(charts.dice_histogram(evaluation), key="dice")
+    if evaluation.get("worst"):
+        right.markdown("**The worst images**: the lowest Dice, where to look first for what the model gets wrong.")
+        number = st.column_config.NumberColumn
+        right.dataframe(pd.DataFrame(evaluation["worst"]), hide_index=True,
+                        column_config={"id": "image", "dice": number("Dice", format="%.3f"),
+                                       "iou": number("IoU", format="%.3f")})
+        # With the data set at hand (MEDLAB_DATA or ../shared/data) and the shipped segmenter: the images too.
+        root = ui.data_root()
+        folder = root / evaluation.get("dataset", "?") if root else None
+        cases = [c for c in evaluation["worst"] if folder and (folder / "images" / f"{c['id']}.jpg").is_file()]
+        if cases and name == inference.SEGMENTERS.get("endoscopy") and \
+                st.toggle(f"Show them with their masks (from `{folder}`)", key="worst-images"):
+            st.caption("Green, outlined in yellow: the model's mask now; outlined in cyan: the mask drawn by hand.")
+            columns = st.columns(3)
+            for i, case in enumerate(cases):
+                image = read_image(folder / "images" / f"{case['id']}.jpg")
+                predicted = ui.segment(image, f"{name}-{case['id']}").mask
+                truth = read_mask(folder / "masks" / f"{case['id']}.png")
+                columns[i % 3].image(ui.mask_overlay(image.pixels, predicted, 0.35, truth=truth), width="stretch",
+                                     caption=f"{case['id']}: Dice {case['dice']:.3f} when evaluated")
 
 else:
     st.info("This page does not know how to draw this kind of evaluation yet; here it is as recorded.")

@@ -22,14 +22,16 @@ st.header("The pages")
 classify, evaluate = st.columns(2)
 with classify.container(border=True):
     st.page_link("app_pages/classify.py", label="**Classify**", icon=":material/image_search:")
-    st.write("Upload chest X-rays (PNG, JPEG, DICOM, ...). A modality recognizer checks what each image is; "
-             "a chest X-ray gets a calibrated probability of pneumonia and a Grad-CAM map of where the network "
-             "looked. Anything else is refused, with the reason.")
+    st.write(f"Upload a {ui.routed_modalities()} (PNG, JPEG, DICOM with CT windows, ...). A modality recognizer "
+             "checks what each image is and sends it to the model for its kind: a classifier gives calibrated "
+             "probabilities and a Grad-CAM map of where it looked, the polyp segmenter outlines the polyp. "
+             "Anything else is refused, with the reason.")
 with evaluate.container(border=True):
     st.page_link("app_pages/evaluate.py", label="**Evaluate**", icon=":material/analytics:")
     st.write("How each shipped model measures on held-out test images: accuracy, sensitivity and specificity "
              "at two thresholds, confusion matrices, ROC and precision-recall curves, and whether its "
-             "probabilities can be taken at face value (calibration).")
+             "probabilities can be taken at face value (calibration); for the segmenter, Dice per image and "
+             "its worst images.")
 
 st.header("The shipped models")
 names = ui.shipped_models()

@@ -1,11 +1,12 @@
 """The Streamlit pages, each run headless with AppTest against tiny models made here (CPU, offline).
 
 `write_tiny_weights` builds a weights folder like the shipped one (modality recognizer, chest X-ray
-classifier with eval.json and model card) in a second; the browser test and scripts/screenshots.py
-reuse it.
+and CT classifiers, polyp U-Net, each with eval.json and model card) in a second or two; the browser
+test and scripts/screenshots.py reuse it.
 """
 import io
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,23 +14,28 @@ import pytest
 import streamlit as st
 import torch
 from PIL import Image
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 from streamlit.testing.v1 import AppTest
 
 import cards
 import inference
-from conftest import make_router, tiny_model
+import ui
+from conftest import make_kvasir_tree, make_router, tiny_model
 from data import Split
-from evaluate import evaluate_classifier
+from evaluate import classifier_logits, evaluate_classifier, evaluate_segmenter
 
 torch.set_num_threads(1)  # a training run may share the machine
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 30  # seconds per AppTest run; generous because the CPU may be busy
+CARD = {"summary": "An untrained model for tests.", "limitations": ["Untrained: its answers mean nothing."]}
 
 
 def write_tiny_weights(folder: Path, *, router_says: str = "chest_xray", evaluated: bool = True) -> Path:
     """A weights folder with tiny untrained models and their model cards: a modality recognizer that
-    always answers `router_says`, and a chest X-ray classifier. If `evaluated`, each gets an
-    eval.json made by evaluate.py's own code on 48 random images."""
+    always answers `router_says`, a chest X-ray and a CT classifier, and a polyp U-Net that marks the
+    whole frame. If `evaluated`, each gets an eval.json made by evaluate.py's own code: the classifiers
+    on 48 random images, the U-Net on a miniature Kvasir-SEG (conftest.make_kvasir_tree's)."""
     folder = Path(folder)
     torch.manual_seed(0)
     router = make_router(router_says)
@@ -38,29 +44,50 @@ def write_tiny_weights(folder: Path, *, router_says: str = "chest_xray", evaluat
 
     cxr = tiny_model("classifier")
     cxr.threshold.fill_(0.45)
-    cxr.save_pretrained(folder / "cxr-pneumonia")
-    meta = {"name": "cxr-pneumonia", "family": "classifier", "dataset": "chest_xray",
-            "title": "Tiny test classifier (NORMAL / PNEUMONIA)", "summary": "An untrained model for tests.",
-            "limitations": ["Untrained: its answers mean nothing."]}
+    # As the lead's CT model: the first class is the one to find, but the threshold is on the second.
+    ct = tiny_model("classifier", class_names=["CT_COVID", "CT_NonCOVID"])
+    ct.threshold.fill_(0.6)
+    unet = tiny_model("unet")
+    with torch.no_grad():  # polyp probability ~1 everywhere: a predictable "polyp found"
+        unet.out.weight.zero_()
+        unet.out.bias.fill_(8.0)
+    shipped = (("cxr-pneumonia", cxr, "chest_xray", "Tiny test classifier (NORMAL / PNEUMONIA)"),
+               ("covid-ct", ct, "covid_ct", "Tiny test CT classifier (CT_COVID / CT_NonCOVID)"),
+               ("polyp-unet", unet, "kvasir_seg", "Tiny test polyp U-Net"))
+    for name, model, dataset, title in shipped:
+        model.save_pretrained(folder / name)
+        meta = {"name": name, "family": model.family, "dataset": dataset, "title": title, **CARD}
+        if evaluated:
+            evaluation = write_eval(folder / name, model, dataset)
+            meta["results"] = [{k: evaluation[k] for k in ("split", "n", "command", "protocol", "roc_auc",
+                                                            "average_precision", "ece", "at_threshold", "at_0.5",
+                                                            "dice", "iou", "found") if k in evaluation}]
+        cards.write(folder / name, meta)
     if evaluated:
         write_eval(folder / "modality", router, "modality")
-        evaluation = write_eval(folder / "cxr-pneumonia", cxr, "chest_xray")
-        meta["results"] = [{k: evaluation[k] for k in ("split", "n", "command", "protocol", "roc_auc",
-                                                        "average_precision", "ece", "at_threshold", "at_0.5")}]
-    cards.write(folder / "cxr-pneumonia", meta)
     return folder
 
 
 def write_eval(folder: Path, model, dataset: str) -> dict:
-    """eval.json as `evaluate.py` writes it, measured on 48 random images."""
+    """eval.json as `evaluate.py` writes it: a classifier measured on 48 random images, a segmenter on
+    the test split of a miniature Kvasir-SEG."""
+    command = f"python evaluate.py {folder.name} --split test"
+    if model.family == "unet":
+        with tempfile.TemporaryDirectory() as data:
+            protocol, body = evaluate_segmenter(model, make_kvasir_tree(Path(data)), "test")
+        evaluation = {"model": folder.name, "dataset": dataset, "split": "test", "command": command,
+                      "protocol": protocol, **body}
+        (folder / "eval.json").write_text(json.dumps(evaluation))
+        return evaluation
     generator = torch.Generator().manual_seed(0)
     k, channels = len(model.class_names), model.config.in_channels
     split = Split(images=torch.randint(0, 256, (48, channels, 32, 32), dtype=torch.uint8, generator=generator),
                   labels=torch.arange(48) % k, class_names=model.class_names, files=[],
                   description=f"{dataset} test: 48 random images")
-    evaluation = {"model": folder.name, "dataset": dataset, "split": "test",
-                  "command": f"python evaluate.py {folder.name} --split test", "protocol": split.description,
-                  **evaluate_classifier(model, split)}
+    evaluation = {"model": folder.name, "dataset": dataset, "split": "test", "command": command,
+                  "protocol": split.description,
+                  **evaluate_classifier(model, torch.softmax(classifier_logits(model, split), 1).numpy(),
+                                        split.labels.numpy(), model.class_names)}
     (folder / "eval.json").write_text(json.dumps(evaluation))
     return evaluation
 
@@ -72,6 +99,36 @@ def png_bytes(size: int = 48) -> bytes:
     return buffer.getvalue()
 
 
+def colour_png_bytes(size: int = 48) -> bytes:
+    """A reddish frame, as a colonoscope sees the colon."""
+    frame = np.zeros((size, size, 3), np.uint8)
+    frame[..., 0], frame[..., 1] = 200, np.linspace(60, 120, size).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(frame).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def ct_dicom_bytes(size: int = 48) -> bytes:
+    """A CT slice as a scanner writes it: 16-bit stored values, rescaled to HU (-1024), a soft-tissue window."""
+    hu = np.linspace(-1000, 400, size * size).reshape(size, size)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = CTImageStorage, generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.Modality = "CT"
+    ds.Rows, ds.Columns = hu.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
+    ds.WindowCenter, ds.WindowWidth = 40, 400
+    ds.PixelData = (hu + 1024).astype("<u2").tobytes()
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
 @pytest.fixture(scope="module")
 def chest_weights(tmp_path_factory) -> Path:
     return write_tiny_weights(tmp_path_factory.mktemp("chest"), router_says="chest_xray")
@@ -80,6 +137,22 @@ def chest_weights(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def other_weights(tmp_path_factory) -> Path:
     return write_tiny_weights(tmp_path_factory.mktemp("other"), router_says="other", evaluated=False)
+
+
+@pytest.fixture(scope="module")
+def ct_weights(tmp_path_factory) -> Path:
+    return write_tiny_weights(tmp_path_factory.mktemp("ct"), router_says="ct", evaluated=False)
+
+
+@pytest.fixture(scope="module")
+def endoscopy_weights(tmp_path_factory) -> Path:
+    return write_tiny_weights(tmp_path_factory.mktemp("endoscopy"), router_says="endoscopy", evaluated=False)
+
+
+@pytest.fixture
+def ct_classifier(monkeypatch):
+    """Route CT slices to the covid-ct classifier, as the shipped inference.CLASSIFIERS will."""
+    monkeypatch.setitem(inference.CLASSIFIERS, "ct", "covid-ct")
 
 
 @pytest.fixture
@@ -128,6 +201,9 @@ def test_home_lists_the_models_with_their_measured_figures(chest_weights, use_we
     evaluation = json.loads((chest_weights / "cxr-pneumonia" / "eval.json").read_text())
     assert f"ROC-AUC {evaluation['roc_auc']:.3f}" in shown  # read from eval.json, not typed in
     assert "Tiny test modality recognizer" in shown and "accuracy 25.0%" in shown  # always "chest_xray": 1 in 4
+    assert "Tiny test CT classifier" in shown and "sensitivity for CT_NonCOVID" in shown  # the second class
+    polyp = json.loads((chest_weights / "polyp-unet" / "eval.json").read_text())
+    assert f"mean Dice {polyp['dice']:.3f}" in shown and "polyp found (a mask covering at least 0.5%" in shown
 
 
 def test_home_says_how_to_evaluate_a_model_that_is_not(other_weights, use_weights):
@@ -199,8 +275,67 @@ def test_a_corrupt_file_shows_its_error_and_the_others_are_still_classified(ches
     table = at.dataframe[0].value
     assert list(table["file"]) == ["broken.png", "notes.txt", "chest.png"]
     assert table["error"].notna().tolist() == [True, True, False]
-    assert table["P(pneumonia)"].notna().tolist() == [False, False, True]
+    assert table["P(PNEUMONIA)"].notna().tolist() == [False, False, True]
     assert "Summary (CSV)" in [b.label for b in at.get("download_button")]
+
+
+def test_classify_a_ct_slice_with_the_ct_classifier(ct_weights, use_weights, ct_classifier):
+    use_weights(ct_weights)
+    at = upload(run("app_pages/classify.py"), ("slice.png", png_bytes()))
+    shown = text(at)
+    assert "Modality recognizer:** CT slice (" in shown
+    assert "### CT_COVID" in shown or "### CT_NonCOVID" in shown
+    # Both probabilities, and the threshold said to be on the second class, which is not the one to find.
+    assert "P(CT_COVID) = **" in shown and "P(CT_NonCOVID) = **" in shown
+    assert "the model says CT_NonCOVID when P(CT_NonCOVID) reaches the decision threshold 0.60" in shown
+    assert "PNEUMONIA" not in shown and len(charts(at)) == 1
+    assert not at.radio  # a PNG has no Hounsfield units: no window controls
+
+
+def test_a_ct_dicom_gets_window_controls_that_change_the_image(ct_weights, use_weights, ct_classifier):
+    use_weights(ct_weights)
+    at = upload(run("app_pages/classify.py"), ("slice.dcm", ct_dicom_bytes()))
+    assert "window: the file's own, center 40 HU, width 400 HU" in at.image[0].captions[0]
+    assert at.radio[0].value == "file" and at.slider[0].disabled  # the file's window by default
+    at.radio[0].set_value("lung").run()
+    assert not at.exception, at.exception
+    assert "window: lung preset, center -600 HU, width 1500 HU" in at.image[0].captions[0]
+    assert "### CT_COVID" in text(at) or "### CT_NonCOVID" in text(at)  # classified in the new window
+    at.radio[0].set_value("custom").run()  # the sliders take over where the preset left them
+    assert not at.exception, at.exception
+    center, width = at.slider[0], at.slider[1]
+    assert (center.value, width.value) == (-600.0, 1500.0) and not center.disabled
+    assert "window: custom, center -600 HU" not in at.image[0].captions[0]  # the lung preset's values: named so
+    center.set_value(-500.0).run()
+    assert "window: custom, center -500 HU, width 1500 HU" in at.image[0].captions[0]
+
+
+def test_classify_colonoscopy_frames_gives_mask_verdict_and_polyp_share(endoscopy_weights, use_weights):
+    use_weights(endoscopy_weights)
+    at = upload(run("app_pages/classify.py"), ("frame1.png", colour_png_bytes()), ("frame2.png", colour_png_bytes()))
+    shown = text(at)
+    assert "Modality recognizer:** endoscopy frame (" in shown
+    assert "### Polyp found" in shown and "The mask covers **100.00%** of the frame" in shown  # the U-Net marks all
+    assert "found when the mask covers at least 0.5% of the frame; mask = polyp probability ≥ 0.50" in shown
+    assert "P(" not in shown and "PNEUMONIA" not in shown and not charts(at)  # no classifier involved
+    assert at.toggle[0].label == "Mask overlay" and at.slider[0].label == "Mask opacity"
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == ["Mask (PNG)", "Overlay (PNG)", "Result (JSON)"] * 2 + ["Summary (CSV)"]
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["file", "modality", "label", "polyp share", "error"]
+    assert list(table["label"]) == ["polyp found"] * 2 and list(table["polyp share"]) == [1.0, 1.0]
+
+
+def test_mask_overlay_fills_and_outlines_the_mask_and_the_mask_png_is_0_or_255():
+    mask = np.zeros((10, 12), bool)
+    mask[2:7, 3:9] = True  # 5 x 6
+    edge = ui.outline(mask)
+    assert edge.sum() == 6 + 6 + 3 + 3 and not (edge & ~mask).any()
+    drawn = ui.mask_overlay(np.zeros((10, 12), np.float32), mask, 0.5)
+    assert drawn.shape == (10, 12, 3) and drawn.dtype == np.uint8
+    assert (drawn[edge] == ui.MASK_EDGE).all() and (drawn[mask & ~edge] == [0, 128, 0]).all() and not drawn[~mask].any()
+    saved = Image.open(io.BytesIO(ui.png(mask.astype(np.uint8) * 255)))
+    assert saved.mode == "L" and saved.size == (12, 10) and set(np.unique(saved)) == {0, 255}
 
 
 # -- evaluate ------------------------------------------------------------------------------------
@@ -210,7 +345,10 @@ def test_evaluate_shows_metrics_charts_and_model_card(chest_weights, use_weights
     use_weights(chest_weights)
     at = run("app_pages/evaluate.py")
     evaluation = json.loads((chest_weights / "cxr-pneumonia" / "eval.json").read_text())
-    assert at.selectbox[0].options == ["Tiny test classifier (NORMAL / PNEUMONIA)", "Tiny test modality recognizer"]
+    # The routed models first (covid-ct is not routed to until inference.CLASSIFIERS names it), then the recognizer.
+    assert at.selectbox[0].options == ["Tiny test classifier (NORMAL / PNEUMONIA)", "Tiny test polyp U-Net",
+                                       "Tiny test modality recognizer",
+                                       "Tiny test CT classifier (CT_COVID / CT_NonCOVID)"]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["ROC-AUC"] == f"{evaluation['roc_auc']:.3f}"
     assert len(at.metric) == 3 + 2 * 5  # threshold-free, then five at each threshold
@@ -223,7 +361,7 @@ def test_evaluate_shows_metrics_charts_and_model_card(chest_weights, use_weights
 def test_evaluate_a_multiclass_model_shows_accuracy_and_calibration(chest_weights, use_weights):
     use_weights(chest_weights)
     at = run("app_pages/evaluate.py")
-    at.selectbox[0].select_index(1).run()
+    at.selectbox[0].set_value("modality").run()
     assert not at.exception, at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Accuracy"] == "25.0%" and metrics["chest_xray"] == "100.0%" and metrics["ct"] == "0.0%"
@@ -231,18 +369,38 @@ def test_evaluate_a_multiclass_model_shows_accuracy_and_calibration(chest_weight
     assert len(charts(at)) == 2  # confusion matrix and reliability; ROC and PR need two classes
 
 
-def test_evaluate_a_segmenter_shows_dice(tmp_path, use_weights):
+def test_evaluate_a_segmenter_shows_dice_and_the_worst_images(tmp_path, use_weights):
     (tmp_path / "polyp-unet").mkdir()
-    (tmp_path / "polyp-unet" / "config.json").write_text('{"family": "segmenter"}')
-    (tmp_path / "polyp-unet" / "eval.json").write_text(json.dumps({
-        "dataset": "kvasir_seg", "split": "test", "n": 3, "dice": 0.5, "iou": 0.4, "dice_median": 0.6,
-        "per_image_dice": [0.1, 0.6, 0.8], "found": {"area_threshold": 0.005, "share_found": 2 / 3}}))
+    (tmp_path / "polyp-unet" / "config.json").write_text('{"family": "unet"}')
+    (tmp_path / "polyp-unet" / "eval.json").write_text(json.dumps({  # every key evaluate_segmenter writes
+        "model": "polyp-unet", "dataset": "kvasir_seg", "split": "test", "command": "python evaluate.py polyp-unet",
+        "protocol": "kvasir_seg test", "n": 3, "dice": 0.5, "iou": 0.4, "dice_median": 0.6,
+        "per_image_dice": [0.1, 0.6, 0.8], "ids": ["a", "b", "c"],
+        "worst": [{"id": "a", "dice": 0.1, "iou": 0.05}, {"id": "b", "dice": 0.6, "iou": 0.43}],
+        "found": {"area_threshold": 0.005, "share_found": 2 / 3}}))
     use_weights(tmp_path)
     at = run("app_pages/evaluate.py")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Mean Dice"] == "0.500" and metrics["Images with a polyp found"] == "66.7%"
     assert len(charts(at)) == 1  # the per-image Dice histogram
+    assert list(at.dataframe[0].value["id"]) == ["a", "b"]  # the worst images
     assert "mean Dice 0.500, mean IoU 0.400" in text(run("app.py"))  # and the home page's headline
+
+
+def test_evaluate_shows_the_worst_polyp_images_when_the_data_is_at_hand(chest_weights, use_weights, data_root,
+                                                                       monkeypatch):
+    monkeypatch.setenv("MEDLAB_DATA", str(data_root))  # the miniature Kvasir-SEG the tiny U-Net was evaluated on
+    use_weights(chest_weights)
+    at = run("app_pages/evaluate.py")
+    at.selectbox[0].set_value("polyp-unet").run()
+    assert not at.exception, at.exception
+    evaluation = json.loads((chest_weights / "polyp-unet" / "eval.json").read_text())
+    assert list(at.dataframe[0].value["id"]) == [case["id"] for case in evaluation["worst"]]
+    assert not at.image  # the images only on request
+    at.toggle[0].set_value(True).run()
+    assert not at.exception, at.exception
+    shown = sorted(image.captions[0] for image in at.image)  # laid out in three columns: read column by column
+    assert shown == sorted(f"{case['id']}: Dice {case['dice']:.3f} when evaluated" for case in evaluation["worst"])
 
 
 def test_read_upload_shows_the_reason_and_returns_none():

@@ -161,7 +161,7 @@ def test_segmenter_trains_evaluates_and_writes_masks(data_root, tmp_path, monkey
     inference.load_model.cache_clear()
     predict.main(["segment", str(frame), "--json", "--masks", str(tmp_path / "masks")])
     (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-    assert "not a colonoscopy frame" in line["error"]
+    assert "looks like a chest X-ray" in line["error"] and "classify it instead" in line["error"]
     inference.load_model.cache_clear()
 
 

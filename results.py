@@ -1,0 +1,40 @@
+"""Print the README's results table from the shipped models' eval.json files.
+
+    python results.py
+
+Each row names the split and the command that measured it (`evaluate.py`), so every figure in the
+README can be traced and rerun. Paste the output into the README's Results section.
+"""
+import json
+from pathlib import Path
+
+WEIGHTS = Path(__file__).resolve().parent / "weights"
+
+
+def describe(result: dict) -> str:
+    if "dice" in result:
+        return f"Dice {result['dice']:.3f}, IoU {result['iou']:.3f} (per image, averaged)"
+    if "roc_auc" in result:
+        t, half = result["at_threshold"], result["at_0.5"]
+        return (f"ROC-AUC {result['roc_auc']:.3f}; at the validation threshold {t['threshold']:.2f}: accuracy "
+                f"{t['accuracy']:.3f}, sensitivity {t['sensitivity']:.3f}, specificity {t['specificity']:.3f}, "
+                f"F1 {t['f1']:.3f}; at 0.5: accuracy {half['accuracy']:.3f}, F1 {half['f1']:.3f}; "
+                f"ECE {result['ece']:.3f}")
+    text = f"accuracy {result['accuracy']:.4f}"
+    if "routing" in result:
+        r = result["routing"]
+        text += (f"; {r['medical_routed_correctly']:.1%} of medical images routed right, "
+                 f"{r['out_of_domain_refused']:.1%} of out-of-domain images refused")
+    return text
+
+
+def main() -> None:
+    print("| model | split (n) | measured | command |\n|---|---|---|---|")
+    for path in sorted(WEIGHTS.glob("*/eval.json")):
+        result = json.loads(path.read_text())
+        print(f"| `{path.parent.name}` | {result['dataset']} {result['split']} ({result['n']}) | "
+              f"{describe(result)} | `{result['command']}` |")
+
+
+if __name__ == "__main__":
+    main()
