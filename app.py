@@ -11,6 +11,7 @@ legacy auto-discovery, and then a server's first visitor who follows a link stra
 """
 import streamlit as st
 
+import inference
 import ui
 
 st.set_page_config(page_title="MedLab", page_icon=":material/school:", layout="wide")
@@ -23,5 +24,7 @@ page = st.navigation([
 
 with st.sidebar:
     st.caption(ui.DISCLAIMER)
+    sources = ui.model_sources()
 
-page.run()
+with inference.use_sources(sources):  # this visitor's choice, for this run of the page only
+    page.run()

@@ -30,11 +30,15 @@ def free_port() -> int:
 
 
 class StreamlitServer:
-    """`streamlit run app.py` on a free local port; a context manager that waits until it answers."""
+    """`streamlit run app.py` on a free local port; a context manager that waits until it answers.
+
+    args: more `streamlit run` options, after ours (e.g. the Dockerfile's `--server.enableXsrfProtection false`).
+    """
 
     def __init__(self, *, weights: Path | None = None, log: Path | None = None, env: dict | None = None,
-                 timeout_s: float = 60):
+                 timeout_s: float = 60, args: list[str] | None = None):
         self.port = free_port()
+        self.args = list(args or [])
         self.url = f"http://127.0.0.1:{self.port}"
         self.weights, self.timeout_s = weights, timeout_s
         self.log_path = log or Path(os.devnull)
@@ -44,7 +48,8 @@ class StreamlitServer:
         self._log = open(self.log_path, "w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.port", str(self.port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+             "--server.port", str(self.port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+             *self.args],
             cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + self.timeout_s
         while self.process.poll() is None and time.monotonic() < deadline:

@@ -269,12 +269,14 @@ def balanced_order(labels: torch.Tensor, generator: torch.Generator) -> torch.Te
 
 def augment(images: torch.Tensor, generator: torch.Generator, *, masks: torch.Tensor | None = None,
             rotate: float = 10.0, scale=(0.85, 1.15), shift: float = 0.08, contrast: float = 0.25,
-            gamma: float = 0.3, flip: bool = False):
+            gamma: float = 0.3, flip: bool = False, noise: float = 0.0, erase: float = 0.0):
     """Per-image random affine (rotation in degrees, zoom, shift as a fraction) and intensity jitter.
 
     (B, C, H, W) in [0, 1] -> same shape. Flips only where asked: a mirrored chest X-ray is
     anatomically wrong, a mirrored colonoscopy frame is not. With `masks` (B, 1, H, W), they get the
-    same geometry and the pair (images, masks) is returned.
+    same geometry and the pair (images, masks) is returned. `noise`: the largest standard deviation of
+    added Gaussian noise; `erase`: the probability of blanking one random rectangle (cutout), which
+    makes a classifier gather evidence from the whole image rather than one telltale patch.
     """
     b = images.shape[0]
     u = lambda lo, hi: lo + (hi - lo) * torch.rand(b, generator=generator)  # noqa: E731
@@ -289,6 +291,14 @@ def augment(images: torch.Tensor, generator: torch.Generator, *, masks: torch.Te
     out = out.clamp(0, 1) ** torch.exp(u(-gamma, gamma)).view(b, 1, 1, 1)
     mean = out.mean(dim=(1, 2, 3), keepdim=True)
     out = ((out - mean) * u(1 - contrast, 1 + contrast).view(b, 1, 1, 1) + mean).clamp(0, 1)
+    if noise:
+        out = (out + u(0, noise).view(b, 1, 1, 1) * torch.randn(out.shape, generator=generator)).clamp(0, 1)
+    if erase:
+        h, w = out.shape[-2:]
+        for i in torch.nonzero(torch.rand(b, generator=generator) < erase).flatten().tolist():
+            eh, ew = int(h * u(0.1, 0.4)[i]), int(w * u(0.1, 0.4)[i])
+            y, x = int(u(0, h - eh)[i]), int(u(0, w - ew)[i])
+            out[i, :, y:y + eh, x:x + ew] = out[i].mean()
     if masks is None:
         return out
     warped = F.grid_sample(masks, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

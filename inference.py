@@ -5,14 +5,23 @@ Every upload first meets the modality recognizer (`weights/modality`): chest X-r
 endoscopy frame, or none of these. Only an image recognised, confidently, as the modality a
 classifier was trained on reaches that classifier; anything else is refused with the reason, never
 given a probability it has no grounds for.
+
+Each routed model comes from its folder under weights/, unless a Hub repository is chosen for it
+with `use_sources` (the app's "Model source" sidebar does this per visitor).
 """
 import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import torch
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
 
 import models
 from images import LoadedImage, to_tensor
@@ -35,11 +44,72 @@ class Refusal(ValueError):
     """An image no shipped model may judge (wrong modality); the text says why."""
 
 
-@lru_cache(maxsize=None)
+@dataclass(frozen=True)
+class Source:
+    """A Hub repository to load a routed model from instead of its folder under weights/."""
+    repo_id: str  # owner/name
+    revision: str | None = None  # branch, tag or commit; None: main
+
+    def __str__(self) -> str:
+        return f"{self.repo_id}@{self.revision}" if self.revision else self.repo_id
+
+
+# A context variable, not a module-level dict: the app sets it around each script run, and Streamlit runs
+# each visitor's script in its own thread, so one visitor's choice never reaches another visitor's page.
+_SOURCES: ContextVar[Mapping[str, Source]] = ContextVar("medlab_sources", default=MappingProxyType({}))
+
+
+@contextmanager
+def use_sources(sources: Mapping[str, Source]) -> Iterator[None]:
+    """Within the block (this thread only), `load_model(name)` loads `sources[name]` when there is one."""
+    token = _SOURCES.set(MappingProxyType(dict(sources)))
+    try:
+        yield
+    finally:
+        _SOURCES.reset(token)
+
+
+def source_of(name: str) -> Source | None:
+    """The Hub source chosen for the routed model `name` in this context, or None for its bundled weights."""
+    return _SOURCES.get().get(name)
+
+
+def family_of(name: str) -> str:
+    """The model family a routed model's job needs: segmenters are U-Nets; the recognizer and classifiers
+    are classifiers."""
+    return "unet" if name in SEGMENTERS.values() else "classifier"
+
+
 def load_model(name: str):
-    """A shipped model by folder name under weights/ (or any folder or Hub id), loaded once per process."""
-    path = WEIGHTS / name
-    return models.load(path if path.is_dir() else name)
+    """A routed model by name: from the Hub source chosen for it (`use_sources`), else its folder under
+    weights/, else `name` itself as a folder or Hub id. Loaded once per process per source."""
+    return _load(name, source_of(name))
+
+
+@lru_cache(maxsize=32)  # the bundled models stay (always in use); Hub picks by many visitors cannot pile up
+def _load(name: str, source: Source | None):
+    if source is None:
+        path = WEIGHTS / name
+        return models.load(path if path.is_dir() else name)
+    if not is_repo_id(source.repo_id):
+        raise models.WeightsError(f"{source.repo_id!r} is not a Hub repository id (owner/name)")
+    model = models.load(source.repo_id, family=family_of(name), revision=source.revision)
+    if name == ROUTER and not set(model.class_names) <= set(MODALITY_NAMES):
+        raise models.WeightsError(f"{source} is a classifier of {', '.join(model.class_names)}, not a modality "
+                                  f"recognizer (its classes must be among {', '.join(MODALITY_NAMES)})")
+    return model
+
+
+def is_repo_id(text: str) -> bool:
+    """owner/name as the Hub spells them, and not a folder here: a hosted app's visitors must not read its disk."""
+    try:
+        validate_repo_id(text)
+    except HFValidationError:
+        return False
+    return text.count("/") == 1 and not Path(text).exists()
+
+
+load_model.cache_clear = _load.cache_clear  # forget every loaded model (tests, a changed WEIGHTS)
 
 
 @dataclass
@@ -52,6 +122,7 @@ class Classification:
     probabilities: dict[str, float] | None = None
     threshold: float | None = None  # on P(second class), chosen on validation
     refusal: str | None = None  # why no classifier judged the image
+    source: str | None = None  # the Hub repository the classifier came from, if not its bundled weights
 
     def to_json(self) -> dict:
         if self.refusal:
@@ -113,6 +184,7 @@ def classify(image: LoadedImage, *, modality: str | None = None, seen: dict[str,
     p = model.predict(to_tensor(image, channels=model.config.in_channels))
     return Classification(
         file=image.name, modality=chosen, modality_probability=round(seen[chosen], 4), model=name,
+        source=str(source_of(name)) if source_of(name) else None,
         label=model.class_names[int(model.decide(p)[0])],
         probabilities={c: round(v, 4) for c, v in zip(model.class_names, p[0].tolist())},
         threshold=round(float(model.threshold), 4) if len(model.class_names) == 2 else None)
@@ -137,6 +209,7 @@ class Segmentation:
     mask: np.ndarray  # (H, W) bool at the image's own size
     probability: np.ndarray  # (H, W) float polyp probability
     threshold: float
+    source: str | None = None  # the Hub repository the segmenter came from, if not its bundled weights
 
     @property
     def area(self) -> float:
@@ -149,7 +222,8 @@ class Segmentation:
 
     def to_json(self) -> dict:
         return {"file": self.file, "modality": self.modality, "model": self.model, "polyp_found": self.found,
-                "polyp_fraction": round(self.area, 5), "mask_threshold": self.threshold, "found_area": FOUND_AREA}
+                "polyp_fraction": round(self.area, 5), "mask_threshold": self.threshold, "found_area": FOUND_AREA,
+                **({"source": self.source} if self.source else {})}
 
 
 def segment(image: LoadedImage, *, modality: str | None = None, seen: dict[str, float] | None = None) -> Segmentation:
@@ -162,4 +236,4 @@ def segment(image: LoadedImage, *, modality: str | None = None, seen: dict[str, 
     model = load_model(name)
     probability = model.predict(to_tensor(image, channels=model.config.in_channels))[0, 0]
     return Segmentation(image.name, chosen, name, model.mask(probability).numpy(), probability.numpy(),
-                        round(float(model.threshold), 4))
+                        round(float(model.threshold), 4), str(source_of(name)) if source_of(name) else None)

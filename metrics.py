@@ -38,10 +38,20 @@ def average_precision(scores, labels) -> float:
 
 
 def youden_threshold(scores, labels) -> float:
-    """The threshold maximising sensitivity + specificity - 1; independent of class prevalence."""
-    fpr, tpr, thresholds = roc_curve(scores, labels)
-    best = int(np.argmax(tpr[1:] - fpr[1:])) + 1
-    return float(thresholds[best])
+    """The threshold maximising sensitivity + specificity - 1 (Youden's J); independent of prevalence.
+
+    When a range of thresholds reaches the same best J (as on a well-separated validation set), take
+    the middle of that range, the widest margin on both sides, rather than its arbitrary lower edge.
+    """
+    s, y = np.asarray(scores, float), np.asarray(labels, bool)
+    candidates = np.unique(np.r_[s, 0.0, 1.0])
+    j = np.array([(s[y] >= t).mean() - (s[~y] >= t).mean() for t in candidates])
+    best = np.flatnonzero(j >= j.max() - 1e-12)
+    runs = np.split(best, np.flatnonzero(np.diff(best) > 1) + 1)  # consecutive candidates, same decisions
+    # A run from candidate a to b: every threshold in (the candidate before a, b] reaches the best J.
+    spans = [(candidates[max(r[0] - 1, 0)], candidates[r[-1]]) for r in runs]
+    low, high = max(spans, key=lambda span: span[1] - span[0])
+    return float((low + high) / 2)
 
 
 def confusion(predicted, labels, k: int = 2) -> np.ndarray:

@@ -59,10 +59,16 @@ LIMITATIONS = {
 
 
 SETTINGS = {  # what the model card says about each family's training recipe
-    "classifier": {"loss": "cross-entropy, label smoothing 0.05", "class imbalance": "class-balanced sampling",
-                   "augmentation": "random rotation, zoom, shift, gamma and contrast; no flips"},
-    "unet": {"loss": "binary cross-entropy + soft Dice (per image)",
-             "augmentation": "random flips, rotation, zoom, shift, gamma and contrast, masks warped alike"},
+    "classifier": {"loss": "cross-entropy, label smoothing 0.05", "class imbalance": "class-balanced sampling"},
+    "unet": {"loss": "binary cross-entropy + soft Dice (per image)"},
+}
+
+
+AUGMENTATIONS = {  # --augment: the data.augment settings, and how the model card says them
+    "standard": ({}, "random rotation (10 degrees), zoom (0.85-1.15), shift, gamma and contrast"),
+    "strong": (dict(rotate=15.0, scale=(0.75, 1.25), shift=0.1, contrast=0.4, gamma=0.5, noise=0.03, erase=0.5),
+               "random rotation (15 degrees), zoom (0.75-1.25), shift, gamma and contrast, Gaussian noise, "
+               "cutout (p 0.5)"),
 }
 
 
@@ -93,10 +99,13 @@ def parse_args(argv=None):
     p.add_argument("--channels", type=int, default=1, choices=[1, 3], help="1: grayscale input; 3: colour")
     p.add_argument("--widths", type=int, nargs="+", help="channels per stage (default: the family's)")
     p.add_argument("--depths", type=int, nargs="+", help="residual blocks per stage (default: the family's)")
+    p.add_argument("--augment", default="standard", choices=sorted(AUGMENTATIONS))
     p.add_argument("--init-from", help="a weights folder of the same family to start from (transfer learning)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads per process (0: cores / processes)")
     p.add_argument("--title", help="the model card's title")
+    p.add_argument("--push-to-hub", metavar="OWNER/NAME", help="after training, push the weights folder to this Hub repo")
+    p.add_argument("--private", action="store_true", help="with --push-to-hub: create the repository private")
     return p.parse_args(argv)
 
 
@@ -259,10 +268,11 @@ def main(argv=None) -> Path:
                    unit="batch", leave=False)
         for start in bar:
             images, targets = train_split.batch(order[start:start + args.batch_size])
+            settings = AUGMENTATIONS[args.augment][0]
             if train_split.is_segmentation:
-                batch = augment(images, generator, masks=targets, flip=True)
+                batch = augment(images, generator, masks=targets, flip=True, **settings)
             else:
-                batch = (augment(images, generator), targets)
+                batch = (augment(images, generator, **settings), targets)
             logs = model.training_step(batch, optimizers)
             for sch in schedulers:
                 sch.step()
@@ -287,7 +297,7 @@ def main(argv=None) -> Path:
                                          "schedulers": [s.state_dict() for s in schedulers],
                                          "generator": generator.get_state(), "state": state})
     if state["bad_epochs"] >= args.patience:
-        log.info("early stop: no better validation %s for %d epochs", state["score_name"], args.patience)
+        log.info("early stop: no better validation %s for %d epochs", state.get("score_name", "score"), args.patience)
 
     # 5. Best weights, then what is fitted on validation (calibration, thresholds).
     model.load_state_dict(state["best_state"])
@@ -304,15 +314,20 @@ def main(argv=None) -> Path:
                        f"{'grayscale' if config.in_channels == 1 else 'colour'} input.",
             "splits": [train_split.description, val_split.description + " (model selection, calibration)"],
             "train_command": command,
-            "settings": {"epochs run": state["epoch"], f"best validation {state['score_name']}": state["best_score"],
+            "settings": {"epochs run": state["epoch"], f"best validation {state.get('score_name', 'score')}": state["best_score"],
                          "batch size": args.batch_size * world, "learning rate": args.lr,
                          "optimiser": "AdamW, weight decay 5e-4, cosine schedule with warm-up",
-                         **SETTINGS[args.family],
+                         **SETTINGS[args.family], "augmentation": AUGMENTATIONS[args.augment][1] + (
+                             "; random flips, masks warped alike" if train_split.is_segmentation else "; no flips"),
                          "seed": args.seed, "processes": world},
             "calibration": calibration,
             "limitations": LIMITATIONS.get(args.dataset, []),
         })
         log.info("wrote %s", out)
+        if args.push_to_hub:
+            import hub  # the Hub client is only needed here
+
+            log.info("pushed to %s", hub.push(out, args.push_to_hub, private=args.private))
     if world > 1:
         dist.destroy_process_group()
     return out

@@ -17,6 +17,7 @@ import inference
 from cards import read_meta
 from images import WINDOW_PRESETS, ImageReadError, LoadedImage, read_image
 from models import WeightsError
+from models.base import HubUnavailable
 
 DISCLAIMER = ("MedLab is a teaching tool, not a medical device: never use it to diagnose, triage or treat "
               "anyone.")
@@ -26,19 +27,27 @@ def disclaimer() -> None:
     st.caption(f":material/info: {DISCLAIMER}")
 
 
-@st.cache_resource(show_spinner="Loading model ...")
 def load_model(name: str):
-    """A shipped model by folder name, loaded once per server and shared by every session.
+    """A routed model by name, from the source this session chose for it (see `model_sources`)."""
+    source = inference.source_of(name)
+    return _load_model(name, source.repo_id if source else None, source.revision if source else None)
+
+
+@st.cache_resource(show_spinner="Loading model ...", max_entries=32)
+def _load_model(name: str, repo_id: str | None, revision: str | None):
+    """Loaded once per server per source and shared by every session (models are only read).
 
     inference.load_model caches too (for the command line); going through st.cache_resource here
     gives the spinner and makes the once-per-server intent visible to Streamlit.
     """
-    return inference.load_model(name)
+    with inference.use_sources({name: inference.Source(repo_id, revision)} if repo_id else {}):
+        return inference.load_model(name)
 
 
 def require_models(*names: str) -> None:
     """Stop the page with a message saying what to do when a model it needs is missing or broken."""
-    missing = [name for name in names if not (inference.WEIGHTS / name / "config.json").is_file()]
+    missing = [name for name in names
+               if inference.source_of(name) is None and not (inference.WEIGHTS / name / "config.json").is_file()]
     if missing:
         several = len(missing) > 1
         st.info(f"This page needs the model{'s' if several else ''} {', '.join(f'`{n}`' for n in missing)} in "
@@ -67,19 +76,79 @@ def read_upload(uploaded) -> LoadedImage | None:
         return None
 
 
-@st.cache_data(max_entries=128, show_spinner="Computing Grad-CAM ...")
-def explain(_image: LoadedImage, model_name: str, key: str) -> np.ndarray:
-    """inference.explain, cached by `key` (the upload's file id), so moving a slider does not redo it.
+def explain(image: LoadedImage, model_name: str, key: str) -> np.ndarray:
+    """inference.explain, cached by `key` (the upload's file id), so moving a slider does not redo it."""
+    return _explain(image, model_name, key, str(inference.source_of(model_name) or "bundled"))
 
-    The leading underscore tells Streamlit not to hash the image; `key` identifies it instead.
-    """
+
+@st.cache_data(max_entries=128, show_spinner="Computing Grad-CAM ...")
+def _explain(_image: LoadedImage, model_name: str, key: str, source: str) -> np.ndarray:
+    """The leading underscore tells Streamlit not to hash the image; `key` identifies it instead, and
+    `source` (only part of the cache key) keeps a bundled model's map from answering for a Hub model."""
     return inference.explain(_image, model_name)
 
 
-@st.cache_data(max_entries=128, show_spinner="Segmenting ...")
-def segment(_image: LoadedImage, key: str, modality: str = "endoscopy") -> inference.Segmentation:
+def segment(image: LoadedImage, key: str, modality: str = "endoscopy") -> inference.Segmentation:
     """inference.segment of an image already routed to `modality`'s segmenter, cached by `key` like `explain`."""
+    return _segment(image, key, modality, str(inference.source_of(inference.SEGMENTERS[modality]) or "bundled"))
+
+
+@st.cache_data(max_entries=128, show_spinner="Segmenting ...")
+def _segment(_image: LoadedImage, key: str, modality: str, source: str) -> inference.Segmentation:
     return inference.segment(_image, modality=modality)
+
+
+# -- where each routed model comes from ------------------------------------------------------------
+
+
+def routed_models() -> dict[str, str]:
+    """The models images are routed to, by weights name, with what each does in words."""
+    def what(modality: str) -> str:  # "Chest X-ray": str.capitalize would lower the X
+        return inference.MODALITY_NAMES[modality][0].upper() + inference.MODALITY_NAMES[modality][1:]
+    return {inference.ROUTER: "Modality recognizer",
+            **{name: f"{what(m)} classifier" for m, name in inference.CLASSIFIERS.items()},
+            **{name: f"{what(m)} segmenter" for m, name in inference.SEGMENTERS.items()}}
+
+
+def model_sources() -> dict[str, inference.Source]:
+    """The sidebar's "Model source": per routed model, its bundled weights (the default) or a Hugging Face
+    Hub repository with an optional revision, downloaded once into the Hub client's cache.
+
+    Returns the Hub sources that loaded, for `inference.use_sources`. The choice lives in this visitor's
+    session_state (the widgets' keys), so it never reaches another visitor. A repository that cannot be
+    used (another kind of model, not found, offline) is reported with the reason and the bundled weights
+    stay in use; the failure is remembered for this session, so the Hub is not asked again on every rerun.
+    """
+    sources = {}
+    failed = st.session_state.setdefault("source-failures", {})
+    routed = routed_models()
+    chosen = any(st.session_state.get(f"source-repo-{name}") for name in routed)
+    with st.expander("Model source", icon=":material/cloud_download:", expanded=chosen):
+        st.caption("Each model runs on its bundled weights unless you name a Hugging Face Hub repository "
+                   "(`owner/name`, as `hub.py push` publishes) for it.")
+        for name, role in routed.items():
+            repo = st.text_input(role, key=f"source-repo-{name}", placeholder="bundled",
+                                 help=f"Empty: the bundled weights `{name}`. Or a Hub model repository holding a "
+                                      f"MedLab {inference.family_of(name)}.").strip()
+            if not repo:
+                continue
+            revision = st.text_input("Revision", key=f"source-revision-{name}", placeholder="main",
+                                     help="A branch, tag or commit of the repository; empty: main.").strip() or None
+            source = inference.Source(repo, revision)
+            error = failed.get((name, str(source)))
+            if error is None:
+                try:
+                    _load_model(name, repo, revision)
+                except WeightsError as e:
+                    error = failed[(name, str(source))] = (str(e), isinstance(e, HubUnavailable))
+            if error is None:
+                st.caption(f":material/check_circle: {role}: `{source}` from the Hub")
+                sources[name] = source
+            else:
+                message, offline = error
+                (st.warning if offline else st.error)(f"{role}: using the bundled weights `{name}`, because "
+                                                      f"`{source}` cannot be used: {message}")
+    return sources
 
 
 def routed_modalities() -> str:

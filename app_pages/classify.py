@@ -64,8 +64,8 @@ def show(upload) -> dict:
 
 
 def show_classification(upload, image, picture, key: str, stem: str, result: inference.Classification) -> dict:
-    # 3. The label, and the calibrated probabilities against the threshold that decided it. The threshold is
-    # on P(second class), which is not always the class to find (for CT, CT_COVID is the first): name it.
+    # 3. The label, and the calibrated probabilities against the threshold that decided it; the threshold is
+    # on P(second class), so the rule names that class.
     st.markdown(f"### {result.label}")
     classes = list(result.probabilities)
     rule = ("the most probable class is the answer" if result.threshold is None else

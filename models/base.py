@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import ClassVar
 
 import torch
-from huggingface_hub import PyTorchModelHubMixin, snapshot_download
+from huggingface_hub import PyTorchModelHubMixin, constants, hf_hub_download, snapshot_download
+from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, LocalEntryNotFoundError,
+                                    OfflineModeIsEnabled, RepositoryNotFoundError, RevisionNotFoundError)
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -29,6 +31,10 @@ WEIGHTS_FILE = "model.safetensors"
 
 class WeightsError(ValueError):
     """A weights folder or Hub repository that cannot be loaded as what it claims to be."""
+
+
+class HubUnavailable(WeightsError):
+    """A Hub repository that cannot be fetched because the Hub cannot be reached (offline, no network)."""
 
 
 class MedLabModel(
@@ -72,8 +78,12 @@ class MedLabModel(
         return sum(p.numel() for p in self.parameters())
 
 
-def resolve(path_or_repo_id: str | Path, *, revision: str | None = None) -> Path:
-    """A local folder as it is, or a Hub repository id downloaded through the Hub client's cache."""
+def resolve(path_or_repo_id: str | Path, *, revision: str | None = None, family: str | None = None) -> Path:
+    """A local folder as it is, or a Hub repository id downloaded through the Hub client's cache.
+
+    For a repository, config.json comes first, alone: a repository of another family (or not a MedLab
+    one) is refused before its weights are downloaded.
+    """
     path = Path(path_or_repo_id)
     if path.is_dir():
         return path
@@ -81,10 +91,34 @@ def resolve(path_or_repo_id: str | Path, *, revision: str | None = None) -> Path
     if path.exists() or name.count("/") != 1 or name.startswith((".", "/")):
         raise WeightsError(f"{name!r} is neither a weights folder nor a Hub repository id (owner/name)")
     try:
+        config = Path(hf_hub_download(name, CONFIG_FILE, revision=revision))
+    except Exception as error:  # the Hub client raises many kinds; _fetch_error says which in words
+        raise _fetch_error(name, revision, error) from error
+    check_family(read_config(config.parent), family, name)
+    try:
         return Path(snapshot_download(name, revision=revision, allow_patterns=["*.json", "*.safetensors", "*.md"]))
-    except Exception as error:  # the Hub client raises many kinds; all mean "could not get it"
-        raise WeightsError(f"could not fetch {name!r} from the Hugging Face Hub ({type(error).__name__}: "
-                           f"{error}). Offline? Use the bundled weights in weights/ instead.") from error
+    except Exception as error:
+        raise _fetch_error(name, revision, error) from error
+
+
+def _fetch_error(name: str, revision: str | None, error: Exception) -> WeightsError:
+    at = f" at revision {revision!r}" if revision else ""
+    if isinstance(error, (OfflineModeIsEnabled, LocalEntryNotFoundError)):  # the client's "cannot reach the Hub"
+        why = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else "no network, or the Hub is down"
+        return HubUnavailable(f"cannot reach the Hugging Face Hub ({why}) and {name!r}{at} is not in the local "
+                              "Hub cache; use the bundled weights in weights/ instead")
+    if isinstance(error, GatedRepoError):
+        return WeightsError(f"{name!r} is gated: accept its conditions on the Hub and log in (`hf auth login`)")
+    if isinstance(error, RepositoryNotFoundError):
+        return WeightsError(f"there is no Hub repository {name!r} (or it is private and you are not logged in "
+                            "with access to it)")
+    if isinstance(error, RevisionNotFoundError):
+        return WeightsError(f"the Hub repository {name!r} has no revision {revision!r}")
+    if isinstance(error, EntryNotFoundError):
+        return WeightsError(f"the Hub repository {name!r}{at} has no {CONFIG_FILE}: it is not a MedLab weights "
+                            "repository")
+    return WeightsError(f"could not fetch {name!r}{at} from the Hugging Face Hub ({type(error).__name__}: "
+                        f"{error}). Offline? Use the bundled weights in weights/ instead.")
 
 
 def read_config(folder: Path) -> dict:
@@ -99,13 +133,17 @@ def read_config(folder: Path) -> dict:
     return config
 
 
+def check_family(config: dict, family: str | None, source) -> None:
+    if family is not None and config["family"] != family:
+        raise WeightsError(f"{source} holds a {config['family']!r} model, not a {family!r} model")
+
+
 def load(path_or_repo_id: str | Path, *, family: str | None = None, revision: str | None = None) -> MedLabModel:
     """Build a model from a weights folder or Hub repository and load its weights strictly; eval mode."""
-    folder = resolve(path_or_repo_id, revision=revision)
+    folder = resolve(path_or_repo_id, revision=revision, family=family)
     config = read_config(folder)
+    check_family(config, family, path_or_repo_id)
     name = config.pop("family")
-    if family is not None and name != family:
-        raise WeightsError(f"{path_or_repo_id} holds a {name!r} model, not a {family!r} model")
     try:
         cls = registry.get(name)
     except KeyError as error:

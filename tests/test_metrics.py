@@ -55,6 +55,7 @@ def test_youden_threshold_separates_separable_scores():
     scores = np.r_[np.linspace(0.1, 0.3, 5), np.linspace(0.6, 0.9, 5)]
     t = youden_threshold(scores, labels)
     assert binary_report(scores, labels, t)["accuracy"] == 1.0
+    assert t == pytest.approx((0.3 + 0.6) / 2)  # the middle of the gap, not its edge
 
 
 def test_ece_is_zero_when_confidence_equals_accuracy():

@@ -1,0 +1,96 @@
+"""The lab's models as an HTTP API, with Gradio: what predict.py does, for programs on other machines.
+
+    python gradio_app.py [--host 127.0.0.1] [--port 7860]
+
+    from gradio_client import Client, handle_file
+    client = Client("http://127.0.0.1:7860/")
+    client.predict(handle_file("chest.png"), api_name="/classify")   # the JSON `predict.py classify --json` prints
+
+Two endpoints, each taking one image file in any format images.read_image reads (DICOM and 16-bit too):
+
+- `/classify` -> the JSON object `predict.py classify --json` prints for the file;
+- `/segment`  -> the JSON object `predict.py segment --json` prints (without "mask") and the mask as a PNG
+  (255 = polyp, at the image's own size).
+
+An image the modality recognizer routes elsewhere gets predict.py's answer: `file` and `error`, the reason
+(and no mask). Anything the lab cannot read (no file, a broken or non-image file, missing weights) is a
+`gr.Error` with the reason, which the client raises; the server carries on.
+"""
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio loads: a teaching lab reports to no one
+import gradio as gr  # noqa: E402
+
+import inference  # noqa: E402
+from images import ImageReadError, LoadedImage, read_image  # noqa: E402
+from models import WeightsError  # noqa: E402
+
+FILE_TYPES = [".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".dcm", ".dicom"]
+
+
+def refuse(message: str) -> gr.Error:
+    """The error the client sees, with the reason; expected, so the server logs no traceback for it."""
+    return gr.Error(message, print_exception=False)
+
+
+def read(path: str | None) -> LoadedImage:
+    if not path:
+        raise refuse("no image: upload one image file (PNG, JPEG, TIFF, DICOM, ...)")
+    try:
+        return read_image(path, name=Path(path).name)  # Gradio keeps the uploaded file's own name
+    except ImageReadError as error:
+        raise refuse(str(error)) from None
+
+
+def classify(path: str | None) -> dict:
+    """The line `predict.py classify --json` prints for this file."""
+    image = read(path)
+    try:
+        return inference.classify(image).to_json()
+    except WeightsError as error:
+        raise refuse(f"the lab's models cannot be loaded: {error}") from None
+
+
+def segment(path: str | None) -> tuple[dict, np.ndarray | None]:
+    """The line `predict.py segment --json` prints for this file (no "mask": it is the second output), and
+    the mask, (H, W) uint8 with 255 where the segmenter finds a polyp."""
+    image = read(path)
+    try:
+        result = inference.segment(image)
+    except inference.Refusal as refusal:
+        return {"file": image.name, "error": str(refusal)}, None
+    except WeightsError as error:
+        raise refuse(f"the lab's models cannot be loaded: {error}") from None
+    return result.to_json(), result.mask.astype(np.uint8) * 255
+
+
+def build() -> gr.Blocks:
+    with gr.Blocks(title="MedLab API") as demo:
+        gr.Markdown("# MedLab API\nThe lab's models over HTTP: see *Use via API* below for a client. "
+                    "A teaching tool, **not a medical device**: never use it to diagnose, triage or treat anyone.")
+        with gr.Tab("Classify"):
+            file = gr.File(label="Image file", file_types=FILE_TYPES, type="filepath")
+            answer = gr.JSON(label="Result (as predict.py classify --json)")
+            gr.Button("Classify", variant="primary").click(classify, file, answer, api_name="classify")
+        with gr.Tab("Segment"):
+            file = gr.File(label="Colonoscopy frame", file_types=FILE_TYPES, type="filepath")
+            answer = gr.JSON(label="Result (as predict.py segment --json)")
+            mask = gr.Image(label="Polyp mask", type="numpy", format="png", image_mode="L", interactive=False)
+            gr.Button("Segment", variant="primary").click(segment, file, [answer, mask], api_name="segment")
+    return demo
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to serve other machines")
+    p.add_argument("--port", type=int, default=7860)
+    args = p.parse_args(argv)
+    build().launch(server_name=args.host, server_port=args.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""The Gradio API served on 127.0.0.1 with tiny weights, called through gradio_client as a user would."""
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio loads
+UPLOADS = os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="medlab-gradio-")  # not /tmp/gradio for good
+
+from gradio_client import Client, handle_file  # noqa: E402
+
+import gradio_app  # noqa: E402
+import inference  # noqa: E402
+import predict  # noqa: E402
+from browser import free_port  # noqa: E402
+from tests.test_app import colour_png_bytes, png_bytes, write_tiny_weights  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore:::gradio.queueing")  # Gradio's own use of pandas 3
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    """Two weights folders, one whose recognizer says chest X-ray, one endoscopy (it always answers one)."""
+    root = tmp_path_factory.mktemp("gradio")
+    return {m: write_tiny_weights(root / m, router_says=m, evaluated=False) for m in ("chest_xray", "endoscopy")}
+
+
+@pytest.fixture(scope="module")
+def client():
+    demo = gradio_app.build()
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, share=False, quiet=True)
+    try:
+        yield Client(demo.local_url, verbose=False, analytics_enabled=False, download_files=UPLOADS)
+    finally:
+        demo.close()
+        shutil.rmtree(UPLOADS, ignore_errors=True)
+
+
+@pytest.fixture
+def use(monkeypatch):
+    def use(folder):
+        monkeypatch.setattr(inference, "WEIGHTS", folder)
+        inference.load_model.cache_clear()
+    yield use
+    inference.load_model.cache_clear()
+
+
+def test_classify_answers_as_predict_py_does(client, weights, use, tmp_path, capsys):
+    use(weights["chest_xray"])
+    chest = tmp_path / "chest.png"
+    chest.write_bytes(png_bytes(48))
+
+    answer = client.predict(handle_file(str(chest)), api_name="/classify")
+
+    predict.main(["classify", str(chest), "--json"])
+    printed = json.loads(capsys.readouterr().out)
+    assert answer == {**printed, "file": "chest.png"}
+    assert answer["label"] in ("NORMAL", "PNEUMONIA") and answer["model"] == "cxr-pneumonia"
+
+
+def test_segment_returns_the_json_and_the_mask(client, weights, use, tmp_path):
+    use(weights["endoscopy"])
+    frame = tmp_path / "frame.png"
+    frame.write_bytes(colour_png_bytes(40))
+
+    answer, mask_file = client.predict(handle_file(str(frame)), api_name="/segment")
+
+    assert answer["file"] == "frame.png" and answer["polyp_found"] is True  # the tiny U-Net marks the whole frame
+    mask = np.asarray(Image.open(mask_file))
+    assert mask.shape == (40, 40) and set(np.unique(mask)) == {255}
+
+
+def test_an_image_routed_elsewhere_gets_the_reason_not_a_mask(client, weights, use, tmp_path):
+    use(weights["chest_xray"])
+    chest = tmp_path / "chest.png"
+    chest.write_bytes(png_bytes(48))
+    answer, mask = client.predict(handle_file(str(chest)), api_name="/segment")
+    assert set(answer) == {"file", "error"} and "looks like a chest X-ray" in answer["error"] and mask is None
+
+
+@pytest.mark.parametrize("name, data, reason", [
+    ("broken.png", png_bytes(48)[:60], "broken.png"),
+    ("page.png", b"<!DOCTYPE html><html><body>not an image</body></html>", "page.png"),
+], ids=["truncated PNG", "HTML named .png"])
+def test_a_file_that_is_not_an_image_is_a_clear_error_and_the_server_carries_on(client, weights, use, tmp_path,
+                                                                                   name, data, reason):
+    use(weights["chest_xray"])
+    bad = tmp_path / name
+    bad.write_bytes(data)
+    for endpoint in ("/classify", "/segment"):
+        with pytest.raises(Exception, match=reason) as error:
+            client.predict(handle_file(str(bad)), api_name=endpoint)
+        assert "Traceback" not in str(error.value)
+    with pytest.raises(Exception, match="no image: upload one image file"):
+        client.predict(None, api_name="/classify")
+    good = tmp_path / "chest.png"
+    good.write_bytes(png_bytes(48))
+    assert "label" in client.predict(handle_file(str(good)), api_name="/classify")
+
+
+def test_missing_weights_are_a_clear_error(client, use, tmp_path):
+    use(tmp_path / "no-weights")
+    chest = tmp_path / "chest.png"
+    chest.write_bytes(png_bytes(48))
+    with pytest.raises(Exception, match="the lab's models cannot be loaded: 'modality' is neither a weights folder"):
+        client.predict(handle_file(str(chest)), api_name="/classify")
