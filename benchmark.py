@@ -1,6 +1,6 @@
 """Speed and memory of the shipped chest X-ray path on this machine; prints figures as Markdown.
 
-    python benchmark.py [--repeats 50] [--app]
+    python benchmark.py --data-root ../shared/data [--repeats 50] [--app]
 
 Measures, on the CPU with 2 threads: one prediction (the classifier alone, and the whole routed
 path: read the file, recognise the modality, classify), a batch of 32, Grad-CAM, and peak memory.
@@ -8,7 +8,6 @@ With --app it also starts `streamlit run app.py`, opens it in headless Chromium,
 and times start to first shown prediction. Copy the output into BENCHMARKS.md.
 """
 import argparse
-import io
 import platform
 import resource
 import statistics
@@ -17,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
+import data
 import inference
 from images import read_image, to_tensor
 
@@ -38,12 +37,13 @@ def row(name: str, ms: list[float]) -> str:
     return f"| {name} | {p50:.1f} | {p95:.1f} | {len(ms)} |"
 
 
-def sample_png() -> bytes:
-    """A 224x224 grayscale PNG, the size of the shipped chest X-rays (content does not change the timing)."""
-    rng = np.random.default_rng(0)
-    buffer = io.BytesIO()
-    Image.fromarray((rng.random((224, 224)) * 255).astype(np.uint8)).save(buffer, format="PNG")
-    return buffer.getvalue()
+def sample_image(data_root: str | None) -> bytes:
+    """A real chest X-ray (the first pneumonia image of chest_xray/test, 224x224 JPEG), so that the
+    routed path goes all the way through the recognizer to the classifier, as a user's upload does."""
+    found = sorted((data.data_root(data_root) / "chest_xray/test/PNEUMONIA").glob("*.jpeg"))
+    if not found:
+        raise SystemExit("no chest_xray/test images under the data root: pass --data-root")
+    return found[0].read_bytes()
 
 
 def app_start_to_first_prediction(png: bytes) -> float:
@@ -55,7 +55,7 @@ def app_start_to_first_prediction(png: bytes) -> float:
     from browser import StreamlitServer, classify_in_browser, launch_chromium
 
     with tempfile.TemporaryDirectory() as work, sync_playwright() as p:
-        image = Path(work) / "sample.png"
+        image = Path(work) / "sample.jpeg"
         image.write_bytes(png)
         browser = launch_chromium(p)  # started first: the browser's own start-up is not the app's
         page = browser.new_page()
@@ -71,22 +71,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--app", action="store_true", help="also time app start to first prediction (needs chromium)")
+    parser.add_argument("--data-root", help="where chest_xray/ is (default: $MEDLAB_DATA)")
     args = parser.parse_args()
     torch.set_num_threads(2)
 
-    png = sample_png()
-    image = read_image(png, name="sample.png")
+    png = sample_image(args.data_root)
+    image = read_image(png, name="sample.jpeg")
     model = inference.load_model("cxr-pneumonia")
     x = to_tensor(image, channels=1)
     batch = x.expand(32, -1, -1, -1).contiguous()
-    inference.classify(image)  # loads the recognizer too
+    if inference.classify(image).refusal:  # also loads the recognizer
+        raise SystemExit("the sample chest X-ray was refused: the routed path would not reach the classifier")
 
     print(f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
           f"torch {torch.__version__}; {args.repeats} repeats after one warm-up.\n")
     print("| what | p50 ms | p95 ms | runs |\n|---|---|---|---|")
-    print(row("classifier, one 224x224 image", timed(lambda: model.predict(x), args.repeats)))
-    print(row("routed path: read PNG, recognise modality, classify", timed(
-        lambda: inference.classify(read_image(png, name="sample.png")), args.repeats)))
+    print(row("classifier, one 224x224 chest X-ray", timed(lambda: model.predict(x), args.repeats)))
+    print(row("routed path: read the JPEG, recognise modality, classify", timed(
+        lambda: inference.classify(read_image(png, name="sample.jpeg")), args.repeats)))
     ms = timed(lambda: model.predict(batch), max(5, args.repeats // 5))
     print(row("classifier, batch of 32", ms))
     print(f"| (per image in the batch) | {np.percentile(ms, 50) / 32:.1f} | | |")
