@@ -67,6 +67,11 @@ def render(meta: dict) -> str:
         if "roc_auc" in result:
             lines += [f"ROC-AUC {result['roc_auc']:.3f}, average precision {result['average_precision']:.3f}, "
                       f"expected calibration error {result['ece']:.3f} (10 bins).", ""]
+        if "dice" in result:
+            found = result.get("found", {})
+            lines += [f"Dice {result['dice']:.3f}, IoU {result['iou']:.3f} (per image, averaged). "
+                      + (f"'Polyp found' (mask covering at least {found['area_threshold']:.1%} of the frame) on "
+                         f"{found['share_found']:.1%} of these frames, all of which contain a polyp." if found else ""), ""]
         if "recall" in result:
             lines += [f"Accuracy {result['accuracy']:.3f}; recall per class: " + ", ".join(
                 f"{k} {v:.3f}" for k, v in result["recall"].items()) + ".", ""]

@@ -59,8 +59,10 @@ LIMITATIONS = {
 
 
 SETTINGS = {  # what the model card says about each family's training recipe
-    "classifier": {"loss": "cross-entropy, label smoothing 0.05", "class imbalance": "class-balanced sampling"},
-    "unet": {"loss": "binary cross-entropy + soft Dice (per image)"},
+    "classifier": {"optimiser": "AdamW, weight decay 5e-4, cosine schedule with warm-up",
+                   "loss": "cross-entropy, label smoothing 0.05", "class imbalance": "class-balanced sampling"},
+    "unet": {"optimiser": "AdamW, weight decay 1e-4, cosine schedule with warm-up",
+             "loss": "binary cross-entropy + soft Dice (per image)"},
 }
 
 
@@ -316,7 +318,6 @@ def main(argv=None) -> Path:
             "train_command": command,
             "settings": {"epochs run": state["epoch"], f"best validation {state.get('score_name', 'score')}": state["best_score"],
                          "batch size": args.batch_size * world, "learning rate": args.lr,
-                         "optimiser": "AdamW, weight decay 5e-4, cosine schedule with warm-up",
                          **SETTINGS[args.family], "augmentation": AUGMENTATIONS[args.augment][1] + (
                              "; random flips, masks warped alike" if train_split.is_segmentation else "; no flips"),
                          "seed": args.seed, "processes": world},
