@@ -140,7 +140,7 @@ def recognize(image: LoadedImage) -> dict[str, float]:
 def what_the_lab_judges() -> str:
     kinds = [f"{', '.join(PLURALS[m] for m in CLASSIFIERS)} (classified)"]
     kinds += [f"{PLURALS[m]} (segmented)" for m in SEGMENTERS]
-    return f"The lab's models judge {' and '.join(kinds)}."
+    return f"the lab's models judge {' and '.join(kinds)}."
 
 
 def route(image: LoadedImage, seen: dict[str, float], modality: str | None = None,
@@ -153,7 +153,7 @@ def route(image: LoadedImage, seen: dict[str, float], modality: str | None = Non
     best = max(seen, key=seen.get)
     if modality is None and seen[best] < ROUTE_CONFIDENCE:
         raise Refusal(f"{image.name}: the modality recognizer is unsure what this image is (best guess "
-                      f"{MODALITY_NAMES[best]}, {seen[best]:.0%}), so no model judges it. {what_the_lab_judges()}")
+                      f"{MODALITY_NAMES[best]}, {seen[best]:.0%}), so no model judges it; {what_the_lab_judges()}")
     chosen = modality or best
     routed = task if task is not None else {**CLASSIFIERS, **SEGMENTERS}
     if chosen not in routed:
