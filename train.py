@@ -15,7 +15,8 @@ import os
 import shlex
 import sys
 import time
-from dataclasses import fields
+from dataclasses import dataclass, fields
+from typing import Callable
 from pathlib import Path
 
 import numpy as np
@@ -191,9 +192,58 @@ def segmenter_finish(model, split) -> dict:
     return {"mask threshold (best val Dice)": round(float(model.threshold), 2)}
 
 
-TASKS = {  # family -> (validation score, fit on validation after training)
-    "classifier": (classifier_score, classifier_finish),
-    "unet": (segmenter_score, segmenter_finish),
+# -- what a family's data looks like: the labelled-image default, which a family's Task may replace ---
+
+
+def labelled_load(args, root: Path, split: str):
+    """A whole split of labelled images (or images and masks) in memory, at the network's input size."""
+    return load_split(args.dataset, root, split, size=args.image_size, channels=args.channels)
+
+
+def labelled_order(split, generator: torch.Generator) -> torch.Tensor:
+    """One epoch's order: class-balanced for classifiers, a plain shuffle for segmentation."""
+    return torch.randperm(len(split), generator=generator) if split.is_segmentation else balanced_order(split.labels, generator)
+
+
+def labelled_batch(split, index: torch.Tensor, generator: torch.Generator, args):
+    """Augmented (images, targets); masks are warped with their images."""
+    images, targets = split.batch(index)
+    settings = AUGMENTATIONS[args.augment][0]
+    if split.is_segmentation:
+        return augment(images, generator, masks=targets, flip=True, **settings)
+    return augment(images, generator, **settings), targets
+
+
+def labelled_config(args, split) -> dict:
+    """The Config fields this command line sets (a field the family lacks is ignored)."""
+    return {"class_names": split.class_names, "image_size": args.image_size, "in_channels": args.channels,
+            "widths": args.widths, "depths": args.depths}
+
+
+def labelled_card(args, split, config) -> dict:
+    """What the model card says about the data the network saw and how it was augmented."""
+    return {"data": f"({', '.join(split.class_names)}), {config.image_size} px "
+                    f"{'grayscale' if config.in_channels == 1 else 'colour'} input",
+            "augmentation": AUGMENTATIONS[args.augment][1] + (
+                "; random flips, masks warped alike" if split.is_segmentation else "; no flips")}
+
+
+@dataclass(frozen=True)
+class Task:
+    """What differs between families in training. The loop in `main` is the same for all of them."""
+
+    score: Callable  # (model, val split) -> (name, value): higher is better; picks the weights kept
+    finish: Callable = lambda model, split: {}  # (model, val split) -> facts fitted on validation after training
+    load: Callable = labelled_load  # (args, data root, split name) -> a split: len(), .description
+    order: Callable = labelled_order  # (split, generator) -> one epoch's indices
+    batch: Callable = labelled_batch  # (split, indices, generator, args) -> what training_step takes
+    config: Callable = labelled_config  # (args, train split) -> Config fields set from the command line
+    card: Callable = labelled_card  # (args, train split, config) -> {"data": ..., "augmentation": ...} for the card
+
+
+TASKS = {
+    "classifier": Task(classifier_score, classifier_finish),
+    "unet": Task(segmenter_score, segmenter_finish),
 }
 
 
@@ -214,16 +264,13 @@ def main(argv=None) -> Path:
 
     # 1. Data: the whole split in memory, at the network's input size.
     root = data_root(args.data_root)
-    train_split = load_split(args.dataset, root, "train", size=args.image_size, channels=args.channels)
-    val_split = load_split(args.dataset, root, "val", size=args.image_size, channels=args.channels)
-    counts = "" if train_split.is_segmentation else f" {torch.bincount(train_split.labels).tolist()}"
-    log.info("train %d images%s; val %d images", len(train_split), counts, len(val_split))
+    family = models.get(args.family)
+    task = TASKS[args.family]
+    train_split, val_split = task.load(args, root, "train"), task.load(args, root, "val")
+    log.info("train: %s; val: %s", train_split.description, val_split.description)
 
     # 2. Model and optimiser, from a config of architecture only.
-    family = models.get(args.family)
-    score, finish = TASKS[args.family]
-    wanted = {"class_names": train_split.class_names, "image_size": args.image_size, "in_channels": args.channels,
-              "widths": args.widths, "depths": args.depths}
+    wanted = task.config(args, train_split)
     known = {f.name for f in fields(family.Config)}
     config = family.Config(**{k: v for k, v in wanted.items() if k in known and v is not None})
     torch.manual_seed(args.seed)
@@ -263,26 +310,20 @@ def main(argv=None) -> Path:
     while state["epoch"] < args.epochs and state["bad_epochs"] < args.patience:
         epoch = state["epoch"] + 1
         model.train()
-        order = (torch.randperm(len(train_split), generator=generator) if train_split.is_segmentation
-                 else balanced_order(train_split.labels, generator))[rank::world]  # this process's share
+        order = task.order(train_split, generator)[rank::world]  # this process's share
         sums, started = {}, time.time()
         bar = tqdm(range(0, len(order), args.batch_size), desc=f"epoch {epoch}/{args.epochs}", disable=rank != 0,
                    unit="batch", leave=False)
         for start in bar:
-            images, targets = train_split.batch(order[start:start + args.batch_size])
-            settings = AUGMENTATIONS[args.augment][0]
-            if train_split.is_segmentation:
-                batch = augment(images, generator, masks=targets, flip=True, **settings)
-            else:
-                batch = (augment(images, generator, **settings), targets)
+            batch = task.batch(train_split, order[start:start + args.batch_size], generator, args)
             logs = model.training_step(batch, optimizers)
             for sch in schedulers:
                 sch.step()
             for k, v in logs.items():
                 sums[k] = sums.get(k, 0.0) + v
-            bar.set_postfix(loss=f"{logs['loss']:.3f}")
+            bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items()})
         steps = max(1, len(bar))
-        score_name, value = score(model, val_split)
+        score_name, value = task.score(model, val_split)
         state["score_name"] = score_name
         row = {"epoch": epoch, **{k: v / steps for k, v in sums.items()}, f"val_{score_name}": value,
                "seconds": round(time.time() - started, 1)}
@@ -304,22 +345,21 @@ def main(argv=None) -> Path:
     # 5. Best weights, then what is fitted on validation (calibration, thresholds).
     model.load_state_dict(state["best_state"])
     model.eval()
-    calibration = finish(model, val_split)
+    calibration = task.finish(model, val_split)
     if rank == 0:
         model.save_pretrained(out)
+        card = task.card(args, train_split, config)
         cards.write(out, {
             "name": out.name, "family": args.family, "dataset": args.dataset,
             "title": args.title or f"{out.name}: {args.family} on {args.dataset}",
             "summary": f"A {model.num_parameters / 1e6:.2f}M-parameter {args.family} trained "
                        f"{'from ' + args.init_from if args.init_from else 'from scratch'} on `{args.dataset}` "
-                       f"({', '.join(train_split.class_names)}), {config.image_size} px "
-                       f"{'grayscale' if config.in_channels == 1 else 'colour'} input.",
+                       f"{card['data']}.",
             "splits": [train_split.description, val_split.description + " (model selection, calibration)"],
             "train_command": command,
             "settings": {"epochs run": state["epoch"], f"best validation {state.get('score_name', 'score')}": state["best_score"],
                          "batch size": args.batch_size * world, "learning rate": args.lr,
-                         **SETTINGS[args.family], "augmentation": AUGMENTATIONS[args.augment][1] + (
-                             "; random flips, masks warped alike" if train_split.is_segmentation else "; no flips"),
+                         **SETTINGS[args.family], "augmentation": card["augmentation"],
                          "seed": args.seed, "processes": world},
             "calibration": calibration,
             "limitations": LIMITATIONS.get(args.dataset, []),
