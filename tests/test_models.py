@@ -47,6 +47,17 @@ def test_classifier_predicts_calibrated_probabilities():
     assert model.decide(p).tolist() == [1, 1, 1]
 
 
+def test_per_image_norm_ignores_exposure():
+    """A brighter, flatter copy of an X-ray gets the same answer: exposure carries no signal."""
+    torch.manual_seed(0)
+    images = torch.rand(2, 1, 32, 32) * 0.6 + 0.2
+    exposed = images * 0.5 + 0.3
+    normed = tiny_model("classifier", per_image_norm=True).eval()
+    torch.testing.assert_close(normed.predict(exposed), normed.predict(images), atol=1e-4, rtol=0)
+    plain = tiny_model("classifier").eval()
+    assert not torch.allclose(plain.predict(exposed), plain.predict(images), atol=1e-4)
+
+
 @pytest.fixture
 def saved(tmp_path):
     tiny_model("classifier").save_pretrained(tmp_path / "m")
