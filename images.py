@@ -29,9 +29,7 @@ from PIL import Image, ImageOps
 import pydicom
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
 
-MAX_UPLOAD_BYTES: int = 32 * 1024 * 1024  # largest file accepted
-MAX_PIXELS: int = 40_000_000  # width*height limit, checked from the header before decoding (decompression bombs)
-MIN_SIDE: int = 8  # smaller images carry too little to classify or to look at
+from limits import MAX_PIXELS, MAX_UPLOAD_BYTES, MIN_SIDE  # noqa: F401 (the limits live in limits.py)
 
 WINDOW_PRESETS: dict[str, tuple[float, float]] = {  # (center, width) in Hounsfield units
     "lung": (-600.0, 1500.0),
