@@ -149,7 +149,9 @@ def _load(name: str, source: Source | None):
 def _load_uncounted(name: str, source: Source | None):
     if source is None:
         path = WEIGHTS / name
-        return models.load(path if path.is_dir() else name)
+        # A routed model's family is checked too: a U-Net's config.json in a classifier's folder is refused.
+        routed = name in {ROUTER, *CLASSIFIERS.values(), *SEGMENTERS.values()}
+        return models.load(path if path.is_dir() else name, family=family_of(name) if routed else None)
     if not is_repo_id(source.repo_id):
         raise models.WeightsError(f"{source.repo_id!r} is not a Hub repository id (owner/name)")
     model = models.load(source.repo_id, family=family_of(name), revision=source.revision)

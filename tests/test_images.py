@@ -4,6 +4,7 @@ All files are made here at test time (PIL, pydicom) or come bundled with pydicom
 """
 
 import io
+import os
 import warnings
 import zlib
 from functools import lru_cache
@@ -669,8 +670,12 @@ def valid_file(kind: str) -> bytes:
     return encode(Image.fromarray(noise(16, 16, seed=1)), kind)
 
 
-@pytest.mark.parametrize("kind", ["PNG", "JPEG", "DICOM"])
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# 200 mutated files per format in the fast suite; a longer run (RELIABILITY.md): MEDLAB_FUZZ_EXAMPLES=20000
+FUZZ_EXAMPLES = int(os.environ.get("MEDLAB_FUZZ_EXAMPLES", "200"))
+
+
+@pytest.mark.parametrize("kind", ["PNG", "JPEG", "DICOM", "GIF", "TIFF", "BMP", "WEBP"])
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     edits=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=8),
     keep=st.none() | st.floats(0.05, 1.0),  # None: no truncation, so the edits themselves get tested
