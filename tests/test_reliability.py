@@ -326,3 +326,113 @@ def test_the_pixel_and_size_limits_are_the_ones_the_reader_enforces():
     assert (images.MAX_UPLOAD_BYTES, images.MAX_PIXELS, images.MIN_SIDE) == (
         limits.MAX_UPLOAD_BYTES, limits.MAX_PIXELS, limits.MIN_SIDE)
     assert "limit is 40,000,000 pixels" in CASES["bomb.png"].expect  # what the corpus checks on every surface
+
+
+# -- 4. training that is interrupted ----------------------------------------------------------------------
+
+TRAIN = ["classifier", "--dataset", "chest_xray", "--epochs", "3", "--threads", "1", "--image-size", "32",
+         "--widths", "8", "16", "--depths", "1", "1", "--batch-size", "8"]  # 40 images: 5 batches an epoch
+
+
+def train_args(data_root: Path, work: Path, *more: str) -> list[str]:
+    return [*TRAIN, "--data-root", str(data_root), "--out", str(work / "weights"), "--run-dir", str(work / "run"), *more]
+
+
+def outcome(work: Path) -> tuple[dict, list[dict]]:
+    """The trained weights and each epoch's losses and validation score (not its duration)."""
+    history = torch.load(work / "run/last.pt", weights_only=True)["state"]["history"]
+    return load_file(work / "weights/model.safetensors"), [{k: v for k, v in row.items() if k != "seconds"}
+                                                           for row in history]
+
+
+def assert_same_outcome(work: Path, reference: Path) -> None:
+    """Exactly the same: same seed, one thread, and the checkpoint restores every random stream."""
+    weights, history = outcome(work)
+    expected_weights, expected_history = outcome(reference)
+    assert history == expected_history and len(history) == 3
+    assert weights.keys() == expected_weights.keys()
+    for name, tensor in expected_weights.items():
+        assert torch.equal(weights[name], tensor), name
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(data_root, tmp_path_factory) -> Path:
+    import train
+
+    work = tmp_path_factory.mktemp("uninterrupted")
+    train.main(train_args(data_root, work))
+    return work
+
+
+def test_training_stopped_by_an_error_mid_epoch_resumes_to_exactly_the_same_weights(uninterrupted, data_root,
+                                                                                     tmp_path, monkeypatch):
+    import train
+
+    task = train.TASKS["classifier"]
+    calls = []
+
+    def failing_batch(*args):
+        calls.append(1)
+        if len(calls) == 5 + 3:  # the third batch of epoch 2
+            raise KeyboardInterrupt("injected")
+        return task.batch(*args)
+
+    monkeypatch.setitem(train.TASKS, "classifier", train.Task(task.score, task.finish, batch=failing_batch))
+    with pytest.raises(KeyboardInterrupt):
+        train.main(train_args(data_root, tmp_path))
+    assert torch.load(tmp_path / "run/last.pt", weights_only=True)["state"]["epoch"] == 1
+    monkeypatch.setitem(train.TASKS, "classifier", task)
+    train.main(train_args(data_root, tmp_path))  # the same command again: resumes at epoch 2
+    assert_same_outcome(tmp_path, uninterrupted)
+
+
+def test_training_killed_mid_epoch_resumes_to_exactly_the_same_weights(uninterrupted, data_root, tmp_path):
+    """A real SIGKILL of train.py, as an out-of-memory kill or a closed laptop does."""
+    import signal
+    import subprocess
+    import sys
+
+    import train
+
+    command = [sys.executable, "train.py", *train_args(data_root, tmp_path)]
+    process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    seen = b""
+    try:
+        while b"epoch 2/3" not in seen:  # the progress bar of epoch 2: epoch 1's checkpoint is written
+            chunk = os.read(process.stderr.fileno(), 4096)
+            assert chunk, f"train.py ended before epoch 2:\n{seen.decode(errors='replace')[-2000:]}"
+            seen += chunk
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+        process.stderr.close()
+    assert process.returncode == -signal.SIGKILL
+    assert torch.load(tmp_path / "run/last.pt", weights_only=True)["state"]["epoch"] == 1  # killed mid-epoch 2
+    assert not (tmp_path / "weights").exists()
+    train.main(train_args(data_root, tmp_path))
+    assert_same_outcome(tmp_path, uninterrupted)
+
+
+def test_a_checkpoint_of_other_settings_is_refused_with_what_to_do(uninterrupted, data_root, tmp_path):
+    import train
+
+    shutil.copytree(uninterrupted / "run", tmp_path / "run")
+    with pytest.raises(SystemExit, match="was written by another model or other settings .*use another --run-dir"):
+        train.main(train_args(data_root, tmp_path, "--widths", "8", "32"))
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch's note on the hostile pickle
+@pytest.mark.parametrize("damage", ["truncated", "pickle"])
+def test_a_damaged_or_hostile_checkpoint_is_refused_and_never_unpickled(uninterrupted, data_root, tmp_path, damage):
+    import train
+
+    (tmp_path / "run").mkdir()
+    whole = (uninterrupted / "run/last.pt").read_bytes()
+    Payload.marker.unlink(missing_ok=True)
+    data = whole[: len(whole) // 2] if damage == "truncated" else pickle.dumps({"model": Payload()})
+    (tmp_path / "run/last.pt").write_bytes(data)
+    with pytest.raises(SystemExit, match="is corrupt or not a MedLab checkpoint"):
+        train.main(train_args(data_root, tmp_path))
+    assert not Payload.marker.exists()
