@@ -17,7 +17,9 @@ import codecs
 import io
 import os
 import re
+import threading
 import warnings
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +31,7 @@ from PIL import Image, ImageOps
 import pydicom
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
 
-from limits import MAX_PIXELS, MAX_UPLOAD_BYTES, MIN_SIDE  # noqa: F401 (the limits live in limits.py)
+from limits import LARGE_IMAGE_PIXELS, MAX_CONCURRENT_LARGE_READS, MAX_PIXELS, MAX_UPLOAD_BYTES, MIN_SIDE  # noqa: F401
 
 WINDOW_PRESETS: dict[str, tuple[float, float]] = {  # (center, width) in Hounsfield units
     "lung": (-600.0, 1500.0),
@@ -191,7 +193,17 @@ def _too_big(size: int) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+# Decoding a 40-megapixel photo takes ~1.5 GB for a few seconds: a class uploading such photos at once
+# would take all the server's memory. Large images wait for one of a few slots; small ones never wait.
+_LARGE_READS = threading.BoundedSemaphore(MAX_CONCURRENT_LARGE_READS)
+
+
 def _read_pil(data: bytes, name: str) -> LoadedImage:
+    with ExitStack() as held:  # a large image holds its slot until its pixels are floats in [0, 1]
+        return _read_pil_holding(data, name, held)
+
+
+def _read_pil_holding(data: bytes, name: str, held: ExitStack) -> LoadedImage:
     info: dict = {}
     with warnings.catch_warnings():
         # PIL only warns between its own limit and twice that; make it an error like the rest.
@@ -208,7 +220,11 @@ def _read_pil(data: bytes, name: str) -> LoadedImage:
         fmt = "JPEG" if im.format == "MPO" else im.format  # MPO: a camera JPEG with extra views
         width, height = im.size  # from the header; nothing is decoded yet
         _check_size(name, width, height)
-        frames = getattr(im, "n_frames", 1)
+        held.enter_context(_LARGE_READS if width * height > LARGE_IMAGE_PIXELS else nullcontext())
+        try:
+            frames = getattr(im, "n_frames", 1)  # a TIFF reads its other pages' headers for this
+        except Exception as e:  # found by the fuzz test: a damaged TIFF tag raised TypeError here
+            raise ImageReadError(_decode_failure_message(name, f"{fmt} image", e)) from e
         if frames > 1 and im.format == "MPO":
             info["frames"] = f"first of {frames} images in the MPO JPEG used"
         elif frames > 1:

@@ -3,7 +3,7 @@
 Each is enforced where the work happens and tested (tests/test_reliability.py), and RELIABILITY.md
 says what was measured under load with these values:
 
-- MAX_UPLOAD_BYTES, MAX_PIXELS, MIN_SIDE: images.read_image, for every surface (pages, predict.py, the
+- MAX_UPLOAD_BYTES, MAX_PIXELS, MIN_SIDE, and the slots for large images: images.read_image, for every surface (pages, predict.py, the
   Gradio API); Streamlit (.streamlit/config.toml, the uploader) and Gradio (`max_file_size`) refuse a
   larger upload before it reaches read_image.
 - MAX_FILES_PER_RUN: the Classify page judges at most this many files of one upload and says so.
@@ -19,6 +19,11 @@ import os
 MAX_UPLOAD_BYTES: int = 32 * 1024 * 1024  # largest file accepted; .streamlit/config.toml says the same 32 MB
 MAX_PIXELS: int = 40_000_000  # width*height limit, checked from the header before decoding (decompression bombs)
 MIN_SIDE: int = 8  # smaller images carry too little to classify or to look at
+
+# Images over LARGE_IMAGE_PIXELS are decoded at most MAX_CONCURRENT_LARGE_READS at a time (images.read_image):
+# a 40-megapixel colour JPEG peaks at ~1.5 GB while it becomes floats (RELIABILITY.md), 8 at once would be 12 GB.
+LARGE_IMAGE_PIXELS: int = 4_000_000  # above a 2000 x 2000 X-ray
+MAX_CONCURRENT_LARGE_READS: int = 2
 
 # A class uploading a folder each would queue everyone else behind them; 16 is a generous handful to compare.
 MAX_FILES_PER_RUN: int = 16
