@@ -4,7 +4,7 @@ Every hostile file of tests/hostile.py, and every kind of weights that are not w
 same clear answer on each surface: images.read_image, predict.py, the Classify page (AppTest) and the
 Gradio API (served on 127.0.0.1, called through gradio_client); the server answers the next request as if
 nothing happened. Then the limits of limits.py, each enforced, and models loaded once however many
-visitors ask at the same moment. Interrupted training is in tests/test_pipeline.py.
+visitors ask at the same moment; and training killed mid-epoch, resumed to exactly the same weights.
 The load run itself is a command (scripts/loadtest.py), not a test: see RELIABILITY.md.
 """
 import json
