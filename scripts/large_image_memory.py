@@ -32,7 +32,7 @@ image = read_image({path!r})
 print(f"read {{image.width}} x {{image.height}} ({{image.format}}) in {{time.perf_counter() - started:.1f}} s; peak {{mb()}} MiB")
 started = time.perf_counter()
 result = inference.classify(image)
-print(f"routed in {{time.perf_counter() - started:.1f}} s ({{result.refusal or result.label}}); peak {{mb()}} MiB")
+print(f"routed in {{time.perf_counter() - started:.1f}} s ({{'refused: ' + result.refusal.split(';')[0].split(' ', 1)[1] if result.refusal else result.label}}); peak {{mb()}} MiB")
 """
 
 
