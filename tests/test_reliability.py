@@ -436,3 +436,39 @@ def test_a_damaged_or_hostile_checkpoint_is_refused_and_never_unpickled(uninterr
     with pytest.raises(SystemExit, match="is corrupt or not a MedLab checkpoint"):
         train.main(train_args(data_root, tmp_path))
     assert not Payload.marker.exists()
+
+
+# -- the load harness itself (the load run is a command: RELIABILITY.md) ---------------------------------
+
+
+def test_the_load_harness_counts_answers_errors_and_model_loads(api, weights, use, data_root, tmp_path, capsys):
+    """Two of scripts/loadtest.py's API callers for a second against the test server, then its report: the
+    harness works, so the documented load run does. (Its server start and browsers take minutes: by hand.)"""
+    import argparse
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("loadtest", ROOT / "scripts/loadtest.py")
+    loadtest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loadtest)
+    use(weights)
+    url, _ = api
+    xrays, hostile = loadtest.chest_xrays(data_root), loadtest.hostile_files(data_root)
+    plans = [[("classify", xrays[0]), ("hostile", hostile[0])], [("hostile", hostile[-1]), ("classify", xrays[-1])]]
+    tally = loadtest.Tally()
+    deadline = time.monotonic() + 1.0
+    callers = [threading.Thread(target=loadtest.api_caller, args=(url, plan, deadline, tally)) for plan in plans]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    assert tally.latencies["classify"] and tally.latencies["hostile"] and not tally.errors
+
+    log = tmp_path / "server.log"
+    log.write_text("x medlab.inference: loaded model modality (bundled) in 0.01 s; loads of it in this process: 1\n")
+    args = argparse.Namespace(surface="gradio", sessions=2, duration=1.0, actions=["classify", "hostile"],
+                              threads=1, max_inferences=2)
+    assert loadtest.report(args, tally, 100, log, 1.0, "test") == 0
+    out = capsys.readouterr().out
+    assert "| classify |" in out and "| hostile |" in out and "model loads: modality (bundled) x1" in out
+    log.write_text(log.read_text() * 2)  # a model loaded twice fails the run
+    assert loadtest.report(args, tally, 100, log, 1.0, "test") == 1
