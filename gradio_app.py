@@ -15,6 +15,9 @@ Two endpoints, each taking one image file in any format images.read_image reads 
 An image the modality recognizer routes elsewhere gets predict.py's answer: `file` and `error`, the reason
 (and no mask). Anything the lab cannot read (no file, a broken or non-image file, missing weights) is a
 `gr.Error` with the reason, which the client raises; the server carries on.
+
+Limits (limits.py): an upload over 32 MB is refused by Gradio itself (gradio_client says so before sending,
+the server answers 413); each endpoint runs 2 calls at once and holds at most QUEUE_SIZE waiting.
 """
 import argparse
 import os
