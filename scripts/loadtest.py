@@ -70,10 +70,10 @@ def colonoscopy_frames(root: Path) -> list[Path]:
     return [root / "kvasir_seg/images" / f"{i}.jpg" for i in ids]
 
 
-def hostile_files(_root: Path) -> list[Path]:
+def hostile_files(_root: Path, folder: Path | None = None) -> list[Path]:
     from tests.hostile import refused
 
-    folder = Path(tempfile.mkdtemp(prefix="medlab-hostile-"))
+    folder = folder or Path(tempfile.mkdtemp(prefix="medlab-hostile-"))
     for case in refused():
         (folder / case.name).write_bytes(case.data)
     return [folder / case.name for case in refused()]

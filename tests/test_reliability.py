@@ -452,7 +452,7 @@ def test_the_load_harness_counts_answers_errors_and_model_loads(api, weights, us
     spec.loader.exec_module(loadtest)
     use(weights)
     url, _ = api
-    xrays, hostile = loadtest.chest_xrays(data_root), loadtest.hostile_files(data_root)
+    xrays, hostile = loadtest.chest_xrays(data_root), loadtest.hostile_files(data_root, tmp_path)
     plans = [[("classify", xrays[0]), ("hostile", hostile[0])], [("hostile", hostile[-1]), ("classify", xrays[-1])]]
     tally = loadtest.Tally()
     deadline = time.monotonic() + 1.0
