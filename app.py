@@ -14,6 +14,7 @@ import streamlit as st
 import inference
 import ui
 
+inference.configure_server()  # torch threads for many visitors on 2 cores (limits.py); logs each model load
 st.set_page_config(page_title="MedLab", page_icon=":material/school:", layout="wide")
 
 page = st.navigation([

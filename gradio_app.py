@@ -15,6 +15,9 @@ Two endpoints, each taking one image file in any format images.read_image reads 
 An image the modality recognizer routes elsewhere gets predict.py's answer: `file` and `error`, the reason
 (and no mask). Anything the lab cannot read (no file, a broken or non-image file, missing weights) is a
 `gr.Error` with the reason, which the client raises; the server carries on.
+
+Limits (limits.py): an upload over 32 MB is refused by Gradio itself (gradio_client says so before sending,
+the server answers 413); each endpoint runs 2 calls at once and holds at most QUEUE_SIZE waiting.
 """
 import argparse
 import os
@@ -26,9 +29,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio load
 import gradio as gr  # noqa: E402
 
 import inference  # noqa: E402
+import limits  # noqa: E402
 from images import ImageReadError, LoadedImage, read_image  # noqa: E402
 from models import WeightsError  # noqa: E402
 
+QUEUE_SIZE = 64  # requests waiting at most; one more is told the queue is full instead of waiting for minutes
 FILE_TYPES = [".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".dcm", ".dicom"]
 
 
@@ -81,6 +86,16 @@ def build() -> gr.Blocks:
             answer = gr.JSON(label="Result (as predict.py segment --json)")
             mask = gr.Image(label="Polyp mask", type="numpy", format="png", image_mode="L", interactive=False)
             gr.Button("Segment", variant="primary").click(segment, file, [answer, mask], api_name="segment")
+    # Each endpoint runs up to MAX_CONCURRENT_INFERENCES calls at once (inference.py bounds them across both).
+    demo.queue(default_concurrency_limit=limits.MAX_CONCURRENT_INFERENCES, max_size=QUEUE_SIZE)
+    return demo
+
+
+def serve(host: str = "127.0.0.1", port: int = 7860, **options) -> gr.Blocks:
+    """Build and launch the API with the lab's limits: uploads over limits.MAX_UPLOAD_BYTES are refused by
+    Gradio before any of our code runs. `options` go to `launch` (e.g. prevent_thread_lock=True in tests)."""
+    demo = build()
+    demo.launch(server_name=host, server_port=port, max_file_size=limits.MAX_UPLOAD_BYTES, **options)
     return demo
 
 
@@ -89,7 +104,8 @@ def main(argv=None) -> None:
     p.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to serve other machines")
     p.add_argument("--port", type=int, default=7860)
     args = p.parse_args(argv)
-    build().launch(server_name=args.host, server_port=args.port)
+    inference.configure_server()
+    serve(args.host, args.port)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ import codecs
 import io
 import os
 import re
+import threading
 import warnings
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,9 +31,7 @@ from PIL import Image, ImageOps
 import pydicom
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
 
-MAX_UPLOAD_BYTES: int = 32 * 1024 * 1024  # largest file accepted
-MAX_PIXELS: int = 40_000_000  # width*height limit, checked from the header before decoding (decompression bombs)
-MIN_SIDE: int = 8  # smaller images carry too little to classify or to look at
+from limits import LARGE_IMAGE_PIXELS, MAX_CONCURRENT_LARGE_READS, MAX_PIXELS, MAX_UPLOAD_BYTES, MIN_SIDE  # noqa: F401
 
 WINDOW_PRESETS: dict[str, tuple[float, float]] = {  # (center, width) in Hounsfield units
     "lung": (-600.0, 1500.0),
@@ -97,8 +97,7 @@ def read_image(source, *, name: str | None = None, window: tuple[float, float] |
         raise ImageReadError(f"{name} is empty (0 bytes); the upload or download did not complete, try again")
     if len(data) > MAX_UPLOAD_BYTES:
         raise ImageReadError(
-            f"{name} is {_megabytes(len(data))}; the limit is {_megabytes(MAX_UPLOAD_BYTES)}. "
-            "Upload a smaller export of the image (e.g. PNG or JPEG)"
+            f"{name} is {_too_big(len(data))}. Upload a smaller export of the image (e.g. PNG or JPEG)"
         )
 
     if _is_dicom(data, name):
@@ -157,8 +156,7 @@ def _read_bytes(source, name: str | None) -> tuple[bytes, str]:
             size = path.stat().st_size
             if size > MAX_UPLOAD_BYTES:  # refuse before reading it all into memory
                 raise ImageReadError(
-                    f"{name} is {_megabytes(size)}; the limit is {_megabytes(MAX_UPLOAD_BYTES)}. "
-                    "Use a smaller export of the image (e.g. PNG or JPEG)"
+                    f"{name} is {_too_big(size)}. Use a smaller export of the image (e.g. PNG or JPEG)"
                 )
             return path.read_bytes(), name
         except FileNotFoundError:
@@ -185,12 +183,27 @@ def _megabytes(n: int) -> str:
     return f"{n / 1024 / 1024:.1f} MB"
 
 
+def _too_big(size: int) -> str:
+    # Bytes too: a file just past the limit would otherwise read "32.0 MB; the limit is 32.0 MB".
+    return f"{_megabytes(size)} ({size:,} bytes); the limit is {_megabytes(MAX_UPLOAD_BYTES)} ({MAX_UPLOAD_BYTES:,} bytes)"
+
+
 # ---------------------------------------------------------------------------------------------
 # Ordinary image files, through PIL
 # ---------------------------------------------------------------------------------------------
 
 
+# Decoding a 40-megapixel photo takes ~1.5 GB for a few seconds: a class uploading such photos at once
+# would take all the server's memory. Large images wait for one of a few slots; small ones never wait.
+_LARGE_READS = threading.BoundedSemaphore(MAX_CONCURRENT_LARGE_READS)
+
+
 def _read_pil(data: bytes, name: str) -> LoadedImage:
+    with ExitStack() as held:  # a large image holds its slot until its pixels are floats in [0, 1]
+        return _read_pil_holding(data, name, held)
+
+
+def _read_pil_holding(data: bytes, name: str, held: ExitStack) -> LoadedImage:
     info: dict = {}
     with warnings.catch_warnings():
         # PIL only warns between its own limit and twice that; make it an error like the rest.
@@ -207,7 +220,11 @@ def _read_pil(data: bytes, name: str) -> LoadedImage:
         fmt = "JPEG" if im.format == "MPO" else im.format  # MPO: a camera JPEG with extra views
         width, height = im.size  # from the header; nothing is decoded yet
         _check_size(name, width, height)
-        frames = getattr(im, "n_frames", 1)
+        held.enter_context(_LARGE_READS if width * height > LARGE_IMAGE_PIXELS else nullcontext())
+        try:
+            frames = getattr(im, "n_frames", 1)  # a TIFF reads its other pages' headers for this
+        except Exception as e:  # found by the fuzz test: a damaged TIFF tag raised TypeError here
+            raise ImageReadError(_decode_failure_message(name, f"{fmt} image", e)) from e
         if frames > 1 and im.format == "MPO":
             info["frames"] = f"first of {frames} images in the MPO JPEG used"
         elif frames > 1:

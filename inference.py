@@ -9,7 +9,11 @@ given a probability it has no grounds for.
 Each routed model comes from its folder under weights/, unless a Hub repository is chosen for it
 with `use_sources` (the app's "Model source" sidebar does this per visitor).
 """
+import logging
 import os
+import threading
+import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -23,9 +27,12 @@ import torch
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
+import limits
 import models
 from images import LoadedImage, to_tensor
 from saliency import grad_cam
+
+log = logging.getLogger("medlab.inference")
 
 WEIGHTS = Path(os.environ.get("MEDLAB_WEIGHTS", Path(__file__).resolve().parent / "weights"))
 ROUTER = "modality"
@@ -80,17 +87,71 @@ def family_of(name: str) -> str:
     return "unet" if name in SEGMENTERS.values() else "classifier"
 
 
+# -- serving many visitors at once -------------------------------------------------------------------
+
+LOADS: Counter = Counter()  # how often each (name, source) was loaded in this process: once, unless evicted
+_LOAD_LOCKS: dict = {}  # one lock per (name, source): the first caller loads, the others wait for it
+_LOAD_LOCKS_GUARD = threading.Lock()
+# Model calls running at once (limits.py); Streamlit runs each visitor's script in a thread of one process.
+_COMPUTE = threading.BoundedSemaphore(limits.MAX_CONCURRENT_INFERENCES)
+_configured = False
+
+
+@contextmanager
+def computing() -> Iterator[None]:
+    """Hold one of the MAX_CONCURRENT_INFERENCES slots for a model call; others wait their turn."""
+    with _COMPUTE:
+        yield
+
+
+def configure_server() -> None:
+    """For a server process (the app, the Gradio API): torch threads as limits.py says, and a line on
+    stderr for every model load. Idempotent: app.py calls it on every run of a page."""
+    global _configured
+    if _configured:
+        return
+    _configured = True
+    torch.set_num_threads(limits.INFERENCE_THREADS)
+    try:
+        torch.set_num_interop_threads(limits.INFERENCE_THREADS)
+    except RuntimeError:  # only possible before the first parallel work; a later call keeps what is set
+        pass
+    medlab = logging.getLogger("medlab")
+    if not medlab.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+        medlab.addHandler(handler)
+        medlab.setLevel(logging.INFO)
+        medlab.propagate = False
+
+
 def load_model(name: str):
     """A routed model by name: from the Hub source chosen for it (`use_sources`), else its folder under
-    weights/, else `name` itself as a folder or Hub id. Loaded once per process per source."""
-    return _load(name, source_of(name))
+    weights/, else `name` itself as a folder or Hub id. Loaded once per process per source, even when
+    many visitors ask for it at the same moment."""
+    key = (name, source_of(name))
+    with _LOAD_LOCKS_GUARD:
+        lock = _LOAD_LOCKS.setdefault(key, threading.Lock())
+    with lock:  # lru_cache alone would let two threads that miss at once both load
+        return _load(*key)
 
 
 @lru_cache(maxsize=32)  # the bundled models stay (always in use); Hub picks by many visitors cannot pile up
 def _load(name: str, source: Source | None):
+    started = time.perf_counter()
+    model = _load_uncounted(name, source)
+    LOADS[(name, str(source or "bundled"))] += 1
+    log.info("loaded model %s (%s) in %.2f s; loads of it in this process: %d", name, source or "bundled",
+             time.perf_counter() - started, LOADS[(name, str(source or "bundled"))])
+    return model
+
+
+def _load_uncounted(name: str, source: Source | None):
     if source is None:
         path = WEIGHTS / name
-        return models.load(path if path.is_dir() else name)
+        # A routed model's family is checked too: a U-Net's config.json in a classifier's folder is refused.
+        routed = name in {ROUTER, *CLASSIFIERS.values(), *SEGMENTERS.values()}
+        return models.load(path if path.is_dir() else name, family=family_of(name) if routed else None)
     if not is_repo_id(source.repo_id):
         raise models.WeightsError(f"{source.repo_id!r} is not a Hub repository id (owner/name)")
     model = models.load(source.repo_id, family=family_of(name), revision=source.revision)
@@ -133,7 +194,8 @@ class Classification:
 def recognize(image: LoadedImage) -> dict[str, float]:
     """Modality probabilities, e.g. {"chest_xray": 0.98, "ct": 0.01, ...}."""
     router = load_model(ROUTER)
-    p = router.predict(to_tensor(image, channels=router.config.in_channels))[0]
+    with computing():
+        p = router.predict(to_tensor(image, channels=router.config.in_channels))[0]
     return dict(zip(router.class_names, p.tolist()))
 
 
@@ -181,7 +243,8 @@ def classify(image: LoadedImage, *, modality: str | None = None, seen: dict[str,
         return Classification(image.name, best, round(seen.get(best, 0.0), 4), refusal=str(refusal))
     name = CLASSIFIERS[chosen]
     model = load_model(name)
-    p = model.predict(to_tensor(image, channels=model.config.in_channels))
+    with computing():
+        p = model.predict(to_tensor(image, channels=model.config.in_channels))
     return Classification(
         file=image.name, modality=chosen, modality_probability=round(seen[chosen], 4), model=name,
         source=str(source_of(name)) if source_of(name) else None,
@@ -194,11 +257,12 @@ def explain(image: LoadedImage, model_name: str, target: str | None = None) -> n
     """Grad-CAM heat map (H, W) in [0, 1] at the image's own size, for `target` (default: the decision)."""
     model = load_model(model_name)
     x = to_tensor(image, channels=model.config.in_channels)
-    if target is None:
-        index = int(model.decide(model.predict(x))[0])
-    else:
-        index = model.class_names.index(target)
-    return grad_cam(model, x, index)[0].numpy()
+    with computing():
+        if target is None:
+            index = int(model.decide(model.predict(x))[0])
+        else:
+            index = model.class_names.index(target)
+        return grad_cam(model, x, index)[0].numpy()
 
 
 @dataclass
@@ -234,6 +298,7 @@ def segment(image: LoadedImage, *, modality: str | None = None, seen: dict[str, 
     chosen = route(image, seen or recognize(image), modality, SEGMENTERS) if modality not in SEGMENTERS else modality
     name = SEGMENTERS[chosen]
     model = load_model(name)
-    probability = model.predict(to_tensor(image, channels=model.config.in_channels))[0, 0]
+    with computing():
+        probability = model.predict(to_tensor(image, channels=model.config.in_channels))[0, 0]
     return Segmentation(image.name, chosen, name, model.mask(probability).numpy(), probability.numpy(),
                         round(float(model.threshold), 4), str(source_of(name)) if source_of(name) else None)

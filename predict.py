@@ -18,6 +18,7 @@ from PIL import Image
 
 import inference
 from images import ImageReadError, read_image
+from models import WeightsError
 
 
 def each_file(args, judge, describe) -> None:
@@ -91,7 +92,10 @@ def main(argv=None) -> None:
     p.set_defaults(run=segment)
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
-    args.run(args)
+    try:
+        args.run(args)
+    except WeightsError as error:  # no file can be judged without the models: stop, saying why
+        sys.exit(f"the lab's models cannot be loaded: {error}")
 
 
 if __name__ == "__main__":

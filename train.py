@@ -161,6 +161,28 @@ def load_checkpoint(path: Path) -> dict:
                          "delete it to start afresh") from None
 
 
+def resume(saved: dict, path: Path, model, optimizers, schedulers, generator: torch.Generator) -> dict:
+    """Put the model, optimisers, schedules and random streams back as they were after the saved epoch.
+
+    A run killed mid-epoch restarts that epoch from here; with the same seed and thread count it then
+    reaches exactly the weights an uninterrupted run does (tests/test_reliability.py checks this).
+    """
+    try:
+        model.load_state_dict(saved["model"])
+        for o, s in zip(optimizers, saved["optimizers"], strict=True):
+            o.load_state_dict(s)
+        for sch, s in zip(schedulers, saved["schedulers"], strict=True):
+            sch.load_state_dict(s)
+        generator.set_state(saved["generator"])
+        if "rng" in saved:  # the global stream that dropout draws from; older checkpoints lack it
+            torch.set_rng_state(saved["rng"])
+        return saved["state"]
+    except (RuntimeError, KeyError, ValueError, TypeError) as error:
+        first = str(error).strip().splitlines()[0][:300]
+        raise SystemExit(f"checkpoint {path} was written by another model or other settings ({type(error).__name__}: "
+                         f"{first}); use another --run-dir, or delete it to start afresh") from None
+
+
 # -- what differs between families: the validation score, and what is fitted on validation after ---
 
 
@@ -304,14 +326,7 @@ def main(argv=None) -> Path:
     state = {"epoch": 0, "best_score": -1.0, "best_state": None, "bad_epochs": 0, "history": []}
     checkpoint = run_dir / "last.pt"
     if checkpoint.exists():
-        saved = load_checkpoint(checkpoint)
-        model.load_state_dict(saved["model"])
-        for o, s in zip(optimizers, saved["optimizers"]):
-            o.load_state_dict(s)
-        for sch, s in zip(schedulers, saved["schedulers"]):
-            sch.load_state_dict(s)
-        generator.set_state(saved["generator"])
-        state = saved["state"]
+        state = resume(load_checkpoint(checkpoint), checkpoint, model, optimizers, schedulers, generator)
         log.info("resumed from %s after epoch %d", checkpoint, state["epoch"])
 
     # 4. Train, validating after every epoch; keep the best weights by validation score.
@@ -346,7 +361,8 @@ def main(argv=None) -> Path:
         if rank == 0:
             save_checkpoint(checkpoint, {"model": model.state_dict(), "optimizers": [o.state_dict() for o in optimizers],
                                          "schedulers": [s.state_dict() for s in schedulers],
-                                         "generator": generator.get_state(), "state": state})
+                                         "generator": generator.get_state(), "rng": torch.get_rng_state(),
+                                         "state": state})
     if state["bad_epochs"] >= args.patience:
         log.info("early stop: no better validation %s for %d epochs", state.get("score_name", "score"), args.patience)
 

@@ -81,7 +81,13 @@ def explain(image: LoadedImage, model_name: str, key: str) -> np.ndarray:
     return _explain(image, model_name, key, str(inference.source_of(model_name) or "bundled"))
 
 
-@st.cache_data(max_entries=128, show_spinner="Computing Grad-CAM ...")
+# The cached maps are at each image's own size (160 MB for 40 megapixels): a bounded count, and gone after an
+# hour, so that a class's uploads cannot fill the server's memory. 32: a class of 8 with a few images each;
+# a map pushed out is computed again when asked for.
+CACHED_MAPS = dict(max_entries=32, ttl=3600)
+
+
+@st.cache_data(**CACHED_MAPS, show_spinner="Computing Grad-CAM ...")
 def _explain(_image: LoadedImage, model_name: str, key: str, source: str) -> np.ndarray:
     """The leading underscore tells Streamlit not to hash the image; `key` identifies it instead, and
     `source` (only part of the cache key) keeps a bundled model's map from answering for a Hub model."""
@@ -93,7 +99,7 @@ def segment(image: LoadedImage, key: str, modality: str = "endoscopy") -> infere
     return _segment(image, key, modality, str(inference.source_of(inference.SEGMENTERS[modality]) or "bundled"))
 
 
-@st.cache_data(max_entries=128, show_spinner="Segmenting ...")
+@st.cache_data(**CACHED_MAPS, show_spinner="Segmenting ...")
 def _segment(_image: LoadedImage, key: str, modality: str, source: str) -> inference.Segmentation:
     return inference.segment(_image, modality=modality)
 

@@ -13,7 +13,8 @@ import streamlit as st
 import charts
 import inference
 import ui
-from images import MAX_UPLOAD_BYTES, ImageReadError, read_image, to_pil
+from images import ImageReadError, read_image, to_pil
+from limits import MAX_FILES_PER_RUN, MAX_UPLOAD_BYTES
 from saliency import overlay
 
 
@@ -140,6 +141,11 @@ if not uploads:
     st.info(f"Upload one or more images to begin. Try a {ui.routed_modalities()}, then something that is none "
             "of these.", icon=":material/upload:")
     st.stop()
+
+if len(uploads) > MAX_FILES_PER_RUN:  # one visitor's folder must not hold up the class
+    st.warning(f"{len(uploads)} files uploaded; the lab judges at most {MAX_FILES_PER_RUN} at a time, so only the "
+               f"first {MAX_FILES_PER_RUN} are shown. Remove some to see the others.", icon=":material/block:")
+    uploads = uploads[:MAX_FILES_PER_RUN]
 
 rows = []
 for upload in uploads:

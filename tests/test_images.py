@@ -4,6 +4,7 @@ All files are made here at test time (PIL, pydicom) or come bundled with pydicom
 """
 
 import io
+import os
 import warnings
 import zlib
 from functools import lru_cache
@@ -669,8 +670,12 @@ def valid_file(kind: str) -> bytes:
     return encode(Image.fromarray(noise(16, 16, seed=1)), kind)
 
 
-@pytest.mark.parametrize("kind", ["PNG", "JPEG", "DICOM"])
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# 200 mutated files per format in the fast suite; a longer run (RELIABILITY.md): MEDLAB_FUZZ_EXAMPLES=20000
+FUZZ_EXAMPLES = int(os.environ.get("MEDLAB_FUZZ_EXAMPLES", "200"))
+
+
+@pytest.mark.parametrize("kind", ["PNG", "JPEG", "DICOM", "GIF", "TIFF", "BMP", "WEBP"])
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     edits=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=8),
     keep=st.none() | st.floats(0.05, 1.0),  # None: no truncation, so the edits themselves get tested
@@ -707,3 +712,30 @@ def test_damaged_png_header_says_so():
     damaged = png[:12] + b"XXXX" + png[16:]  # the IHDR chunk type overwritten
     message = read_error(damaged, name="scan.png")
     assert "scan.png starts like a PNG file but its header is damaged" in message
+
+
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data")  # PIL's own note on the damaged tag
+def test_tiff_with_a_damaged_tag_is_an_image_read_error():
+    # Found by the fuzz test: PIL's n_frames re-reads TIFF tags and raised TypeError("Missing dimensions").
+    data = bytearray(valid_file("TIFF"))
+    data[int(0.009765625 * len(data))] = 7
+    message = read_error(bytes(data), name="damaged.tif")
+    assert "damaged.tif" in message and "TIFF" in message
+
+
+def test_large_images_wait_for_a_decoding_slot_and_small_ones_do_not(monkeypatch):
+    entered = []
+
+    class Slot:
+        def __enter__(self):
+            entered.append(1)
+
+        def __exit__(self, *_):
+            return False
+
+    monkeypatch.setattr(images, "_LARGE_READS", Slot())
+    monkeypatch.setattr(images, "LARGE_IMAGE_PIXELS", 32 * 32)
+    read_image(encode(Image.fromarray(noise(32, 32)), "PNG"), name="small.png")
+    assert entered == []
+    read_image(encode(Image.fromarray(noise(33, 32)), "PNG"), name="large.png")
+    assert entered == [1]

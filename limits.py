@@ -1,0 +1,39 @@
+"""Every limit the hosted lab enforces, in one place: what one visitor may send and what the server runs at once.
+
+Each is enforced where the work happens and tested (tests/test_reliability.py), and RELIABILITY.md
+says what was measured under load with these values:
+
+- MAX_UPLOAD_BYTES, MAX_PIXELS, MIN_SIDE, and the slots for large images: images.read_image, for every surface (pages, predict.py, the
+  Gradio API); Streamlit (.streamlit/config.toml, the uploader) and Gradio (`max_file_size`) refuse a
+  larger upload before it reaches read_image.
+- MAX_FILES_PER_RUN: the Classify page judges at most this many files of one upload and says so.
+  predict.py reads its files one at a time (a local user's own machine), the Gradio API takes one file a call.
+- INFERENCE_THREADS, MAX_CONCURRENT_INFERENCES: inference.py, around every model call of the app and the API.
+- LIVE_TRAINING_SECONDS: for the live-training page (issue 5), which does not exist yet; nothing enforces it.
+
+The two CPU settings can be changed per deployment with MEDLAB_THREADS and MEDLAB_MAX_INFERENCES (a
+bigger machine); the others are the lab's promise to its visitors and are constants.
+"""
+import os
+
+MAX_UPLOAD_BYTES: int = 32 * 1024 * 1024  # largest file accepted; .streamlit/config.toml says the same 32 MB
+MAX_PIXELS: int = 40_000_000  # width*height limit, checked from the header before decoding (decompression bombs)
+MIN_SIDE: int = 8  # smaller images carry too little to classify or to look at
+
+# Images over LARGE_IMAGE_PIXELS are decoded at most MAX_CONCURRENT_LARGE_READS at a time (images.read_image):
+# a 40-megapixel colour JPEG peaks at ~1.5 GB while it becomes floats (RELIABILITY.md), 8 at once would be 12 GB.
+LARGE_IMAGE_PIXELS: int = 4_000_000  # above a 2000 x 2000 X-ray
+MAX_CONCURRENT_LARGE_READS: int = 2
+
+# A class uploading a folder each would queue everyone else behind them; 16 is a generous handful to compare.
+MAX_FILES_PER_RUN: int = 16
+
+# The hosted machine has 2 cores. Each model call runs on INFERENCE_THREADS torch threads and at most
+# MAX_CONCURRENT_INFERENCES calls run at once, the rest wait their turn: 1 x 2 keeps both cores busy without
+# oversubscribing them (8 visitors x 2 threads each would time-slice 16 threads on 2 cores, every request
+# slower). RELIABILITY.md has the measurements behind the choice.
+INFERENCE_THREADS: int = int(os.environ.get("MEDLAB_THREADS", "1"))
+MAX_CONCURRENT_INFERENCES: int = int(os.environ.get("MEDLAB_MAX_INFERENCES", "2"))
+
+# Wall-clock seconds of training one visitor may start on the live-training page (issue 5, not built yet).
+LIVE_TRAINING_SECONDS: int = 120
