@@ -26,9 +26,9 @@ from tqdm import tqdm
 
 import cards
 import models
-from data import augment, balanced_order, data_root, load_split
+from data import augment, balanced_order, data_root, load_split, load_sr
 from evaluate import classifier_logits, segmenter_probabilities
-from metrics import fit_temperature, roc_auc, youden_threshold
+from metrics import fit_temperature, psnr, roc_auc, youden_threshold
 from models.unet import dice
 
 log = logging.getLogger("train")
@@ -50,6 +50,11 @@ LIMITATIONS = {
         "Every Kvasir-SEG image contains a polyp: how often the model 'finds' a polyp in a normal colon is unmeasured.",
         "Frames are squashed to a square for the network; masks are upsampled back to each frame's size.",
     ],
+    "sr": [
+        "Trained on natural photographs (T91, BSDS500) downscaled by bicubic x4: on real low-resolution images "
+        "(blur, noise, JPEG artefacts) or on medical images it may invent or miss detail; it was never trained on X-rays or CT.",
+        "Super-resolution guesses detail that is not in the input: never read a diagnosis into an upscaled image.",
+    ],
     "modality": [
         "Knows only the kinds of image it was trained on: pediatric chest X-rays, CT slices cropped from papers, "
         "colonoscopy frames, and digits and photos as 'other'. Other medical images (MRI, ultrasound, adult "
@@ -64,6 +69,11 @@ SETTINGS = {  # what the model card says about each family's training recipe
                    "loss": "cross-entropy, label smoothing 0.05", "class imbalance": "class-balanced sampling"},
     "unet": {"optimiser": "AdamW, weight decay 1e-4, cosine schedule with warm-up",
              "loss": "binary cross-entropy + soft Dice (per image)"},
+    "srresnet": {"optimiser": "Adam (betas 0.9, 0.99), cosine schedule with warm-up", "loss": "L1 on RGB"},
+    "srgan": {"optimiser": "Adam (betas 0.9, 0.99) for generator and discriminator, cosine schedule with warm-up",
+              "loss": "generator: 0.1 L1 + 1.0 discriminator-feature content loss (relative squared error of the "
+                      "discriminator's first two stages, our stand-in for the paper's VGG loss) + 0.005 adversarial "
+                      "(binary cross-entropy); discriminator: binary cross-entropy, real vs super-resolved"},
 }
 
 
@@ -78,7 +88,12 @@ AUGMENTATIONS = {  # --augment: the data.augment settings, and how the model car
 def initialise_from(model, path: str) -> str:
     """Start from another model's weights (e.g. the chest X-ray classifier for CT): every tensor whose
     name and shape match is copied; the rest (a new head, fitted buffers) starts afresh."""
-    source = models.load(path, family=model.family).state_dict()
+    source_model = models.load(path)
+    allowed = (model.family, *getattr(model, "initialises_from", ()))  # e.g. SRGAN starts from SRResNet
+    if source_model.family not in allowed:
+        raise SystemExit(f"--init-from {path} holds a {source_model.family!r} model; a {model.family!r} model "
+                         f"starts from {' or '.join(map(repr, allowed))}")
+    source = source_model.state_dict()
     own = model.state_dict()
     fitted = {"temperature", "threshold"}
     copied = {k: v for k, v in source.items() if k in own and v.shape == own[k].shape and k not in fitted}
@@ -102,6 +117,7 @@ def parse_args(argv=None):
     p.add_argument("--channels", type=int, default=1, choices=[1, 3], help="1: grayscale input; 3: colour")
     p.add_argument("--widths", type=int, nargs="+", help="channels per stage (default: the family's)")
     p.add_argument("--depths", type=int, nargs="+", help="residual blocks per stage (default: the family's)")
+    p.add_argument("--patches", type=int, default=2000, help="super-resolution: random patches per epoch")
     p.add_argument("--augment", default="standard", choices=sorted(AUGMENTATIONS))
     p.add_argument("--init-from", help="a weights folder of the same family to start from (transfer learning)")
     p.add_argument("--seed", type=int, default=0)
@@ -241,9 +257,49 @@ class Task:
     card: Callable = labelled_card  # (args, train split, config) -> {"data": ..., "augmentation": ...} for the card
 
 
+# -- super-resolution: random patches, scored by PSNR on held-out crops -----------------------------
+
+
+def sr_load(args, root: Path, split: str):
+    """--image-size is the high-resolution patch side; an epoch is --patches random patches."""
+    patches = load_sr(root, split, patch=args.image_size, n=args.patches)
+    patches.val_pairs = patches.fixed() if split == "val" else None
+    return patches
+
+
+def sr_order(split, generator: torch.Generator) -> torch.Tensor:
+    return torch.arange(len(split))  # every patch is drawn at random in sr_batch
+
+
+def sr_batch(split, index: torch.Tensor, generator: torch.Generator, args):
+    return split.batch(len(index), generator)  # (low, high)
+
+
+def sr_score(model, split) -> tuple[str, float]:
+    """Mean PSNR on the Y channel, 4-pixel border removed (the literature's protocol), on held-out crops."""
+    model.eval()
+    values = [float(psnr(model.predict(low), high, y=True, border=4)) for low, high in split.val_pairs]
+    return "PSNR-Y", float(np.mean(values))
+
+
+def sr_config(args, split) -> dict:
+    return {"scale": split.scale, "channels": args.widths[0] if args.widths else None,
+            "blocks": args.depths[0] if args.depths else None}
+
+
+def sr_card(args, split, config) -> dict:
+    return {"data": f"(x{config.scale}: {args.image_size} px RGB high-resolution patches, {args.image_size // config.scale} "
+                    "px low-resolution inputs)",
+            "augmentation": "random crops, horizontal flips and 90-degree rotations"}
+
+
+SR_TASK = Task(sr_score, load=sr_load, order=sr_order, batch=sr_batch, config=sr_config, card=sr_card)
+
 TASKS = {
     "classifier": Task(classifier_score, classifier_finish),
     "unet": Task(segmenter_score, segmenter_finish),
+    "srresnet": SR_TASK,
+    "srgan": SR_TASK,
 }
 
 
