@@ -28,7 +28,7 @@ import cards
 import models
 from data import augment, balanced_order, data_root, load_split, load_sr
 from evaluate import classifier_logits, segmenter_probabilities
-from metrics import fit_temperature, psnr, roc_auc, youden_threshold
+from metrics import fit_temperature, psnr, roc_auc, sharpness, youden_threshold
 from models.unet import dice
 
 log = logging.getLogger("train")
@@ -282,6 +282,16 @@ def sr_score(model, split) -> tuple[str, float]:
     return "PSNR-Y", float(np.mean(values))
 
 
+def srgan_score(model, split) -> tuple[str, float]:
+    """For SRGAN, PSNR would pick the least adversarial epoch: instead, how closely the output's edge and
+    texture energy matches the true image's, -|log(sharpness(SR) / sharpness(HR))| averaged over the
+    held-out crops (0 is a perfect match; SRResNet's blur scores below 0)."""
+    model.eval()
+    gaps = [abs(float(torch.log(sharpness(model.predict(low), border=4) / sharpness(high, border=4))))
+            for low, high in split.val_pairs]
+    return "sharpness match", -float(np.mean(gaps))
+
+
 def sr_config(args, split) -> dict:
     return {"scale": split.scale, "channels": args.widths[0] if args.widths else None,
             "blocks": args.depths[0] if args.depths else None}
@@ -299,7 +309,7 @@ TASKS = {
     "classifier": Task(classifier_score, classifier_finish),
     "unet": Task(segmenter_score, segmenter_finish),
     "srresnet": SR_TASK,
-    "srgan": SR_TASK,
+    "srgan": Task(srgan_score, load=sr_load, order=sr_order, batch=sr_batch, config=sr_config, card=sr_card),
 }
 
 
@@ -349,7 +359,7 @@ def main(argv=None) -> Path:
 
     # 3. Resume where the last run stopped, if it did.
     generator = torch.Generator().manual_seed(args.seed)
-    state = {"epoch": 0, "best_score": -1.0, "best_state": None, "bad_epochs": 0, "history": []}
+    state = {"epoch": 0, "best_score": -float("inf"), "best_state": None, "bad_epochs": 0, "history": []}
     checkpoint = run_dir / "last.pt"
     if checkpoint.exists():
         saved = load_checkpoint(checkpoint)
