@@ -70,8 +70,9 @@ SETTINGS = {  # what the model card says about each family's training recipe
     "unet": {"optimiser": "AdamW, weight decay 1e-4, cosine schedule with warm-up",
              "loss": "binary cross-entropy + soft Dice (per image)"},
     "srresnet": {"optimiser": "Adam (betas 0.9, 0.99), cosine schedule with warm-up", "loss": "L1 on RGB"},
-    "srgan": {"optimiser": "Adam (betas 0.9, 0.99) for generator and discriminator, cosine schedule with warm-up",
-              "loss": "generator: 0.1 L1 + 1.0 discriminator-feature content loss (relative squared error of the "
+    "srgan": {"optimiser": "Adam (betas 0.9, 0.99) for generator and discriminator (4x the learning rate), "
+                           "cosine schedule with warm-up",
+              "loss": "generator: 1.0 L1 + 1.0 discriminator-feature content loss (relative squared error of the "
                       "discriminator's first two stages, our stand-in for the paper's VGG loss) + 0.005 adversarial "
                       "(binary cross-entropy); discriminator: binary cross-entropy, real vs super-resolved"},
 }

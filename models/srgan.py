@@ -7,10 +7,11 @@ more photo-like texture. Generator loss = content loss + adversarial loss, as in
 
 - The paper's content loss compares VGG19 features (pretrained on ImageNet). No pretrained VGG can be
   downloaded here, so our content loss compares the features of the discriminator's own first two
-  stages (feature matching, Salimans et al. 2016), as relative squared error, plus a small L1 pixel
-  term that keeps colours in place. These features are learnt during fine-tuning, not fixed
+  stages (feature matching, Salimans et al. 2016), as relative squared error, plus the L1 pixel loss
+  SRResNet was trained with (weight 1), which keeps colours and low frequencies in place. These features are learnt during fine-tuning, not fixed
   ImageNet features: a weaker perceptual signal than VGG's.
-- A small discriminator (6 strided 3x3 convolutions, LeakyReLU, no batch norm, global average pool);
+- A small discriminator (three stages of two 3x3 convolutions, the second strided; LeakyReLU, no batch
+  norm, global average pool);
   the paper's has 8 convolutions up to 512 channels and two dense layers.
 
 The discriminator is saved with the weights (so training can resume); `predict` uses only the generator.
@@ -24,8 +25,9 @@ from torch import nn
 from .registry import register
 from .srresnet import SRResNet, SRResNetConfig
 
-PIXEL_WEIGHT = 0.1  # L1 pixel term: keeps colours and low frequencies where SRResNet put them
+PIXEL_WEIGHT = 1.0  # L1 pixel term; at 0.1, 40 fine-tuning steps already fell 1.2 dB (val PSNR) to bicubic's level
 FEATURE_WEIGHT = 1.0  # discriminator-feature content loss (our stand-in for the paper's VGG loss)
+DISCRIMINATOR_LR_FACTOR = 4  # the discriminator starts from scratch; the generator from trained weights
 ADVERSARIAL_WEIGHT = 5e-3  # as ESRGAN (Wang et al., 2018); the paper's 1e-3 moves little in a short fine-tune
 
 
@@ -70,9 +72,10 @@ class SRGAN(SRResNet):
         self.discriminator = Discriminator(config.discriminator_widths)
 
     def configure_optimizers(self, lr: float):
-        # As the paper, Adam with beta1 0.9; generator first, discriminator second.
+        # Generator first, discriminator second. The discriminator learns 4x faster (the two time-scale
+        # rule, Heusel et al. 2017): it starts from scratch, the generator from trained SRResNet weights.
         return [torch.optim.Adam(self.generator.parameters(), lr=lr, betas=(0.9, 0.99)),
-                torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=(0.9, 0.99))]
+                torch.optim.Adam(self.discriminator.parameters(), lr=DISCRIMINATOR_LR_FACTOR * lr, betas=(0.9, 0.99))]
 
     def training_step(self, batch, optimizers) -> dict[str, float]:
         low, high = batch  # (B, 3, h, w) and (B, 3, sh, sw) in [0, 1]
