@@ -199,7 +199,7 @@ def test_downscale_then_restore_measures_against_the_original():
 # -- train -> evaluate -> predict on a miniature data root ----------------------------------------
 
 
-def test_train_evaluate_predict(data_root, tmp_path, monkeypatch):
+def test_train_evaluate_predict(data_root, tmp_path, monkeypatch, capsys):
     common = ["--dataset", "sr", "--data-root", str(data_root), "--epochs", "1", "--patches", "8",
               "--batch-size", "4", "--image-size", "32", "--widths", "8", "--depths", "1", "--threads", "1"]
     srresnet = train.main(["srresnet", *common, "--out", str(tmp_path / "srresnet-x4"),
@@ -223,12 +223,27 @@ def test_train_evaluate_predict(data_root, tmp_path, monkeypatch):
     import inference
     monkeypatch.setattr(inference, "WEIGHTS", tmp_path)
     inference.load_model.cache_clear()
-    predict.main(["upscale", str(picture), str(broken), "--model", "srresnet", "--out", str(tmp_path / "out")])
+    capsys.readouterr()
+    predict.main(["upscale", str(picture), str(broken), "--model", "srgan", "--out", str(tmp_path / "out"), "--json"])
     inference.load_model.cache_clear()
-    assert Image.open(tmp_path / "out/img_001_SRF_4_LR-srresnet-x4.png").size == (64, 64)
+    good, bad = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert good["output_size"] == [64, 64] and good["model"] == "srgan-x4"
+    assert Image.open(tmp_path / "out/img_001_SRF_4_LR-srgan-x4.png").size == (64, 64)
+    assert bad["file"] == str(broken) and "broken.png" in bad["error"]
 
 
 def test_srgan_refuses_to_start_from_a_classifier(tmp_path):
     tiny_model("classifier").save_pretrained(tmp_path / "c")
     with pytest.raises(SystemExit, match="starts from 'srgan' or 'srresnet'"):
         train.initialise_from(tiny_model("srgan"), str(tmp_path / "c"))
+
+
+def test_predict_refuses_a_too_large_file_and_goes_on(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(superres, "MAX_INPUT_PIXELS", 100)
+    small, large = tmp_path / "small.png", tmp_path / "large.png"
+    small.write_bytes(png_file(np.zeros((8, 10), np.uint8)))
+    large.write_bytes(png_file(np.zeros((20, 20), np.uint8)))
+    predict.main(["upscale", str(large), str(small), "--model", "bicubic", "--out", str(tmp_path / "out"), "--json"])
+    refused, done = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert "at most 100 pixels" in refused["error"]
+    assert done["output_size"] == [40, 32] and (tmp_path / "out/small-bicubic-x4.png").is_file()
