@@ -64,13 +64,22 @@ LIMITATIONS = {
 }
 
 
+SR_ARCHITECTURE = ("SRResNet generator, smaller than the paper's for a CPU: residual blocks without batch norm "
+                   "(paper: 16 blocks with batch norm), ReLU (paper: PReLU), 3x3 first and last convolutions (paper: "
+                   "9x9), two x2 sub-pixel stages, and a global bicubic skip (the network predicts the difference "
+                   "from bicubic, as VDSR); large images run in overlapping tiles, identical to one pass")
+
 SETTINGS = {  # what the model card says about each family's training recipe
     "classifier": {"optimiser": "AdamW, weight decay 5e-4, cosine schedule with warm-up",
                    "loss": "cross-entropy, label smoothing 0.05", "class imbalance": "class-balanced sampling"},
     "unet": {"optimiser": "AdamW, weight decay 1e-4, cosine schedule with warm-up",
              "loss": "binary cross-entropy + soft Dice (per image)"},
-    "srresnet": {"optimiser": "Adam (betas 0.9, 0.99), cosine schedule with warm-up", "loss": "L1 on RGB"},
-    "srgan": {"optimiser": "Adam (betas 0.9, 0.99) for generator and discriminator (4x the learning rate), "
+    "srresnet": {"architecture": SR_ARCHITECTURE, "optimiser": "Adam (betas 0.9, 0.99), cosine schedule with warm-up",
+                 "loss": "L1 on RGB"},
+    "srgan": {"architecture": SR_ARCHITECTURE + "; discriminator: three stages of two 3x3 convolutions (the second "
+                              "strided), LeakyReLU, global average pool, one logit (paper: 8 convolutions to 512 channels, "
+                              "batch norm, two dense layers); shipped with the weights, unused by predict",
+              "optimiser": "Adam (betas 0.9, 0.99) for generator and discriminator (4x the learning rate), "
                            "cosine schedule with warm-up",
               "loss": "generator: 1.0 L1 + 1.0 discriminator-feature content loss (relative squared error of the "
                       "discriminator's first two stages, our stand-in for the paper's VGG loss) + 0.005 adversarial "
