@@ -32,7 +32,9 @@ def read_meta(folder: Path) -> dict:
 
 
 def _fmt(value) -> str:
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return f"{value:.3f}" if value == 0 or abs(value) >= 1e-3 else f"{value:.2g}"  # a learning rate of 1e-4 too
+    return str(value)
 
 
 def _metrics_table(report: dict, keys=("accuracy", "sensitivity", "specificity", "precision", "f1")) -> list[str]:
