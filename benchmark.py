@@ -4,6 +4,8 @@
 
 Measures, on the CPU with 2 threads: one prediction (the classifier alone, and the whole routed
 path: read the file, recognise the modality, classify), a batch of 32, Grad-CAM, and peak memory.
+With --sr, only super-resolution instead: a 512x512 photo (a crop of Set14's img_002) made
+2048x2048 by bicubic, srresnet-x4 and srgan-x4 through `superres.upscale`, tiles and all.
 With --app it also starts `streamlit run app.py`, opens it in headless Chromium, uploads an image
 and times start to first shown prediction. Copy the output into BENCHMARKS.md.
 """
@@ -67,13 +69,47 @@ def app_start_to_first_prediction(png: bytes) -> float:
     return seconds
 
 
+def super_resolution(data_root: str | None, repeats: int) -> None:
+    """Seconds for a 512x512 input to become 2048x2048, as the page and predict.py do it (target <= 10 s)."""
+    import superres
+
+    found = data.data_root(data_root) / "sr/Set14/x4/img_002_SRF_4_HR.png"
+    if not found.is_file():
+        raise SystemExit(f"{found} is missing: pass --data-root")
+    image = read_image(found)
+    image.pixels = image.pixels[:512, :512]
+    print(f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+          f"torch {torch.__version__}; {repeats} repeats after one warm-up; input 512x512 RGB -> 2048x2048.\n")
+    # CPU seconds (all threads) as well as wall-clock: on a machine shared with other jobs the wall
+    # clock measures the queue; CPU time / threads is what the same work takes on idle cores.
+    print("| what | p50 s (wall) | max s (wall) | p50 CPU s, all threads | runs |\n|---|---|---|---|---|")
+    for method in ("bicubic", *superres.MODELS):
+        model = None if method == "bicubic" else inference.load_model(superres.MODELS[method])
+        tiles = "" if model is None else f", {model.config.tile}-px tiles + {model.config.overlap}-px overlap"
+        cpu = []
+
+        def run():
+            start = time.process_time()
+            superres.upscale(image, model)
+            cpu.append(time.process_time() - start)
+
+        seconds = [ms / 1000 for ms in timed(run, repeats)]
+        print(f"| {method}{tiles} | {np.percentile(seconds, 50):.2f} | {max(seconds):.2f} | "
+              f"{np.percentile(cpu[1:], 50):.2f} | {len(seconds)} |")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\nPeak resident memory of this process: {peak:.0f} MB.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--app", action="store_true", help="also time app start to first prediction (needs chromium)")
     parser.add_argument("--data-root", help="where chest_xray/ is (default: $MEDLAB_DATA)")
+    parser.add_argument("--sr", action="store_true", help="benchmark super-resolution x4 instead")
     args = parser.parse_args()
     torch.set_num_threads(2)
+    if args.sr:
+        return super_resolution(args.data_root, max(1, args.repeats // 10))
 
     png = sample_image(args.data_root)
     image = read_image(png, name="sample.jpeg")

@@ -15,6 +15,7 @@ DATA_LICENCES = {
     "chest_xray": "CC BY 4.0 (Kermany et al., 2018, Mendeley Data)",
     "covid_ct": "research use; copyright with the source papers (UCSD-AI4H COVID-CT)",
     "kvasir_seg": "Simula terms: research and education (Kvasir-SEG)",
+    "sr": "T91: not stated; BSDS500: research use (Berkeley). Test sets Set5 and Set14: citation requested",
 }
 
 
@@ -31,7 +32,9 @@ def read_meta(folder: Path) -> dict:
 
 
 def _fmt(value) -> str:
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return f"{value:.3f}" if value == 0 or abs(value) >= 1e-3 else f"{value:.2g}"  # a learning rate of 1e-4 too
+    return str(value)
 
 
 def _metrics_table(report: dict, keys=("accuracy", "sensitivity", "specificity", "precision", "f1")) -> list[str]:
@@ -57,7 +60,7 @@ def render(meta: dict) -> str:
              *[f"- {d}" for d in meta.get("splits", [])], "",
              "## Training", "", f"Command: `{meta.get('train_command', '')}`", ""]
     lines += [f"- {k}: {_fmt(v)}" for k, v in (meta.get("settings") or {}).items()]
-    if "calibration" in meta:
+    if meta.get("calibration"):
         lines += ["", "Calibration, fitted on the validation split: " + ", ".join(
             f"{k} {_fmt(v)}" for k, v in meta["calibration"].items()) + "."]
     lines += ["", "## Results", ""]
@@ -72,6 +75,17 @@ def render(meta: dict) -> str:
             lines += [f"Dice {result['dice']:.3f}, IoU {result['iou']:.3f} (per image, averaged). "
                       + (f"'Polyp found' (mask covering at least {found['area_threshold']:.1%} of the frame) on "
                          f"{found['share_found']:.1%} of these frames, all of which contain a polyp." if found else ""), ""]
+        if "sets" in result:  # super-resolution: bicubic and the model per test set
+            lines += ["| set (n) | method | PSNR-Y (dB) | SSIM-Y | PSNR-RGB (dB) | SSIM-RGB | sharpness |",
+                      "|---|---|---|---|---|---|---|"]
+            for name, s in result["sets"].items():
+                for who, label in (("bicubic", "bicubic"), ("model", meta.get("name", "this model"))):
+                    m = s[who]
+                    lines.append(f"| {name} ({s['n']}) | {label} | {m['psnr_y']:.2f} | {m['ssim_y']:.4f} | "
+                                 f"{m['psnr_rgb']:.2f} | {m['ssim_rgb']:.4f} | {m['sharpness']:.2f} |")
+                lines.append(f"| {name} ({s['n']}) | HR original | | | | | {s['original']['sharpness']:.2f} |")
+            lines += ["", "Gain over bicubic on Y: " + ", ".join(
+                f"{name} {s['gain_psnr_y']:+.2f} dB" for name, s in result["sets"].items()) + ".", ""]
         if "recall" in result:
             lines += [f"Accuracy {result['accuracy']:.3f}; recall per class: " + ", ".join(
                 f"{k} {v:.3f}" for k, v in result["recall"].items()) + ".", ""]

@@ -303,3 +303,78 @@ def augment(images: torch.Tensor, generator: torch.Generator, *, masks: torch.Te
         return out
     warped = F.grid_sample(masks, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return out, (warped >= 0.5).float()
+
+
+# -- super-resolution: random patches of T91 and BSDS500 train/test (never its val: that is BSD100) ---
+
+SR_TRAIN_FOLDERS = ("sr/T91", "sr/BSDS500/train", "sr/BSDS500/test")
+SR_VAL_EVERY = 25  # every 25th image (sorted by path) is held out for model selection: 20 of 491
+
+
+def sr_files(root: Path, split: str) -> list[Path]:
+    """The high-resolution training ("train") or held-out ("val") images; Set5/Set14 are test sets, never here."""
+    files = sorted(f for folder in SR_TRAIN_FOLDERS for f in (root / folder).glob("*")
+                   if f.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"))
+    if not files:
+        raise SystemExit(f"no images under {root}/sr/{{T91,BSDS500/train,BSDS500/test}}: is {root} the data root?")
+    held_out = set(files[::SR_VAL_EVERY])
+    return [f for f in files if (f in held_out) == (split == "val")]
+
+
+def downscale(images: torch.Tensor, scale: int) -> torch.Tensor:
+    """Bicubic downscale with antialiasing (the kernel of MATLAB's imresize, which made Set5/Set14's
+    LR images), then rounded to 8 bits as a saved image is. (B, C, H, W) -> (B, C, H/s, W/s) in [0, 1]."""
+    low = F.interpolate(images, scale_factor=1 / scale, mode="bicubic", antialias=True, align_corners=False)
+    return (low.clamp(0, 1) * 255).round() / 255
+
+
+class SRPatches:
+    """High-resolution images in memory; `batch` draws random (low, high) patch pairs from them.
+
+    An "epoch" is `n` patches: the images are few and large, so what counts is how many patches the
+    network has seen. For validation, `fixed` holds one centre crop per image (the same every time).
+    """
+
+    def __init__(self, files: list[Path], *, patch: int, n: int, scale: int, description: str):
+        self.images = [torch.from_numpy(np.array(Image.open(f).convert("RGB"))).permute(2, 0, 1).contiguous()
+                       for f in files]  # (3, H, W) uint8 each
+        self.files, self.patch, self.n, self.scale, self.description = [str(f) for f in files], patch, n, scale, description
+
+    def __len__(self) -> int:
+        return self.n
+
+    def batch(self, count: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(low (B, 3, p/s, p/s), high (B, 3, p, p)) in [0, 1]: random crops, flips and 90-degree turns."""
+        crops = []
+        for _ in range(count):
+            image = self.images[int(torch.randint(len(self.images), (1,), generator=generator))]
+            p = min(self.patch, *image.shape[1:]) // self.scale * self.scale
+            top = int(torch.randint(image.shape[1] - p + 1, (1,), generator=generator))
+            left = int(torch.randint(image.shape[2] - p + 1, (1,), generator=generator))
+            crop = image[:, top:top + p, left:left + p]
+            if p < self.patch:  # a small image: pad by reflection to the batch's size
+                crop = F.pad(crop[None].float(), (0, self.patch - p, 0, self.patch - p), mode="reflect")[0]
+            flip, turns = torch.randint(2, (1,), generator=generator), torch.randint(4, (1,), generator=generator)
+            crop = crop.flip(-1) if flip else crop
+            crops.append(torch.rot90(crop, int(turns), (1, 2)))
+        high = torch.stack(crops).float() / 255
+        return downscale(high, self.scale), high
+
+    def fixed(self, size: int = 128) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """One centre crop (at most size x size, a multiple of the scale) per image: (low, high) pairs."""
+        pairs = []
+        for image in self.images:
+            h, w = (min(size, s) // self.scale * self.scale for s in image.shape[1:])
+            top, left = (image.shape[1] - h) // 2, (image.shape[2] - w) // 2
+            high = image[None, :, top:top + h, left:left + w].float() / 255
+            pairs.append((downscale(high, self.scale), high))
+        return pairs
+
+
+def load_sr(root: Path, split: str, *, patch: int, n: int, scale: int = 4) -> SRPatches:
+    files = sr_files(root, split)
+    what = ("T91 + BSDS500 train/test, every 25th image held out" if split == "train"
+            else "every 25th image of T91 + BSDS500 train/test (sorted by path), one centre crop each")
+    return SRPatches(files, patch=patch, n=n, scale=scale,
+                     description=f"sr {split}: {len(files)} images ({what}); LR made by bicubic x{scale} "
+                                 f"downscaling with antialiasing, rounded to 8 bits")

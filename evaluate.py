@@ -21,7 +21,8 @@ import cards
 import models
 from data import SPLITS, data_root, kvasir_ids, load_split, read_mask
 from images import read_image, to_tensor
-from metrics import average_precision, binary_report, confusion, pr_curve, reliability, roc_auc, roc_curve
+from metrics import (average_precision, binary_report, confusion, pr_curve, reliability, roc_auc, roc_curve,
+                     sharpness)
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 
@@ -134,6 +135,41 @@ def evaluate_segmenter(model, root: Path, split: str) -> tuple[str, dict]:
     }
 
 
+SR_SETS = ("Set5", "Set14")
+
+
+def evaluate_super_resolution(model, root: Path) -> tuple[str, dict]:
+    """Set5 and Set14 x4 from their provided LR images: PSNR and SSIM on Y (4-px border removed) and on
+    RGB, and no-reference sharpness, for bicubic and the model, each image read and upscaled exactly
+    as `predict.py upscale` does it (superres.upscale)."""
+    import superres
+
+    sets = {}
+    for name in SR_SETS:
+        pairs = sorted((root / "sr" / name / "x4").glob("*_HR.png"))
+        if not pairs:
+            raise SystemExit(f"no {name} images under {root}/sr/{name}/x4: is {root} the data root?")
+        rows = []
+        for hr_file in tqdm(pairs, desc=name, unit="image", leave=False):
+            low, high = read_image(str(hr_file).replace("_HR.png", "_LR.png")), read_image(hr_file)
+            row = {"image": hr_file.name.replace("_SRF_4_HR.png", ""),
+                   "bicubic": superres.compare(superres.upscale(low, None), high.pixels),
+                   "model": superres.compare(superres.upscale(low, model), high.pixels),
+                   "original": {"sharpness": float(sharpness(superres.to_rgb_tensor(high.pixels),
+                                                             border=superres.BORDER))}}
+            rows.append(row)
+        mean = {who: {k: float(np.mean([r[who][k] for r in rows])) for k in rows[0][who]}
+                for who in ("bicubic", "model", "original")}
+        sets[name] = {"n": len(rows), **mean,
+                      "gain_psnr_y": mean["model"]["psnr_y"] - mean["bicubic"]["psnr_y"], "per_image": rows}
+    protocol = ("Set5 and Set14 x4, the provided LR images (MATLAB bicubic) against the HR images; PSNR (peak 1) and "
+                "SSIM (Gaussian 11x11, sigma 1.5) on the Y channel of BT.601 YCbCr (MATLAB's rgb2ycbcr) with a "
+                "4-pixel border removed, and on RGB over the whole image; per image, then averaged. Bicubic: PIL's "
+                "bicubic (a = -0.5, MATLAB's kernel) of the same LR image. Sharpness: mean Sobel gradient magnitude "
+                "of Y x100 (no reference; the HR original's is given for scale)")
+    return protocol, {"n": sum(s["n"] for s in sets.values()), "sets": sets}
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", help="weights folder name under weights/, a path, or a Hub repository id")
@@ -155,6 +191,11 @@ def main(argv=None) -> dict:
     root = data_root(args.data_root)
     if model.family == "unet":
         protocol, body = evaluate_segmenter(model, root, args.split)
+    elif model.family in ("srresnet", "srgan"):
+        if args.split != "test":
+            sys.exit("super-resolution is measured on the test sets Set5 and Set14 only (--split test); "
+                     "validation is train.py's")
+        protocol, body = evaluate_super_resolution(model, root)
     else:
         if dataset in SPLITS:  # image files: read and predicted exactly as predict.py does, so the two agree
             files, labels, class_names, description = SPLITS[dataset](root, args.split)
@@ -179,13 +220,18 @@ def main(argv=None) -> dict:
         summary = {k: result[k] for k in ("split", "n", "command", "protocol", "roc_auc", "average_precision", "ece",
                                           "at_threshold", "at_0.5", "accuracy", "recall", "routing", "dice", "iou",
                                           "found") if k in result}
+        if "sets" in result:  # super-resolution: the means per set, not the per-image rows
+            summary["sets"] = {name: {k: v for k, v in s.items() if k != "per_image"} for name, s in result["sets"].items()}
         meta["results"] = [r for r in meta.get("results", []) if r["split"] != args.split] + [summary]
         cards.write(Path(path), meta)
     if args.json:
         print(json.dumps(result))
     else:
         keys = ("n", "roc_auc", "ece", "at_threshold", "at_0.5", "accuracy", "recall", "routing", "dice", "iou", "found")
-        print(json.dumps({"split": args.split, **{k: result[k] for k in keys if k in result}}, indent=1))
+        shown = {"split": args.split, **{k: result[k] for k in keys if k in result}}
+        if "sets" in result:
+            shown["sets"] = {name: {k: v for k, v in s.items() if k != "per_image"} for name, s in result["sets"].items()}
+        print(json.dumps(shown, indent=1))
     return result
 
 

@@ -113,3 +113,69 @@ def fit_temperature(logits, labels, *, steps: int = 200) -> float:
 
     optimizer.step(closure)
     return float(log_t.detach().exp())
+
+
+# -- super-resolution: PSNR and SSIM (full-reference), sharpness (no reference) ----------------------
+# Images are torch tensors (B, C, H, W) or (C, H, W) in [0, 1]; results are per image, (B,).
+
+
+def rgb_to_y(images):
+    """Luma Y of ITU-R BT.601 in studio range, as MATLAB's rgb2ycbcr (the SR literature's Y): [16, 235] / 255."""
+    import torch
+
+    weights = torch.tensor([65.481, 128.553, 24.966], dtype=images.dtype).view(1, 3, 1, 1)
+    return ((images * weights).sum(1, keepdim=True) + 16.0) / 255.0
+
+
+def _prepare(a, b, *, y: bool, border: int):
+    if a.shape != b.shape:
+        raise ValueError(f"images to compare differ in shape: {tuple(a.shape)} and {tuple(b.shape)}")
+    a, b = (x[None] if x.ndim == 3 else x for x in (a, b))
+    a, b = a.double(), b.double()
+    if y:
+        a, b = rgb_to_y(a), rgb_to_y(b)
+    if border:
+        a, b = a[..., border:-border, border:-border], b[..., border:-border, border:-border]
+    return a, b
+
+
+def psnr(a, b, *, y: bool = False, border: int = 0):
+    """Peak signal-to-noise ratio in dB for peak 1: 10 log10(1 / MSE), per image (B,). y: on the Y channel."""
+    a, b = _prepare(a, b, y=y, border=border)
+    mse = ((a - b) ** 2).flatten(1).mean(1)
+    return 10 * (1 / mse.clamp_min(1e-20)).log10()
+
+
+def ssim(a, b, *, y: bool = False, border: int = 0):
+    """Structural similarity (Wang et al., 2004) per image (B,): 11x11 Gaussian window (sigma 1.5),
+    K1 0.01, K2 0.03, data range 1, 'valid' windows only, averaged over channels."""
+    import torch
+    import torch.nn.functional as F
+
+    a, b = _prepare(a, b, y=y, border=border)
+    c = a.shape[1]
+    g = torch.exp(-((torch.arange(11, dtype=torch.float64) - 5) ** 2) / (2 * 1.5 ** 2))
+    g = g / g.sum()
+    window = (g[:, None] * g[None, :]).expand(c, 1, 11, 11)
+
+    def blur(x):
+        return F.conv2d(x, window, groups=c)
+
+    mu_a, mu_b = blur(a), blur(b)
+    var_a, var_b = blur(a * a) - mu_a ** 2, blur(b * b) - mu_b ** 2
+    cov = blur(a * b) - mu_a * mu_b
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    index = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    return index.flatten(1).mean(1)
+
+
+def sharpness(images, *, border: int = 0):
+    """No-reference sharpness per image (B,): the mean gradient magnitude of Y (Sobel, per pixel, x100).
+    Higher means more edges and texture, real or invented: read it next to PSNR, never alone."""
+    import torch
+    import torch.nn.functional as F
+
+    y = _prepare(images, images, y=images.shape[-3] == 3, border=border)[0]
+    kx = torch.tensor([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=torch.float64) / 8
+    gx, gy = F.conv2d(y, kx.view(1, 1, 3, 3)), F.conv2d(y, kx.t().reshape(1, 1, 3, 3))
+    return 100 * (gx ** 2 + gy ** 2).sqrt().flatten(1).mean(1)

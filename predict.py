@@ -2,6 +2,7 @@
 
     python predict.py classify chest1.png scan.dcm --json [--model cxr-pneumonia]
     python predict.py segment frame1.jpg frame2.jpg --json --masks out/
+    python predict.py upscale photo.png xray.png --model srresnet --out big/
 
 Each line has `file` (the path as given), `modality`, `model`, `label` and `probabilities`; or
 `file` and `error` when the file could not be read or no model could judge it. The other files
@@ -17,6 +18,7 @@ import torch
 from PIL import Image
 
 import inference
+import superres
 from images import ImageReadError, read_image
 from models import WeightsError
 
@@ -27,7 +29,7 @@ def each_file(args, judge, describe) -> None:
     for path in args.files:
         try:
             line = judge(path)
-        except (ImageReadError, inference.Refusal) as error:
+        except (ImageReadError, inference.Refusal, superres.TooLarge) as error:
             line = {"file": path, "error": str(error)}
         line["file"] = path  # the path exactly as given
         if args.json:
@@ -75,6 +77,32 @@ def segment(args) -> None:
     each_file(args, judge, describe)
 
 
+def upscale(args) -> None:
+    """Super-resolution x4, written as <stem>-<model>-x4.png at four times each image's size."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = superres.MODELS.get(args.model)
+    try:
+        model = None if args.model == "bicubic" else inference.load_model(name)
+    except WeightsError as error:
+        sys.exit(f"the model {name} could not be loaded ({error}); train it with train.py (see the README)")
+
+    def judge(path: str) -> dict:
+        image = read_image(path, name=path)
+        pixels = superres.upscale(image, model)
+        target = out / f"{Path(path).stem}-{args.model}-x4.png"
+        target.write_bytes(superres.png_bytes(pixels, sixteen_bit=image.bit_depth > 8))
+        return {"model": name or "bicubic", "input_size": [image.width, image.height],
+                "output_size": [pixels.shape[1], pixels.shape[0]], "output": str(target),
+                "notes": superres.notes(image)}
+
+    def describe(line: dict) -> str:
+        (w, h), (W, H) = line["input_size"], line["output_size"]
+        return f"{w}x{h} -> {W}x{H} ({line['model']}): {line['output']}" + "".join(f"; {n}" for n in line["notes"])
+
+    each_file(args, judge, describe)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -90,6 +118,12 @@ def main(argv=None) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--force", action="store_true", help="skip the modality check")
     p.set_defaults(run=segment)
+    p = verbs.add_parser("upscale", help="super-resolution x4, writing PNGs")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--model", default="srresnet", choices=["srresnet", "srgan", "bicubic"])
+    p.add_argument("--out", required=True, help="folder for the results, one <stem>-<model>-x4.png per input")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(run=upscale)
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     try:

@@ -12,6 +12,11 @@ WEIGHTS = Path(__file__).resolve().parent / "weights"
 
 
 def describe(result: dict) -> str:
+    if "sets" in result:  # super-resolution x4
+        return "; ".join(f"{name}: PSNR-Y {s['model']['psnr_y']:.2f} dB vs bicubic {s['bicubic']['psnr_y']:.2f} "
+                         f"({s['gain_psnr_y']:+.2f}), SSIM-Y {s['model']['ssim_y']:.4f} vs {s['bicubic']['ssim_y']:.4f}, "
+                         f"sharpness {s['model']['sharpness']:.2f} (bicubic {s['bicubic']['sharpness']:.2f}, HR "
+                         f"{s['original']['sharpness']:.2f})" for name, s in result["sets"].items())
     if "dice" in result:
         return f"Dice {result['dice']:.3f}, IoU {result['iou']:.3f} (per image, averaged)"
     if "roc_auc" in result:
@@ -32,7 +37,9 @@ def main() -> None:
     print("| model | split (n) | measured | command |\n|---|---|---|---|")
     for path in sorted(WEIGHTS.glob("*/eval.json")):
         result = json.loads(path.read_text())
-        print(f"| `{path.parent.name}` | {result['dataset']} {result['split']} ({result['n']}) | "
+        split = (" + ".join(f"{name} ({s['n']})" for name, s in result["sets"].items()) + ", x4" if "sets" in result
+                 else f"{result['dataset']} {result['split']} ({result['n']})")
+        print(f"| `{path.parent.name}` | {split} | "
               f"{describe(result)} | `{result['command']}` |")
 
 

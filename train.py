@@ -26,9 +26,9 @@ from tqdm import tqdm
 
 import cards
 import models
-from data import augment, balanced_order, data_root, load_split
+from data import augment, balanced_order, data_root, load_split, load_sr
 from evaluate import classifier_logits, segmenter_probabilities
-from metrics import fit_temperature, roc_auc, youden_threshold
+from metrics import fit_temperature, psnr, roc_auc, sharpness, youden_threshold
 from models.unet import dice
 
 log = logging.getLogger("train")
@@ -50,6 +50,11 @@ LIMITATIONS = {
         "Every Kvasir-SEG image contains a polyp: how often the model 'finds' a polyp in a normal colon is unmeasured.",
         "Frames are squashed to a square for the network; masks are upsampled back to each frame's size.",
     ],
+    "sr": [
+        "Trained on natural photographs (T91, BSDS500) downscaled by bicubic x4: on real low-resolution images "
+        "(blur, noise, JPEG artefacts) or on medical images it may invent or miss detail; it was never trained on X-rays or CT.",
+        "Super-resolution guesses detail that is not in the input: never read a diagnosis into an upscaled image.",
+    ],
     "modality": [
         "Knows only the kinds of image it was trained on: pediatric chest X-rays, CT slices cropped from papers, "
         "colonoscopy frames, and digits and photos as 'other'. Other medical images (MRI, ultrasound, adult "
@@ -59,11 +64,26 @@ LIMITATIONS = {
 }
 
 
+SR_ARCHITECTURE = ("SRResNet generator, smaller than the paper's for a CPU: residual blocks without batch norm "
+                   "(paper: 16 blocks with batch norm), ReLU (paper: PReLU), 3x3 first and last convolutions (paper: "
+                   "9x9), two x2 sub-pixel stages, and a global bicubic skip (the network predicts the difference "
+                   "from bicubic, as VDSR); large images run in overlapping tiles, identical to one pass")
+
 SETTINGS = {  # what the model card says about each family's training recipe
     "classifier": {"optimiser": "AdamW, weight decay 5e-4, cosine schedule with warm-up",
                    "loss": "cross-entropy, label smoothing 0.05", "class imbalance": "class-balanced sampling"},
     "unet": {"optimiser": "AdamW, weight decay 1e-4, cosine schedule with warm-up",
              "loss": "binary cross-entropy + soft Dice (per image)"},
+    "srresnet": {"architecture": SR_ARCHITECTURE, "optimiser": "Adam (betas 0.9, 0.99), cosine schedule with warm-up",
+                 "loss": "L1 on RGB"},
+    "srgan": {"architecture": SR_ARCHITECTURE + "; discriminator: three stages of two 3x3 convolutions (the second "
+                              "strided), LeakyReLU, global average pool, one logit (paper: 8 convolutions to 512 channels, "
+                              "batch norm, two dense layers); shipped with the weights, unused by predict",
+              "optimiser": "Adam (betas 0.9, 0.99) for generator and discriminator (4x the learning rate), "
+                           "cosine schedule with warm-up",
+              "loss": "generator: 1.0 L1 + 1.0 discriminator-feature content loss (relative squared error of the "
+                      "discriminator's first two stages, our stand-in for the paper's VGG loss) + 0.005 adversarial "
+                      "(binary cross-entropy); discriminator: binary cross-entropy, real vs super-resolved"},
 }
 
 
@@ -83,7 +103,12 @@ AUGMENTATIONS = {  # --augment: the data.augment settings, and how the model car
 def initialise_from(model, path: str) -> str:
     """Start from another model's weights (e.g. the chest X-ray classifier for CT): every tensor whose
     name and shape match is copied; the rest (a new head, fitted buffers) starts afresh."""
-    source = models.load(path, family=model.family).state_dict()
+    source_model = models.load(path)
+    allowed = (model.family, *getattr(model, "initialises_from", ()))  # e.g. SRGAN starts from SRResNet
+    if source_model.family not in allowed:
+        raise SystemExit(f"--init-from {path} holds a {source_model.family!r} model; a {model.family!r} model "
+                         f"starts from {' or '.join(map(repr, allowed))}")
+    source = source_model.state_dict()
     own = model.state_dict()
     fitted = {"temperature", "threshold"}
     copied = {k: v for k, v in source.items() if k in own and v.shape == own[k].shape and k not in fitted}
@@ -107,6 +132,7 @@ def parse_args(argv=None):
     p.add_argument("--channels", type=int, default=1, choices=[1, 3], help="1: grayscale input; 3: colour")
     p.add_argument("--widths", type=int, nargs="+", help="channels per stage (default: the family's)")
     p.add_argument("--depths", type=int, nargs="+", help="residual blocks per stage (default: the family's)")
+    p.add_argument("--patches", type=int, default=2000, help="super-resolution: random patches per epoch")
     p.add_argument("--augment", default="standard", choices=sorted(AUGMENTATIONS))
     p.add_argument("--per-image-norm", action="store_true",
                    help="classifier: standardise each image by its own mean and spread (exposure carries no signal)")
@@ -271,9 +297,59 @@ class Task:
     card: Callable = labelled_card  # (args, train split, config) -> {"data": ..., "augmentation": ...} for the card
 
 
+# -- super-resolution: random patches, scored by PSNR on held-out crops -----------------------------
+
+
+def sr_load(args, root: Path, split: str):
+    """--image-size is the high-resolution patch side; an epoch is --patches random patches."""
+    patches = load_sr(root, split, patch=args.image_size, n=args.patches)
+    patches.val_pairs = patches.fixed() if split == "val" else None
+    return patches
+
+
+def sr_order(split, generator: torch.Generator) -> torch.Tensor:
+    return torch.arange(len(split))  # every patch is drawn at random in sr_batch
+
+
+def sr_batch(split, index: torch.Tensor, generator: torch.Generator, args):
+    return split.batch(len(index), generator)  # (low, high)
+
+
+def sr_score(model, split) -> tuple[str, float]:
+    """Mean PSNR on the Y channel, 4-pixel border removed (the literature's protocol), on held-out crops."""
+    model.eval()
+    values = [float(psnr(model.predict(low), high, y=True, border=4)) for low, high in split.val_pairs]
+    return "PSNR-Y", float(np.mean(values))
+
+
+def srgan_score(model, split) -> tuple[str, float]:
+    """For SRGAN, PSNR would pick the least adversarial epoch: instead, how closely the output's edge and
+    texture energy matches the true image's, -|log(sharpness(SR) / sharpness(HR))| averaged over the
+    held-out crops (0 is a perfect match; SRResNet's blur scores below 0)."""
+    model.eval()
+    gaps = [abs(float(torch.log(sharpness(model.predict(low), border=4) / sharpness(high, border=4))))
+            for low, high in split.val_pairs]
+    return "sharpness match", -float(np.mean(gaps))
+
+
+def sr_config(args, split) -> dict:
+    return {"scale": split.scale, "channels": args.widths[0] if args.widths else None,
+            "blocks": args.depths[0] if args.depths else None}
+
+
+def sr_card(args, split, config) -> dict:
+    return {"data": f"(x{config.scale}: {args.image_size} px RGB high-resolution patches, {args.image_size // config.scale} "
+                    "px low-resolution inputs)",
+            "augmentation": "random crops, horizontal flips and 90-degree rotations"}
+
+
+SR_TASK = Task(sr_score, load=sr_load, order=sr_order, batch=sr_batch, config=sr_config, card=sr_card)
+
 TASKS = {
     "classifier": Task(classifier_score, classifier_finish),
     "unet": Task(segmenter_score, segmenter_finish),
+    "srresnet": SR_TASK,
+    "srgan": Task(srgan_score, load=sr_load, order=sr_order, batch=sr_batch, config=sr_config, card=sr_card),
 }
 
 
@@ -323,7 +399,7 @@ def main(argv=None) -> Path:
 
     # 3. Resume where the last run stopped, if it did.
     generator = torch.Generator().manual_seed(args.seed)
-    state = {"epoch": 0, "best_score": -1.0, "best_state": None, "bad_epochs": 0, "history": []}
+    state = {"epoch": 0, "best_score": -float("inf"), "best_state": None, "bad_epochs": 0, "history": []}
     checkpoint = run_dir / "last.pt"
     if checkpoint.exists():
         state = resume(load_checkpoint(checkpoint), checkpoint, model, optimizers, schedulers, generator)

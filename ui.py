@@ -324,4 +324,8 @@ def headline(evaluation: dict) -> str:
         share = (f"; a polyp found (a mask covering at least {found['area_threshold']:.1%} of the frame) in "
                  f"{found['share_found']:.1%} of them" if found else "")
         return f"On the {where}: mean Dice {evaluation['dice']:.3f}, mean IoU {evaluation['iou']:.3f}{share}."
+    if "sets" in evaluation:  # super-resolution: the gain over bicubic on each test set
+        return "x4, PSNR on Y (4-px border) against bicubic: " + "; ".join(
+            f"{name} {s['model']['psnr_y']:.2f} dB vs {s['bicubic']['psnr_y']:.2f} ({s['gain_psnr_y']:+.2f})"
+            for name, s in evaluation["sets"].items()) + "."
     return f"Evaluated on the {where}: see the Evaluate page."

@@ -130,6 +130,15 @@ elif "dice" in evaluation:  # a segmenter: overlap between predicted and drawn m
                 columns[i % 3].image(ui.mask_overlay(image.pixels, predicted, 0.35, truth=truth), width="stretch",
                                      caption=f"{case['id']}: Dice {case['dice']:.3f} when evaluated")
 
+elif "sets" in evaluation:  # super-resolution: bicubic and the model on each test set
+    st.subheader("Headline figures")
+    for column, (set_name, s) in zip(st.columns(len(evaluation["sets"])), evaluation["sets"].items()):
+        column.metric(f"{set_name}: PSNR-Y", f"{s['model']['psnr_y']:.2f} dB", f"{s['gain_psnr_y']:+.2f} dB vs bicubic",
+                      border=True, help="On the Y channel with a 4-pixel border removed, the literature's protocol.")
+    rows = [{"set": set_name, "method": label, **s[who]} for set_name, s in evaluation["sets"].items()
+            for who, label in (("bicubic", "bicubic"), ("model", name), ("original", "HR original"))]
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
+
 else:
     st.info("This page does not know how to draw this kind of evaluation yet; here it is as recorded.")
     st.json(evaluation, expanded=False)

@@ -32,6 +32,10 @@ with evaluate.container(border=True):
              "at two thresholds, confusion matrices, ROC and precision-recall curves, and whether its "
              "probabilities can be taken at face value (calibration); for the segmenter, Dice per image and "
              "its worst images.")
+with st.container(border=True):
+    st.page_link("app_pages/super_resolution.py", label="**Super-resolution**", icon=":material/zoom_in:")
+    st.write("Any image four times larger: bicubic, SRResNet and SRGAN side by side under one zoom window, or an "
+             "image you have at high resolution downscaled and restored, with PSNR and SSIM against the original.")
 
 st.header("The shipped models")
 names = ui.shipped_models()

@@ -18,6 +18,9 @@ torch.set_num_threads(1)  # tests run beside each other and beside training jobs
 TINY = {
     "classifier": dict(image_size=32, widths=[8, 16], depths=[1, 1]),
     "unet": dict(image_size=32, widths=[4, 8, 16]),
+    # tile 16 < the 40-px test images: the round-trip test goes through tiled inference too
+    "srresnet": dict(channels=8, blocks=1, upsample_channels=4, tile=16, overlap=10),
+    "srgan": dict(channels=8, blocks=1, upsample_channels=4, tile=16, overlap=10, discriminator_widths=[4, 8]),
 }
 
 
@@ -85,11 +88,36 @@ def make_router(modality: str):
     return router
 
 
+def make_sr_tree(root: Path, seed: int = 0) -> Path:
+    """A miniature of ../shared/data/sr: smooth colour photos for T91 and BSDS500 train/test, and
+    Set5/Set14 x4 HR/LR pairs (LR by PIL bicubic), all small."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:64, :64] / 64
+
+    def photo() -> Image.Image:
+        f = rng.uniform(1, 4, 3)
+        pixels = np.stack([0.5 + 0.4 * np.sin(f[c] * 6 * xx + rng.uniform(0, 6) + 5 * yy * c) for c in range(3)], -1)
+        return Image.fromarray((pixels.clip(0, 1) * 255).astype(np.uint8))
+
+    for folder, n in [("T91", 8), ("BSDS500/train", 8), ("BSDS500/test", 10)]:
+        (root / "sr" / folder).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            photo().save(root / "sr" / folder / f"img{i}.png")
+    for name, n in [("Set5", 2), ("Set14", 2)]:
+        (root / "sr" / name / "x4").mkdir(parents=True, exist_ok=True)
+        for i in range(1, n + 1):
+            high = photo()
+            high.save(root / "sr" / name / "x4" / f"img_{i:03d}_SRF_4_HR.png")
+            high.resize((16, 16), Image.BICUBIC).save(root / "sr" / name / "x4" / f"img_{i:03d}_SRF_4_LR.png")
+    return root
+
+
 @pytest.fixture(scope="session")
 def data_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data")
     make_chest_xray_tree(root)
     make_kvasir_tree(root)
+    make_sr_tree(root)
     return root
 
 

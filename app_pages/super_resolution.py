@@ -1,0 +1,113 @@
+"""Super-resolution x4: an upload made four times larger by bicubic, SRResNet and SRGAN, side by side
+under one synchronised zoom window; or, for an image already at high resolution, downscaled x4 first
+and restored, with PSNR and SSIM against the original. Every result can be downloaded."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import superres
+import ui
+from images import LoadedImage
+
+METHODS = {"bicubic": "Bicubic", "srresnet": "SRResNet", "srgan": "SRGAN"}
+
+st.title("Super-resolution x4")
+st.write("Make an image four times larger and compare bicubic interpolation with two networks: SRResNet, trained "
+         "for the best pixel accuracy (PSNR), and SRGAN, the same network fine-tuned against a discriminator for "
+         "sharper, more photo-like detail, some of it invented. Both were trained on photographs, not on medical images.")
+ui.require_models(*superres.MODELS.values())
+
+mode = st.radio("What to do", ["upscale", "restore"], horizontal=True, format_func={
+    "upscale": "Upscale my image x4",
+    "restore": "Downscale x4, then restore (for an image you have at high resolution: measures against it)"}.get)
+upload = st.file_uploader("An image (PNG, JPEG, TIFF, DICOM, ...; 16-bit and grayscale are fine)",
+                          type=None, key="sr-upload")
+if upload is None:
+    st.info(f"Upload an image of at most {superres.MAX_INPUT_PIXELS:,} pixels (e.g. 1024x1024) to upscale it; "
+            "for 'downscale then restore', up to four times that per side.")
+    st.stop()
+image = ui.read_upload(upload)
+if image is None:
+    st.stop()
+
+original = None
+try:
+    if mode == "restore":
+        original, small = superres.shrink(image)
+        image = LoadedImage(pixels=small, name=image.name, format=image.format, grayscale=image.grayscale,
+                            bit_depth=8, info=image.info)
+    superres.check_size(image.height, image.width, image.name)
+except ValueError as error:  # too small to shrink, or too large to upscale: the message says the limit
+    st.error(str(error))
+    st.stop()
+for note in superres.notes(image):
+    st.caption(f":material/info: {note}")
+
+
+def compact(pixels: np.ndarray) -> np.ndarray:
+    """8-bit for 8-bit sources (a 4096x4096 result is 50 MB, not 200), full precision for deeper ones."""
+    return pixels if image.bit_depth > 8 else np.round(pixels.clip(0, 1) * 255).astype(np.uint8)
+
+
+def floats(pixels: np.ndarray) -> np.ndarray:
+    return pixels.astype(np.float32) / 255 if pixels.dtype == np.uint8 else pixels
+
+
+# The three results (and the scores), once per upload and mode: the zoom sliders rerun the page.
+key = f"{upload.file_id}-{mode}"
+if st.session_state.get("sr-key") != key:
+    results, scores, bar = {}, [], st.progress(0.0, text="Upscaling ...")
+    for i, method in enumerate(METHODS):
+        model = None if method == "bicubic" else ui.load_model(superres.MODELS[method])
+        pixels = superres.upscale(image, model, progress=lambda done, total: bar.progress(
+            (i + done / total) / len(METHODS), text=f"{METHODS[method]}: tile {done} of {total}"))
+        if original is not None:
+            scores.append({"method": METHODS[method], **superres.compare(pixels, original)})
+        results[method] = compact(pixels)
+    if original is not None:
+        scores.append({"method": "Original", "sharpness": superres.compare(original, original)["sharpness"]})
+    bar.empty()
+    st.session_state.update({"sr-key": key, "sr-results": results, "sr-scores": scores})
+results, scores = st.session_state["sr-results"], st.session_state["sr-scores"]
+shown = ({"original": compact(original)} if original is not None else {}) | results
+height, width = results["bicubic"].shape[:2]
+st.caption(f"{image.width}x{image.height} -> {width}x{height} pixels.")
+
+# The synchronised zoom window: the same region of every result, enlarged with nearest-neighbour so
+# pixels show as pixels.
+st.subheader("Zoom")
+size = st.select_slider("Window (pixels of the x4 result)", [32, 64, 128, 256, 512],
+                        value=min(128, 2 ** int(np.log2(min(width, height)))))
+size = min(size, width, height)
+left, right = st.columns(2)
+x = left.slider("Horizontal position", 0, width - size, (width - size) // 2, key="sr-x") if width > size else 0
+y = right.slider("Vertical position", 0, height - size, (height - size) // 2, key="sr-y") if height > size else 0
+magnify = max(1, 384 // size)
+for column, (method, pixels) in zip(st.columns(len(shown)), shown.items()):
+    crop = pixels[y:y + size, x:x + size]
+    column.image(floats(np.repeat(np.repeat(crop, magnify, 0), magnify, 1)),
+                 caption=METHODS.get(method, "Original"), width="stretch")
+
+with st.expander("Whole images"):
+    for column, (method, pixels) in zip(st.columns(len(shown)), shown.items()):
+        column.image(floats(pixels), caption=METHODS.get(method, "Original"), width="stretch")
+
+if original is not None:
+    st.subheader("Against the original")
+    number = st.column_config.NumberColumn
+    st.dataframe(pd.DataFrame(scores), hide_index=True, column_config={
+        "psnr_y": number("PSNR-Y (dB)", format="%.2f"), "ssim_y": number("SSIM-Y", format="%.4f"),
+        "psnr_rgb": number("PSNR-RGB (dB)", format="%.2f"), "ssim_rgb": number("SSIM-RGB", format="%.4f"),
+        "sharpness": number("Sharpness", format="%.2f", help="Mean gradient magnitude: no reference needed; "
+                            "higher means more edges, real or invented.")})
+    st.caption("PSNR and SSIM on Y with a 4-pixel border removed (the literature's protocol) and on RGB. SRGAN "
+               "usually scores lower than SRResNet on both while looking sharper: the trade-off it is built for.")
+
+stem = Path(upload.name).stem
+for column, (method, pixels) in zip(st.columns(len(results)), results.items()):
+    column.download_button(f"{METHODS[method]} (PNG)",
+                           lambda p=pixels: superres.png_bytes(floats(p), sixteen_bit=image.bit_depth > 8),
+                           f"{stem}-{method}-x4.png", "image/png", key=f"download-{method}")
+ui.disclaimer()

@@ -1,0 +1,68 @@
+"""The Super-resolution page, run headless with AppTest against tiny SRResNet and SRGAN weights."""
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import cards
+import superres
+from conftest import tiny_model
+from test_app import run, text, upload, use_weights  # noqa: F401  (use_weights is a fixture)
+
+PAGE = "app_pages/super_resolution.py"
+
+
+@pytest.fixture(scope="module")
+def sr_weights(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("sr")
+    torch.manual_seed(0)
+    for family, name in (("srresnet", "srresnet-x4"), ("srgan", "srgan-x4")):
+        tiny_model(family).save_pretrained(folder / name)
+        cards.write(folder / name, {"name": name, "family": family, "title": f"Tiny test {family}"})
+    return folder
+
+
+def photo(width: int, height: int, mode: str = "RGB") -> bytes:
+    yy, xx = np.mgrid[:height, :width]
+    pixels = np.stack([128 + 100 * np.sin(xx / 3), 128 + 100 * np.cos(yy / 4), 60 + 0 * xx], -1).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).convert(mode).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_upscale_shows_three_results_with_downloads(sr_weights, use_weights):
+    use_weights(sr_weights)
+    at = upload(run(PAGE), ("photo.png", photo(40, 30)))
+    assert "40x30 -> 160x120 pixels" in text(at)
+    downloads = [b for b in at.get("download_button")]
+    assert len(downloads) == 3
+    at.slider[0].set_value(10).run()  # move the zoom window: no recomputation, no error
+    assert not at.exception
+
+
+def test_restore_measures_against_the_original(sr_weights, use_weights):
+    use_weights(sr_weights)
+    at = run(PAGE)
+    at.radio[0].set_value("restore").run()
+    at = upload(at, ("big.png", photo(64, 64, "L")))
+    shown = text(at)
+    assert "grayscale: replicated to RGB" in shown and "16x16 -> 64x64 pixels" in shown
+    table = at.dataframe[0].value
+    assert list(table["method"]) == ["Bicubic", "SRResNet", "SRGAN", "Original"]
+    assert table["psnr_y"].iloc[0] > 10
+
+
+def test_too_large_is_refused_with_the_limit(sr_weights, use_weights, monkeypatch):
+    use_weights(sr_weights)
+    monkeypatch.setattr(superres, "MAX_INPUT_PIXELS", 500)
+    at = upload(run(PAGE), ("photo.png", photo(40, 30)))
+    assert "at most 500 pixels" in "\n".join(e.value for e in at.error)
+
+
+def test_missing_models_say_what_to_do(tmp_path, use_weights):
+    use_weights(tmp_path)
+    at = run(PAGE)
+    assert "srresnet-x4" in text(at) and "train.py" in text(at)

@@ -1,0 +1,249 @@
+"""Super-resolution: every scale, tiled = untiled, the size limit, each kind of input, the metrics
+against values worked out by hand, and train -> evaluate -> predict on a miniature data root."""
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import evaluate
+import metrics
+import models
+import predict
+import superres
+import train
+from conftest import tiny_model
+from images import LoadedImage, read_image
+
+
+def loaded(pixels: np.ndarray, name: str = "test.png", bit_depth: int = 8, info=None) -> LoadedImage:
+    return LoadedImage(pixels=pixels.astype(np.float32), name=name, format="PNG", grayscale=pixels.ndim == 2,
+                       bit_depth=bit_depth, info=info or {})
+
+
+# -- the networks ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", ["srresnet", "srgan"])
+@pytest.mark.parametrize("scale", [2, 4])
+def test_every_scale_gives_scale_times_the_size_in_range(family, scale):
+    model = tiny_model(family, scale=scale).eval()
+    out = model.predict(torch.rand(2, 3, 21, 34))  # odd sizes, not a multiple of the tile
+    assert out.shape == (2, 3, 21 * scale, 34 * scale)
+    assert 0 <= out.min() and out.max() <= 1
+
+
+def test_unsupported_scale_is_refused():
+    with pytest.raises(ValueError, match="scale must be one of"):
+        tiny_model("srresnet", scale=3)
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_tiled_equals_one_pass(scale):
+    """Overlap at least the network's reach: tiles reproduce the untiled image exactly (no seams)."""
+    torch.manual_seed(0)
+    model = tiny_model("srresnet", scale=scale, tile=12, overlap=10).eval()
+    images = torch.rand(1, 3, 30, 41)
+    with torch.no_grad():
+        whole = model.generator(images).clamp(0, 1)
+    calls = []
+    tiled = model.predict(images, progress=lambda done, total: calls.append((done, total)))
+    torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=0)
+    assert calls[-1] == (12, 12)  # 3 rows x 4 columns of 12-px tiles
+
+
+def test_tiles_without_overlap_do_show_seams():
+    """The check above can fail: with no context around each tile the borders differ."""
+    torch.manual_seed(0)
+    model = tiny_model("srresnet", tile=12, overlap=0).eval()
+    images = torch.rand(1, 3, 30, 41)
+    with torch.no_grad():
+        whole = model.generator(images).clamp(0, 1)
+    assert (model.predict(images) - whole).abs().max() > 1e-3
+
+
+def test_shipped_tiling_settings_reach_past_the_receptive_field():
+    """The default config's overlap is exact for the default depth: a pixel's output depends on
+    nothing further away than the overlap (measured with a gradient)."""
+    config = models.get("srresnet").Config()
+    model = models.get("srresnet")(config).eval()
+    images = torch.rand(1, 3, 64, 64, requires_grad=True)
+    model.generator(images)[0, :, 128, 128].sum().backward()
+    rows = torch.nonzero(images.grad.abs().sum((0, 1)).sum(1)).flatten()
+    reach = max(32 - int(rows.min()), int(rows.max()) - 32)
+    assert reach <= config.overlap
+
+
+def test_srresnet_learns_on_one_batch():
+    torch.manual_seed(0)
+    model = tiny_model("srresnet")
+    optimizers = model.configure_optimizers(3e-3)
+    high = torch.rand(4, 3, 32, 32)
+    batch = (torch.nn.functional.avg_pool2d(high, 4), high)
+    first = model.training_step(batch, optimizers)["l1"]
+    for _ in range(30):
+        last = model.training_step(batch, optimizers)["l1"]
+    assert last < first
+
+
+def test_srgan_step_updates_generator_and_discriminator():
+    torch.manual_seed(0)
+    model = tiny_model("srgan")
+    optimizers = model.configure_optimizers(1e-3)
+    g, d = model.generator.tail.weight.clone(), model.discriminator.head.weight.clone()
+    high = torch.rand(4, 3, 32, 32)
+    logs = model.training_step((torch.nn.functional.avg_pool2d(high, 4), high), optimizers)
+    assert set(logs) >= {"pixel_l1", "content", "adversarial", "d_loss"}
+    assert not torch.equal(g, model.generator.tail.weight) and not torch.equal(d, model.discriminator.head.weight)
+    assert all(p.requires_grad for p in model.discriminator.parameters())
+
+
+# -- the metrics, against values worked out by hand -----------------------------------------------
+
+
+def test_psnr_of_a_known_error():
+    a = torch.zeros(1, 3, 8, 8)
+    assert float(metrics.psnr(a, a + 0.1)) == pytest.approx(20.0)  # MSE 0.01 -> 10 log10(100)
+    b = a.clone()
+    b[..., 0, :] = 1.0  # an error only in the first row: removed with a 1-pixel border
+    assert float(metrics.psnr(a, b)) == pytest.approx(10 * np.log10(8))
+    assert float(metrics.psnr(a, b, border=1)) > 150
+
+
+def test_y_channel_is_matlab_rgb2ycbcr():
+    colours = torch.tensor([[0.0, 0, 0], [1, 1, 1], [1, 0, 0]]).view(3, 3, 1, 1)
+    y = metrics.rgb_to_y(colours).flatten() * 255
+    torch.testing.assert_close(y, torch.tensor([16.0, 235.0, 16 + 65.481]))
+
+
+def test_ssim_known_values():
+    a = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(0))
+    assert float(metrics.ssim(a, a)) == pytest.approx(1.0)
+    # Two flat images: variances and covariance are 0, so SSIM is the luminance term alone.
+    x, y = torch.full((1, 1, 16, 16), 0.2), torch.full((1, 1, 16, 16), 0.6)
+    c1 = 0.01 ** 2
+    assert float(metrics.ssim(x, y)) == pytest.approx((2 * 0.2 * 0.6 + c1) / (0.2 ** 2 + 0.6 ** 2 + c1))
+    # An image and its negative around the same mean: contrast term -> (-2 var + C2) / (2 var + C2).
+    z = torch.tensor([0.4, 0.6]).repeat(8).view(1, 1, 1, 16).expand(1, 1, 16, 16)
+    assert float(metrics.ssim(z, 1 - z)) < 0
+
+
+def test_sharpness_of_flat_and_edge():
+    flat = torch.full((1, 1, 10, 10), 0.5)
+    assert float(metrics.sharpness(flat)) == 0
+    edge = torch.zeros(1, 1, 10, 10)
+    edge[..., 5:] = 1.0  # a vertical step of 1: Sobel/8 gives 0.5 in the two columns beside it
+    assert float(metrics.sharpness(edge)) == pytest.approx(100 * 0.5 * 2 / 8)
+
+
+# -- one code path for page, command line and evaluation -----------------------------------------
+
+
+def test_size_limit_is_enforced_with_the_limit_in_the_message():
+    side = int(np.sqrt(superres.MAX_INPUT_PIXELS))
+    superres.check_size(side, side)  # at the limit: accepted
+    with pytest.raises(superres.TooLarge, match=f"{superres.MAX_INPUT_PIXELS:,} pixels"):
+        superres.upscale(loaded(np.zeros((side + 1, side), np.float32)), None)
+
+
+def test_bicubic_baseline_keeps_flat_images_flat():
+    out = superres.upscale(loaded(np.full((5, 7, 3), 0.3)), None)
+    assert out.shape == (20, 28, 3)
+    np.testing.assert_allclose(out, 0.3, atol=1e-5)
+
+
+def test_grayscale_stays_grayscale():
+    model = tiny_model("srresnet").eval()
+    image = loaded(np.random.default_rng(0).random((9, 11)))
+    out = superres.upscale(image, model)
+    assert out.shape == (36, 44) and out.dtype == np.float32
+    assert superres.notes(image) == ["grayscale: replicated to RGB for the network, the result averaged back to gray"]
+
+
+def png_file(array: np.ndarray, mode: str | None = None) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode=mode).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_rgba_alpha_is_dropped_and_said_so():
+    rgba = np.zeros((12, 12, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = 200, 128  # half-transparent red
+    image = read_image(png_file(rgba, "RGBA"), name="rgba.png")
+    assert superres.ALPHA_NOTE in superres.notes(image)
+    assert superres.upscale(image, None).shape == (48, 48, 3)
+
+
+def test_16_bit_grayscale_round_trips_at_16_bits():
+    ramp = (np.arange(16 * 16).reshape(16, 16) * 250).astype(np.uint16)  # values past 255
+    image = read_image(png_file(ramp), name="ramp16.png")
+    assert image.bit_depth == 16 and image.pixels.max() > 0.9
+    out = superres.upscale(image, None)
+    saved = np.asarray(Image.open(io.BytesIO(superres.png_bytes(out, sixteen_bit=True))))
+    assert saved.dtype == np.uint16 and saved.shape == (64, 64) and saved.max() > 255
+
+
+def test_downscale_then_restore_measures_against_the_original():
+    yy, xx = np.mgrid[:48, :50] / 48
+    image = loaded(np.stack([0.5 + 0.3 * np.sin(6 * xx), 0.5 + 0.3 * np.cos(5 * yy), 0.5 + 0 * xx], -1))
+    original, small = superres.shrink(image)
+    assert original.shape == (48, 48, 3) and small.shape == (12, 12, 3)
+    scores = superres.compare(superres.upscale(loaded(small), None), original)
+    assert 25 < scores["psnr_y"] < 80 and 0.8 < scores["ssim_y"] <= 1
+    with pytest.raises(ValueError, match="at least 32x32"):
+        superres.shrink(loaded(np.zeros((20, 40))))
+
+
+# -- train -> evaluate -> predict on a miniature data root ----------------------------------------
+
+
+def test_train_evaluate_predict(data_root, tmp_path, monkeypatch, capsys):
+    common = ["--dataset", "sr", "--data-root", str(data_root), "--epochs", "1", "--patches", "8",
+              "--batch-size", "4", "--image-size", "32", "--widths", "8", "--depths", "1", "--threads", "1"]
+    srresnet = train.main(["srresnet", *common, "--out", str(tmp_path / "srresnet-x4"),
+                           "--run-dir", str(tmp_path / "run1")])
+    assert models.load(srresnet).config.channels == 8
+    srgan = train.main(["srgan", *common, "--out", str(tmp_path / "srgan-x4"), "--run-dir", str(tmp_path / "run2"),
+                        "--init-from", str(srresnet)])
+    torch.testing.assert_close(models.load(srgan).generator.head.weight.float(),
+                               models.load(srresnet).generator.head.weight.float(), atol=0.2, rtol=0)
+
+    result = evaluate.main([str(srgan), "--data-root", str(data_root)])
+    assert set(result["sets"]) == {"Set5", "Set14"} and result["sets"]["Set5"]["n"] == 2
+    written = json.loads((srgan / "eval.json").read_text())
+    assert written["sets"]["Set14"]["model"]["psnr_y"] == pytest.approx(result["sets"]["Set14"]["model"]["psnr_y"])
+    card = (srgan / "README.md").read_text()
+    assert "| Set14 (2) | srgan-x4 |" in card and "Gain over bicubic on Y" in card
+
+    picture = data_root / "sr/Set5/x4/img_001_SRF_4_LR.png"
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    import inference
+    monkeypatch.setattr(inference, "WEIGHTS", tmp_path)
+    inference.load_model.cache_clear()
+    capsys.readouterr()
+    predict.main(["upscale", str(picture), str(broken), "--model", "srgan", "--out", str(tmp_path / "out"), "--json"])
+    inference.load_model.cache_clear()
+    good, bad = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert good["output_size"] == [64, 64] and good["model"] == "srgan-x4"
+    assert Image.open(tmp_path / "out/img_001_SRF_4_LR-srgan-x4.png").size == (64, 64)
+    assert bad["file"] == str(broken) and "broken.png" in bad["error"]
+
+
+def test_srgan_refuses_to_start_from_a_classifier(tmp_path):
+    tiny_model("classifier").save_pretrained(tmp_path / "c")
+    with pytest.raises(SystemExit, match="starts from 'srgan' or 'srresnet'"):
+        train.initialise_from(tiny_model("srgan"), str(tmp_path / "c"))
+
+
+def test_predict_refuses_a_too_large_file_and_goes_on(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(superres, "MAX_INPUT_PIXELS", 100)
+    small, large = tmp_path / "small.png", tmp_path / "large.png"
+    small.write_bytes(png_file(np.zeros((8, 10), np.uint8)))
+    large.write_bytes(png_file(np.zeros((20, 20), np.uint8)))
+    predict.main(["upscale", str(large), str(small), "--model", "bicubic", "--out", str(tmp_path / "out"), "--json"])
+    refused, done = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert "at most 100 pixels" in refused["error"]
+    assert done["output_size"] == [40, 32] and (tmp_path / "out/small-bicubic-x4.png").is_file()
