@@ -10,7 +10,9 @@ Two endpoints, each taking one image file in any format images.read_image reads 
 
 - `/classify` -> the JSON object `predict.py classify --json` prints for the file;
 - `/segment`  -> the JSON object `predict.py segment --json` prints (without "mask") and the mask as a PNG
-  (255 = polyp, at the image's own size).
+  (255 = polyp, at the image's own size);
+- `/upscale`  -> (optional second input: "srresnet", "srgan" or "bicubic") the JSON object
+  `predict.py upscale --json` prints (without "output") and the x4 image as a PNG.
 
 An image the modality recognizer routes elsewhere gets predict.py's answer: `file` and `error`, the reason
 (and no mask). Anything the lab cannot read (no file, a broken or non-image file, missing weights) is a
@@ -30,6 +32,7 @@ import gradio as gr  # noqa: E402
 
 import inference  # noqa: E402
 import limits  # noqa: E402
+import superres  # noqa: E402
 from images import ImageReadError, LoadedImage, read_image  # noqa: E402
 from models import WeightsError  # noqa: E402
 
@@ -73,6 +76,25 @@ def segment(path: str | None) -> tuple[dict, np.ndarray | None]:
     return result.to_json(), result.mask.astype(np.uint8) * 255
 
 
+def upscale(path: str | None, method: str = "srresnet") -> tuple[dict, np.ndarray]:
+    """Super-resolution x4 of the file by `method` (srresnet, srgan or bicubic): what `predict.py upscale --json`
+    prints for it (without "output": the image is the second output), and the x4 image as 8-bit pixels."""
+    image = read(path)
+    if method not in {*superres.MODELS, "bicubic"}:
+        raise refuse(f"unknown method {method!r}; choose one of: {', '.join([*superres.MODELS, 'bicubic'])}")
+    try:
+        model = None if method == "bicubic" else inference.load_model(superres.MODELS[method])
+        pixels = superres.upscale(image, model)
+    except superres.TooLarge as error:
+        raise refuse(str(error)) from None
+    except WeightsError as error:
+        raise refuse(f"the lab's models cannot be loaded: {error}") from None
+    answer = {"file": image.name, "model": superres.MODELS.get(method, "bicubic"),
+              "input_size": [image.width, image.height], "output_size": [pixels.shape[1], pixels.shape[0]],
+              "notes": superres.notes(image)}
+    return answer, np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8)
+
+
 def build() -> gr.Blocks:
     with gr.Blocks(title="MedLab API") as demo:
         gr.Markdown("# MedLab API\nThe lab's models over HTTP: see *Use via API* below for a client. "
@@ -86,6 +108,13 @@ def build() -> gr.Blocks:
             answer = gr.JSON(label="Result (as predict.py segment --json)")
             mask = gr.Image(label="Polyp mask", type="numpy", format="png", image_mode="L", interactive=False)
             gr.Button("Segment", variant="primary").click(segment, file, [answer, mask], api_name="segment")
+        with gr.Tab("Upscale x4"):
+            file = gr.File(label=f"Image (at most {superres.MAX_INPUT_PIXELS:,} pixels)", file_types=FILE_TYPES,
+                           type="filepath")
+            method = gr.Dropdown([*superres.MODELS, "bicubic"], value="srresnet", label="Method")
+            answer = gr.JSON(label="Result (as predict.py upscale --json)")
+            result = gr.Image(label="x4", type="numpy", format="png", interactive=False)
+            gr.Button("Upscale", variant="primary").click(upscale, [file, method], [answer, result], api_name="upscale")
     # Each endpoint runs up to MAX_CONCURRENT_INFERENCES calls at once (inference.py bounds them across both).
     demo.queue(default_concurrency_limit=limits.MAX_CONCURRENT_INFERENCES, max_size=QUEUE_SIZE)
     return demo

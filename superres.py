@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+import inference
 from data import downscale
 from images import LoadedImage
 from metrics import psnr, sharpness, ssim
@@ -67,7 +68,10 @@ def upscale(image: LoadedImage, model, *, progress=None) -> np.ndarray:
     Refuses images past MAX_INPUT_PIXELS. `progress(done, total)` after each tile."""
     check_size(image.height, image.width, image.name)
     x = to_rgb_tensor(image.pixels)  # (1, 3, H, W)
-    y = bicubic(x) if model is None else model.predict(x, progress=progress)  # (1, 3, 4H, 4W)
+    if model is None:
+        return to_pixels(bicubic(x), image.grayscale)
+    with inference.computing():  # one of the server's model-call slots (limits.py), like every other model call
+        y = model.predict(x, progress=progress)  # (1, 3, 4H, 4W)
     return to_pixels(y, image.grayscale)
 
 

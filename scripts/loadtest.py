@@ -70,6 +70,10 @@ def colonoscopy_frames(root: Path) -> list[Path]:
     return [root / "kvasir_seg/images" / f"{i}.jpg" for i in ids]
 
 
+def small_images(root: Path) -> list[Path]:
+    return sorted((root / "sr/Set14/x4").glob("*_LR.png"))
+
+
 def hostile_files(_root: Path, folder: Path | None = None) -> list[Path]:
     from tests.hostile import refused
 
@@ -82,6 +86,7 @@ def hostile_files(_root: Path, folder: Path | None = None) -> list[Path]:
 ACTIONS = {
     "classify": Action("classify", "/classify", chest_xrays, r"P\(\w+\) = \d+\.\d%"),
     "segment": Action("classify", "/segment", colonoscopy_frames, r"^(Polyp found|No polyp found)$"),
+    "upscale": Action("super_resolution", "/upscale", small_images, r"^\d+x\d+ -> \d+x\d+ pixels\.$"),
     "hostile": Action("classify", "/classify", hostile_files, ""),  # the answer is the file's own error
 }
 

@@ -108,3 +108,32 @@ def test_missing_weights_are_a_clear_error(client, use, tmp_path):
     chest.write_bytes(png_bytes(48))
     with pytest.raises(Exception, match="the lab's models cannot be loaded: 'modality' is neither a weights folder"):
         client.predict(handle_file(str(chest)), api_name="/classify")
+
+
+def photo_20x24(tmp_path):
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (24, 20, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_upscale_answers_with_the_x4_image(client, use, tmp_path):
+    from tests.conftest import tiny_model
+
+    tiny_model("srresnet").save_pretrained(tmp_path / "weights/srresnet-x4")
+    use(tmp_path / "weights")
+    photo = photo_20x24(tmp_path)
+
+    for method in ("srresnet", "bicubic"):
+        answer, image = client.predict(handle_file(str(photo)), method, api_name="/upscale")
+        assert answer["model"] == {"srresnet": "srresnet-x4", "bicubic": "bicubic"}[method]
+        assert answer["input_size"] == [20, 24] and answer["output_size"] == [80, 96]
+        assert np.asarray(Image.open(image)).shape == (96, 80, 3)
+
+
+def test_upscale_refuses_past_its_limit(client, tmp_path, monkeypatch):
+    import superres
+
+    monkeypatch.setattr(superres, "MAX_INPUT_PIXELS", 100)
+    photo = photo_20x24(tmp_path)
+    with pytest.raises(Exception, match="at most 100 pixels"):
+        client.predict(handle_file(str(photo)), "bicubic", api_name="/upscale")
