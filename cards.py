@@ -15,6 +15,8 @@ DATA_LICENCES = {
     "chest_xray": "CC BY 4.0 (Kermany et al., 2018, Mendeley Data)",
     "covid_ct": "research use; copyright with the source papers (UCSD-AI4H COVID-CT)",
     "kvasir_seg": "Simula terms: research and education (Kvasir-SEG)",
+    "mnist": "see MNIST's site (LeCun, Cortes and Burges)",
+    "mnist_m": "MNIST-M: not stated (Ganin and Lempitsky, 2015); BSDS500 photos: research use; MNIST: see its site",
 }
 
 
@@ -75,6 +77,10 @@ def render(meta: dict) -> str:
         if "recall" in result:
             lines += [f"Accuracy {result['accuracy']:.3f}; recall per class: " + ", ".join(
                 f"{k} {v:.3f}" for k, v in result["recall"].items()) + ".", ""]
+        if "source" in result:  # domain adaptation: the headline is the target domain; the source as well
+            source = result["source"]
+            lines += [f"On the source domain, `{source['dataset']}` ({source['n']} images; {source['protocol']}): "
+                      f"accuracy {source['accuracy']:.3f}.", ""]
         if "routing" in result:
             r = result["routing"]
             lines += [f"Routing as the app does it (routed only at probability >= {r['route_confidence']}): "

@@ -132,13 +132,15 @@ def read_mnist(root: Path, part: str) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def _photo_crops(files: list[Path], n: int, rng: np.random.Generator, size: int) -> np.ndarray:
-    """n random square crops (side 48 px to the photo's short side) of the photos, at size x size, RGB."""
+def _photo_crops(files: list[Path], n: int, rng: np.random.Generator, size: int, *, min_side: int = 48,
+                 max_side: int | None = None) -> np.ndarray:
+    """n random square crops (side min_side px to max_side or the photo's short side) of the photos, at
+    size x size, RGB."""
     photos = [np.asarray(Image.open(f).convert("RGB")) for f in files]
     out = np.empty((n, size, size, 3), np.uint8)
     for i in range(n):
         photo = photos[rng.integers(len(photos))]
-        side = int(rng.integers(48, min(photo.shape[:2]) + 1))
+        side = int(rng.integers(min_side, min(photo.shape[:2] + (max_side or 10 ** 9,)) + 1))
         y, x = rng.integers(photo.shape[0] - side + 1), rng.integers(photo.shape[1] - side + 1)
         out[i] = np.asarray(Image.fromarray(photo[y:y + side, x:x + side]).resize((size, size), Image.BILINEAR))
     return out
@@ -193,6 +195,74 @@ def _modality(root: Path, split: str, size: int, channels: int) -> Split:
                  " (see data._modality for sources)")
 
 
+# -- digits: MNIST (the source domain) and MNIST-M (the target), for domain adaptation ------------------
+
+DIGITS = [str(d) for d in range(10)]
+MNIST_SOURCE = range(0, 27000)  # MNIST train images 0-26,999: the labelled source for training
+MNIST_SOURCE_VAL = range(27000, 30000)  # labelled source validation (model selection)
+MNIST_TARGET = range(30000, 57000)  # other MNIST train digits, turned into the unlabelled MNIST-M-style target
+MNIST_TARGET_VAL = range(57000, 60000)  # synthetic target validation (a diagnostic; see data.mnist_m)
+
+
+def synthesise_mnist_m(digits: np.ndarray, crops: np.ndarray) -> np.ndarray:
+    """The MNIST-M recipe (Ganin and Lempitsky, 2015): each digit blended into a photo crop by the
+    absolute difference, per pixel and channel, |crop - digit|, with the digit binarised (stroke
+    pixels > 0 become 255, as in the published script).
+
+    digits (N, h, w) uint8 (MNIST, any size; resized to the crops' size), crops (N, S, S, 3) uint8 ->
+    (N, S, S, 3) uint8. Where the stroke is, the photo's colours are inverted; elsewhere it shows as is.
+    """
+    if len(digits) != len(crops):
+        raise ValueError(f"need one crop per digit, got {len(digits)} digits and {len(crops)} crops")
+    size = crops.shape[1]
+    strokes = _resize(((digits > 0) * 255).astype(np.uint8), size, 1)  # (N, 1, S, S): soft edges after resizing
+    strokes = strokes[:, 0, :, :, None].numpy().astype(np.int16)  # (N, S, S, 1), broadcast over RGB
+    return np.abs(crops.astype(np.int16) - strokes).astype(np.uint8)
+
+
+def _bsds_photos(root: Path) -> list[Path]:
+    """BSDS500 train and test photos (never its val split, BSD100, a super-resolution test set)."""
+    files = sorted((root / "sr/BSDS500/train").glob("*.jpg")) + sorted((root / "sr/BSDS500/test").glob("*.jpg"))
+    if not files:
+        raise SystemExit(f"no BSDS500 photos under {root / 'sr/BSDS500'}/{{train,test}}")
+    return files
+
+
+def _mnist(root: Path, split: str, size: int, channels: int) -> Split:
+    """MNIST, the source domain: train and val are halves of the first 30,000 training digits
+    (the other 30,000 make the synthetic MNIST-M target); test is the official 10,000."""
+    images, labels = read_mnist(root, "t10k" if split == "test" else "train")
+    keep = {"train": MNIST_SOURCE, "val": MNIST_SOURCE_VAL, "test": range(len(labels))}[split]
+    note = {"train": f"MNIST train digits {keep.start}-{keep.stop - 1}",
+            "val": f"MNIST train digits {keep.start}-{keep.stop - 1} (held out)", "test": "the official t10k split"}
+    keep = np.arange(keep.start, keep.stop)
+    return Split(_resize(images[keep], size, channels), torch.from_numpy(labels[keep].astype(np.int64)), list(DIGITS),
+                 [f"mnist:{i}" for i in keep], f"mnist {split}: {note[split]}, 28 px resized to {size}")
+
+
+def _mnist_m(root: Path, split: str, size: int, channels: int) -> Split:
+    """MNIST-M, the target domain. test: the real MNIST-M test split (9,001 images, made from MNIST
+    t10k). train and val: synthesised here with the published recipe from MNIST train digits that the
+    source never uses (30,000-56,999 and 57,000-59,999) and random 28-px crops of BSDS500 photos, as in
+    the original, resized with the digit to `size`. Training reads only the train images, never their
+    labels; val labels serve only as a diagnostic."""
+    if split == "test":
+        arrays = np.load(root / "mnist_m/mnist_m_test.npz")
+        return Split(_resize(arrays["images"], size, channels), torch.from_numpy(arrays["labels"].astype(np.int64)),
+                     list(DIGITS), [f"mnist_m_test:{i}" for i in range(len(arrays["labels"]))],
+                     "mnist_m test: the real MNIST-M test split (9,001 images)")
+    images, labels = read_mnist(root, "train")
+    keep = {"train": MNIST_TARGET, "val": MNIST_TARGET_VAL}[split]
+    keep = np.arange(keep.start, keep.stop)
+    rng = np.random.default_rng({"train": 11, "val": 12}[split])
+    crops = _photo_crops(_bsds_photos(root), len(keep), rng, size, min_side=28, max_side=28)
+    return Split(_resize(synthesise_mnist_m(images[keep], crops), size, channels),
+                 torch.from_numpy(labels[keep].astype(np.int64)), list(DIGITS), [f"mnist:{i}" for i in keep],
+                 f"mnist_m {split}: synthesised (|photo crop - binarised digit|) from MNIST train digits "
+                 f"{keep[0]}-{keep[-1]} and random 28-px crops of BSDS500 train+test photos (seed "
+                 f"{ {'train': 11, 'val': 12}[split]})")
+
+
 def kvasir_ids(root: Path, split: str) -> list[str]:
     """Kvasir-SEG image ids. test: the official 120-image val list (what we report); val: 10% of
     the official train list, drawn with the fixed seed (model selection); train: the rest."""
@@ -240,7 +310,8 @@ SPLITS = {
     "covid_ct": _image_folders("covid_ct", ["CT_NonCOVID", "CT_COVID"]),
     "folder": _image_folders("."),  # any <root>/<split>/<class>/ tree, e.g. the tests' generated data
 }
-BUILT = {"modality": _modality, "kvasir_seg": _kvasir, "pneumoniamnist": _medmnist("pneumoniamnist", ["NORMAL", "PNEUMONIA"])}  # data sets assembled from several sources, straight into memory
+BUILT = {"modality": _modality, "kvasir_seg": _kvasir, "pneumoniamnist": _medmnist("pneumoniamnist", ["NORMAL", "PNEUMONIA"]),
+         "mnist": _mnist, "mnist_m": _mnist_m}  # data sets assembled from several sources, straight into memory
 
 
 def load_split(dataset: str, root: Path, split: str, *, size: int, channels: int = 1) -> Split:
