@@ -20,6 +20,7 @@ page = st.navigation([
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("app_pages/classify.py", title="Classify", icon=":material/image_search:"),
     st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
+    st.Page("app_pages/adapt.py", title="Domain adaptation", icon=":material/transform:"),
 ])
 
 with st.sidebar:

@@ -59,7 +59,7 @@ def render(meta: dict) -> str:
              *[f"- {d}" for d in meta.get("splits", [])], "",
              "## Training", "", f"Command: `{meta.get('train_command', '')}`", ""]
     lines += [f"- {k}: {_fmt(v)}" for k, v in (meta.get("settings") or {}).items()]
-    if "calibration" in meta:
+    if meta.get("calibration"):
         lines += ["", "Calibration, fitted on the validation split: " + ", ".join(
             f"{k} {_fmt(v)}" for k, v in meta["calibration"].items()) + "."]
     lines += ["", "## Results", ""]

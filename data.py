@@ -198,10 +198,15 @@ def _modality(root: Path, split: str, size: int, channels: int) -> Split:
 # -- digits: MNIST (the source domain) and MNIST-M (the target), for domain adaptation ------------------
 
 DIGITS = [str(d) for d in range(10)]
-MNIST_SOURCE = range(0, 27000)  # MNIST train images 0-26,999: the labelled source for training
-MNIST_SOURCE_VAL = range(27000, 30000)  # labelled source validation (model selection)
-MNIST_TARGET = range(30000, 57000)  # other MNIST train digits, turned into the unlabelled MNIST-M-style target
-MNIST_TARGET_VAL = range(57000, 60000)  # synthetic target validation (a diagnostic; see data.mnist_m)
+
+
+def mnist_parts(n: int) -> dict[str, range]:
+    """How the n MNIST training digits are shared out (of 60,000: 0-26,999 the labelled source, 27,000-29,999
+    its val split, 30,000-56,999 the digits of the synthetic MNIST-M target, 57,000-59,999 its val split):
+    the source and the target never share a digit image."""
+    cut = [0, n * 45 // 100, n // 2, n * 95 // 100, n]
+    return {"source": range(cut[0], cut[1]), "source_val": range(cut[1], cut[2]),
+            "target": range(cut[2], cut[3]), "target_val": range(cut[3], cut[4])}
 
 
 def synthesise_mnist_m(digits: np.ndarray, crops: np.ndarray) -> np.ndarray:
@@ -232,7 +237,7 @@ def _mnist(root: Path, split: str, size: int, channels: int) -> Split:
     """MNIST, the source domain: train and val are halves of the first 30,000 training digits
     (the other 30,000 make the synthetic MNIST-M target); test is the official 10,000."""
     images, labels = read_mnist(root, "t10k" if split == "test" else "train")
-    keep = {"train": MNIST_SOURCE, "val": MNIST_SOURCE_VAL, "test": range(len(labels))}[split]
+    keep = {**mnist_parts(len(labels)), "test": range(len(labels))}[{"train": "source", "val": "source_val"}.get(split, split)]
     note = {"train": f"MNIST train digits {keep.start}-{keep.stop - 1}",
             "val": f"MNIST train digits {keep.start}-{keep.stop - 1} (held out)", "test": "the official t10k split"}
     keep = np.arange(keep.start, keep.stop)
@@ -252,7 +257,7 @@ def _mnist_m(root: Path, split: str, size: int, channels: int) -> Split:
                      list(DIGITS), [f"mnist_m_test:{i}" for i in range(len(arrays["labels"]))],
                      "mnist_m test: the real MNIST-M test split (9,001 images)")
     images, labels = read_mnist(root, "train")
-    keep = {"train": MNIST_TARGET, "val": MNIST_TARGET_VAL}[split]
+    keep = mnist_parts(len(labels))[{"train": "target", "val": "target_val"}[split]]
     keep = np.arange(keep.start, keep.stop)
     rng = np.random.default_rng({"train": 11, "val": 12}[split])
     crops = _photo_crops(_bsds_photos(root), len(keep), rng, size, min_side=28, max_side=28)

@@ -51,7 +51,9 @@ LIMITATIONS = {
         "Frames are squashed to a square for the network; masks are upsampled back to each frame's size.",
     ],
     "mnist": [
-        "Trained on MNIST digits only: it has never seen a digit on a photo, which is why MNIST-M fools it.",
+        "Trained on MNIST digits only: it has never seen a digit on a photo, which is why MNIST-M fools it. Its "
+        "batch-norm statistics are MNIST's (dark backgrounds): on MNIST-M's bright, coloured images its features land "
+        "far from where it learned digits, and it answers '8' for most of them.",
         "Digits, not medical images: this model is in the lab to show the domain gap and how PixelDA closes it.",
     ],
     "mnist_m": [
@@ -273,7 +275,7 @@ class DomainPair:
     epoch_size: int | None = None  # source images per epoch; None: all of them
 
     def __len__(self) -> int:
-        return self.epoch_size or len(self.source)
+        return min(self.epoch_size or len(self.source), len(self.source))
 
     @property
     def class_names(self) -> list[str]:
