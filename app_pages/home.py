@@ -19,7 +19,7 @@ st.markdown(
     "never meant for, and see how the lab refuses them.")
 
 st.header("The pages")
-classify, evaluate = st.columns(2)
+classify, evaluate, adapt = st.columns(3)
 with classify.container(border=True):
     st.page_link("app_pages/classify.py", label="**Classify**", icon=":material/image_search:")
     st.write(f"Upload a {ui.routed_modalities()} (PNG, JPEG, DICOM with CT windows, ...). A modality recognizer "
@@ -32,6 +32,13 @@ with evaluate.container(border=True):
              "at two thresholds, confusion matrices, ROC and precision-recall curves, and whether its "
              "probabilities can be taken at face value (calibration); for the segmenter, Dice per image and "
              "its worst images.")
+
+with adapt.container(border=True):
+    st.page_link("app_pages/adapt.py", label="**Domain adaptation**", icon=":material/transform:")
+    st.write("Why a model that is near-perfect on its own data fails on data that merely looks different, and how "
+             "a GAN (PixelDA) closes that gap without a single label from the new domain: digits from MNIST "
+             "turned into MNIST-M's photo style, before and after accuracy, and where each classifier puts the "
+             "two domains.")
 
 st.header("The shipped models")
 names = ui.shipped_models()
