@@ -225,3 +225,11 @@ def test_page_uploads_a_digit_and_refuses_a_bad_file(page_setup):
     assert [image.captions[0] for image in at.image][:2] == ["input", "translated, seed 0"]
     at.file_uploader[0].set_value([("bad.png", b"<html>nope</html>", "image/png")]).run()
     assert not at.exception and at.error
+
+
+def test_evaluate_page_shows_both_domains(page_setup):
+    at = AppTest.from_file(str(ROOT / "app_pages/evaluate.py"), default_timeout=60).run()
+    assert not at.exception, at.exception
+    at.selectbox[0].set_value("mnist-m-pixelda").run()
+    assert not at.exception, at.exception
+    assert any("on the source domain (`mnist`, 40 images)" in str(m.value) for m in at.markdown)
