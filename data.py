@@ -210,18 +210,15 @@ def mnist_parts(n: int) -> dict[str, range]:
 
 
 def synthesise_mnist_m(digits: np.ndarray, crops: np.ndarray) -> np.ndarray:
-    """The MNIST-M recipe (Ganin and Lempitsky, 2015): each digit blended into a photo crop by the
-    absolute difference, per pixel and channel, |crop - digit|, with the digit binarised (stroke
-    pixels > 0 become 255, as in the published script).
+    """The MNIST-M recipe (Ganin and Lempitsky, 2015): each digit blended into a photo crop of its own
+    size by the absolute difference, per pixel and channel, |crop - digit|, with the digit binarised
+    (any ink becomes 255, as in the published script), so strokes show the photo inverted, edges sharp.
 
-    digits (N, h, w) uint8 (MNIST, any size; resized to the crops' size), crops (N, S, S, 3) uint8 ->
-    (N, S, S, 3) uint8. Where the stroke is, the photo's colours are inverted; elsewhere it shows as is.
+    digits (N, h, w) uint8 (MNIST: 28x28), crops (N, h, w, 3) uint8 -> (N, h, w, 3) uint8.
     """
-    if len(digits) != len(crops):
-        raise ValueError(f"need one crop per digit, got {len(digits)} digits and {len(crops)} crops")
-    size = crops.shape[1]
-    strokes = _resize(((digits > 0) * 255).astype(np.uint8), size, 1)  # (N, 1, S, S): soft edges after resizing
-    strokes = strokes[:, 0, :, :, None].numpy().astype(np.int16)  # (N, S, S, 1), broadcast over RGB
+    if len(digits) != len(crops) or digits.shape[1:] != crops.shape[1:3]:
+        raise ValueError(f"need one crop of the digits' size per digit, got digits {digits.shape} and crops {crops.shape}")
+    strokes = (digits > 0).astype(np.int16)[..., None] * 255  # (N, h, w, 1), broadcast over RGB
     return np.abs(crops.astype(np.int16) - strokes).astype(np.uint8)
 
 
@@ -248,8 +245,9 @@ def _mnist(root: Path, split: str, size: int, channels: int) -> Split:
 def _mnist_m(root: Path, split: str, size: int, channels: int) -> Split:
     """MNIST-M, the target domain. test: the real MNIST-M test split (9,001 images, made from MNIST
     t10k). train and val: synthesised here with the published recipe from MNIST train digits that the
-    source never uses (30,000-56,999 and 57,000-59,999) and random 28-px crops of BSDS500 photos, as in
-    the original, resized with the digit to `size`. Training reads only the train images, never their
+    source never uses (30,000-56,999 and 57,000-59,999) and random 28-px crops of BSDS500 photos at
+    their native resolution, blended at 28 px as in the original, then resized to `size` (as the real
+    32-px MNIST-M test images were). Training reads only the train images, never their
     labels; val labels serve only as a diagnostic."""
     if split == "test":
         arrays = np.load(root / "mnist_m/mnist_m_test.npz")
@@ -260,11 +258,11 @@ def _mnist_m(root: Path, split: str, size: int, channels: int) -> Split:
     keep = mnist_parts(len(labels))[{"train": "target", "val": "target_val"}[split]]
     keep = np.arange(keep.start, keep.stop)
     rng = np.random.default_rng({"train": 11, "val": 12}[split])
-    crops = _photo_crops(_bsds_photos(root), len(keep), rng, size, min_side=28, max_side=28)
+    crops = _photo_crops(_bsds_photos(root), len(keep), rng, 28, min_side=28, max_side=28)  # native resolution
     return Split(_resize(synthesise_mnist_m(images[keep], crops), size, channels),
                  torch.from_numpy(labels[keep].astype(np.int64)), list(DIGITS), [f"mnist:{i}" for i in keep],
-                 f"mnist_m {split}: synthesised (|photo crop - binarised digit|) from MNIST train digits "
-                 f"{keep[0]}-{keep[-1]} and random 28-px crops of BSDS500 train+test photos (seed "
+                 f"mnist_m {split}: synthesised (|photo crop - binarised digit| at 28 px, then resized to {size}) from "
+                 f"MNIST train digits {keep[0]}-{keep[-1]} and random 28-px crops of BSDS500 train+test photos (seed "
                  f"{ {'train': 11, 'val': 12}[split]})")
 
 

@@ -35,20 +35,22 @@ def digits_root(tmp_path_factory) -> Path:
 
 def test_synthesis_is_the_absolute_difference_of_crop_and_binarised_digit():
     rng = np.random.default_rng(0)
-    digits = np.zeros((3, 32, 32), np.uint8)
-    digits[:, 8:24, 14:18] = 255  # a bar: full strokes, resized to itself
+    digits = np.zeros((3, 28, 28), np.uint8)
+    digits[:, 8:24, 14:18] = 200  # a bar
     digits[2, 0, 0] = 1  # any ink at all is a stroke (binarised)
-    crops = rng.integers(0, 256, (3, 32, 32, 3)).astype(np.uint8)
+    crops = rng.integers(0, 256, (3, 28, 28, 3)).astype(np.uint8)
     out = data.synthesise_mnist_m(digits, crops)
-    assert out.shape == (3, 32, 32, 3) and out.dtype == np.uint8
+    assert out.shape == (3, 28, 28, 3) and out.dtype == np.uint8
     np.testing.assert_array_equal(out[:, 0, 5], crops[:, 0, 5])  # background: the photo as it is
     np.testing.assert_array_equal(out[:, 12, 15], 255 - crops[:, 12, 15])  # stroke: the photo inverted
     assert out[2, 0, 0].tolist() == (255 - crops[2, 0, 0]).tolist()
 
 
-def test_synthesis_needs_one_crop_per_digit():
-    with pytest.raises(ValueError, match="one crop per digit"):
-        data.synthesise_mnist_m(np.zeros((2, 28, 28), np.uint8), np.zeros((3, 32, 32, 3), np.uint8))
+def test_synthesis_needs_one_crop_of_the_digits_size_per_digit():
+    with pytest.raises(ValueError, match="one crop of the digits' size per digit"):
+        data.synthesise_mnist_m(np.zeros((2, 28, 28), np.uint8), np.zeros((3, 28, 28, 3), np.uint8))
+    with pytest.raises(ValueError, match="one crop of the digits' size per digit"):
+        data.synthesise_mnist_m(np.zeros((2, 28, 28), np.uint8), np.zeros((2, 32, 32, 3), np.uint8))
 
 
 def test_synthetic_target_keeps_labels_shapes_and_range(digits_root):
