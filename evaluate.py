@@ -145,8 +145,8 @@ def evaluate_adaptation(model, root: Path, split: str) -> tuple[str, dict]:
 
     target_protocol, target = measure("mnist_m")
     source_protocol, source = measure("mnist")
-    protocol = (f"{target_protocol}; digits at {model.config.image_size} px RGB; accuracy of the argmax of the "
-                "task classifier's logits. Source domain: " + source_protocol)
+    protocol = (f"Target domain, {target_protocol}; digits at {model.config.image_size} px RGB; accuracy of the "
+                "argmax of the task classifier's logits. Source domain, " + source_protocol)
     return protocol, {**target, "source": {"dataset": "mnist", "protocol": source_protocol, **source}}
 
 
