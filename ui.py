@@ -4,6 +4,7 @@ controls, masks drawn over images, the disclaimer, eval.json.
 The figures are in `charts.py`; the model calls in `inference.py`. Nothing here decides anything
 about an image: it only loads, reads and shows.
 """
+import importlib.util
 import io
 import json
 import os
@@ -323,12 +324,9 @@ def headline(evaluation: dict) -> str:
 
 # -- drawing a digit (the Adapt page) ---------------------------------------------------------------
 
-try:  # optional: without it the Adapt page offers test digits and uploads only
-    from streamlit_drawable_canvas import st_canvas
-
-    HAS_CANVAS = True
-except ImportError:
-    HAS_CANVAS = False
+# Optional: without it the Adapt page offers test digits and uploads only. Imported only when drawing:
+# the component registers itself with the running Streamlit server, which bare Python (tests) has not.
+HAS_CANVAS = importlib.util.find_spec("streamlit_drawable_canvas") is not None
 
 
 def draw_digit() -> np.ndarray | None:
@@ -337,6 +335,11 @@ def draw_digit() -> np.ndarray | None:
     White strokes on black, as in MNIST; the strokes' bounding box is scaled to fit 20x20 px and centred
     in 28x28, MNIST's own framing. Returns (28, 28) float32 in [0, 1].
     """
+    try:
+        from streamlit_drawable_canvas import st_canvas
+    except Exception as error:  # noqa: BLE001  (a component that cannot register says so in its own words)
+        st.info(f"Drawing is not available here ({error}); pick a test digit or upload one instead.")
+        return None
     st.caption("Draw one digit, large, in the middle of the square.")
     result = st_canvas(stroke_width=20, stroke_color="#ffffff", background_color="#000000", height=224, width=224,
                        return_image_data=True, key="digit-canvas")

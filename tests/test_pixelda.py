@@ -235,3 +235,12 @@ def test_evaluate_page_shows_both_domains(page_setup):
     at.selectbox[0].set_value("mnist-m-pixelda").run()
     assert not at.exception, at.exception
     assert any("on the source domain (`mnist`, 40 images)" in str(m.value) for m in at.markdown)
+
+
+def test_page_drawing_never_crashes(page_setup):
+    at = run_page()
+    if "Draw" not in at.radio[0].options:
+        pytest.skip("streamlit-drawable-canvas is not installed")
+    at.radio[0].set_value("Draw").run()
+    assert not at.exception, at.exception  # bare AppTest has no component registry: the page says so instead
+    assert "Pick, upload or draw a digit" in "\n".join(str(i.value) for i in at.info)
