@@ -171,8 +171,9 @@ def main(argv=None) -> dict:
     root = data_root(args.data_root)
     if model.family == "unet":
         protocol, body = evaluate_segmenter(model, root, args.split)
-    elif model.family == "pixelda":
+    elif model.family == "pixelda":  # the headline is the target domain, whichever data set it was trained on
         protocol, body = evaluate_adaptation(model, root, args.split)
+        dataset = "mnist_m"
     else:
         if dataset in SPLITS:  # image files: read and predicted exactly as predict.py does, so the two agree
             files, labels, class_names, description = SPLITS[dataset](root, args.split)
