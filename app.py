@@ -22,6 +22,7 @@ page = st.navigation([
     st.Page("app_pages/classify.py", title="Classify", icon=":material/image_search:"),
     st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
     st.Page("app_pages/super_resolution.py", title="Super-resolution", icon=":material/zoom_in:"),
+    st.Page("app_pages/adapt.py", title="Domain adaptation", icon=":material/transform:"),
 ])
 
 with st.sidebar:

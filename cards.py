@@ -16,6 +16,8 @@ DATA_LICENCES = {
     "covid_ct": "research use; copyright with the source papers (UCSD-AI4H COVID-CT)",
     "kvasir_seg": "Simula terms: research and education (Kvasir-SEG)",
     "sr": "T91: not stated; BSDS500: research use (Berkeley). Test sets Set5 and Set14: citation requested",
+    "mnist": "see MNIST's site (LeCun, Cortes and Burges)",
+    "mnist_m": "MNIST-M: not stated (Ganin and Lempitsky, 2015); BSDS500 photos: research use; MNIST: see its site",
 }
 
 
@@ -89,6 +91,10 @@ def render(meta: dict) -> str:
         if "recall" in result:
             lines += [f"Accuracy {result['accuracy']:.3f}; recall per class: " + ", ".join(
                 f"{k} {v:.3f}" for k, v in result["recall"].items()) + ".", ""]
+        if "source" in result:  # domain adaptation: the headline is the target domain; the source as well
+            source = result["source"]
+            lines += [f"On the source domain, `{source['dataset']}` ({source['n']} images; {source['protocol']}): "
+                      f"accuracy {source['accuracy']:.3f}.", ""]
         if "routing" in result:
             r = result["routing"]
             lines += [f"Routing as the app does it (routed only at probability >= {r['route_confidence']}): "

@@ -138,3 +138,30 @@ def dice_histogram(evaluation: dict) -> go.Figure:
     return _layout(fig, f"Dice per image ({evaluation['n']} images)", height=380,
                    xaxis=dict(title="Dice (1 = the predicted mask matches the drawn one exactly)", range=[0, 1]),
                    yaxis=dict(title="images"), bargap=0)
+
+
+DOMAIN_COLOURS = {"MNIST": "#3182bd", "MNIST-M": "#e6550d"}  # source, target
+
+
+def domain_projection(projected: dict, titles: dict[str, str]) -> go.Figure:
+    """One scatter per classifier, side by side: its features projected to 2-D, coloured by domain,
+    each point labelled with its digit. `projected`: {"points": {model: (N, 2)}, "labels": (N,),
+    "domains": [N names]}; `titles`: {model: panel title}."""
+    from plotly.subplots import make_subplots
+
+    names = list(titles)
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=[titles[n] for n in names], horizontal_spacing=0.06)
+    domains = list(projected["domains"])
+    for col, name in enumerate(names, start=1):
+        points = projected["points"][name]
+        for domain, colour in DOMAIN_COLOURS.items():
+            keep = [i for i, d in enumerate(domains) if d == domain]
+            fig.add_trace(go.Scatter(
+                x=points[keep, 0], y=points[keep, 1], mode="markers+text", name=domain, legendgroup=domain,
+                showlegend=col == 1, text=[str(projected["labels"][i]) for i in keep], textfont=dict(size=9, color=colour),
+                textposition="middle center", marker=dict(color=colour, size=11, opacity=0.25),
+                hovertemplate=f"{domain}, digit %{{text}}<extra></extra>"), row=1, col=col)
+        fig.update_xaxes(title_text="PC 1", showticklabels=False, row=1, col=col)
+        fig.update_yaxes(title_text="PC 2", showticklabels=False, row=1, col=col)
+    return _layout(fig, "Classifier features, PCA to 2-D: MNIST (source) vs MNIST-M (target) test images",
+                   height=520, legend=dict(orientation="h", y=-0.08))

@@ -132,13 +132,15 @@ def read_mnist(root: Path, part: str) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def _photo_crops(files: list[Path], n: int, rng: np.random.Generator, size: int) -> np.ndarray:
-    """n random square crops (side 48 px to the photo's short side) of the photos, at size x size, RGB."""
+def _photo_crops(files: list[Path], n: int, rng: np.random.Generator, size: int, *, min_side: int = 48,
+                 max_side: int | None = None) -> np.ndarray:
+    """n random square crops (side min_side px to max_side or the photo's short side) of the photos, at
+    size x size, RGB."""
     photos = [np.asarray(Image.open(f).convert("RGB")) for f in files]
     out = np.empty((n, size, size, 3), np.uint8)
     for i in range(n):
         photo = photos[rng.integers(len(photos))]
-        side = int(rng.integers(48, min(photo.shape[:2]) + 1))
+        side = int(rng.integers(min_side, min(photo.shape[:2] + (max_side or 10 ** 9,)) + 1))
         y, x = rng.integers(photo.shape[0] - side + 1), rng.integers(photo.shape[1] - side + 1)
         out[i] = np.asarray(Image.fromarray(photo[y:y + side, x:x + side]).resize((size, size), Image.BILINEAR))
     return out
@@ -193,6 +195,77 @@ def _modality(root: Path, split: str, size: int, channels: int) -> Split:
                  " (see data._modality for sources)")
 
 
+# -- digits: MNIST (the source domain) and MNIST-M (the target), for domain adaptation ------------------
+
+DIGITS = [str(d) for d in range(10)]
+
+
+def mnist_parts(n: int) -> dict[str, range]:
+    """How the n MNIST training digits are shared out (of 60,000: 0-26,999 the labelled source, 27,000-29,999
+    its val split, 30,000-56,999 the digits of the synthetic MNIST-M target, 57,000-59,999 its val split):
+    the source and the target never share a digit image."""
+    cut = [0, n * 45 // 100, n // 2, n * 95 // 100, n]
+    return {"source": range(cut[0], cut[1]), "source_val": range(cut[1], cut[2]),
+            "target": range(cut[2], cut[3]), "target_val": range(cut[3], cut[4])}
+
+
+def synthesise_mnist_m(digits: np.ndarray, crops: np.ndarray) -> np.ndarray:
+    """The MNIST-M recipe (Ganin and Lempitsky, 2015): each digit blended into a photo crop of its own
+    size by the absolute difference, per pixel and channel, |crop - digit|, with the digit binarised
+    (any ink becomes 255, as in the published script), so strokes show the photo inverted, edges sharp.
+
+    digits (N, h, w) uint8 (MNIST: 28x28), crops (N, h, w, 3) uint8 -> (N, h, w, 3) uint8.
+    """
+    if len(digits) != len(crops) or digits.shape[1:] != crops.shape[1:3]:
+        raise ValueError(f"need one crop of the digits' size per digit, got digits {digits.shape} and crops {crops.shape}")
+    strokes = (digits > 0).astype(np.int16)[..., None] * 255  # (N, h, w, 1), broadcast over RGB
+    return np.abs(crops.astype(np.int16) - strokes).astype(np.uint8)
+
+
+def _bsds_photos(root: Path) -> list[Path]:
+    """BSDS500 train and test photos (never its val split, BSD100, a super-resolution test set)."""
+    files = sorted((root / "sr/BSDS500/train").glob("*.jpg")) + sorted((root / "sr/BSDS500/test").glob("*.jpg"))
+    if not files:
+        raise SystemExit(f"no BSDS500 photos under {root / 'sr/BSDS500'}/{{train,test}}")
+    return files
+
+
+def _mnist(root: Path, split: str, size: int, channels: int) -> Split:
+    """MNIST, the source domain: train and val are halves of the first 30,000 training digits
+    (the other 30,000 make the synthetic MNIST-M target); test is the official 10,000."""
+    images, labels = read_mnist(root, "t10k" if split == "test" else "train")
+    keep = {**mnist_parts(len(labels)), "test": range(len(labels))}[{"train": "source", "val": "source_val"}.get(split, split)]
+    note = {"train": f"MNIST train digits {keep.start}-{keep.stop - 1}",
+            "val": f"MNIST train digits {keep.start}-{keep.stop - 1} (held out)", "test": "the official t10k split"}
+    keep = np.arange(keep.start, keep.stop)
+    return Split(_resize(images[keep], size, channels), torch.from_numpy(labels[keep].astype(np.int64)), list(DIGITS),
+                 [f"mnist:{i}" for i in keep], f"mnist {split}: {note[split]}, 28 px resized to {size}")
+
+
+def _mnist_m(root: Path, split: str, size: int, channels: int) -> Split:
+    """MNIST-M, the target domain. test: the real MNIST-M test split (9,001 images, made from MNIST
+    t10k). train and val: synthesised here with the published recipe from MNIST train digits that the
+    source never uses (30,000-56,999 and 57,000-59,999) and random 28-px crops of BSDS500 photos at
+    their native resolution, blended at 28 px as in the original, then resized to `size` (as the real
+    32-px MNIST-M test images were). Training reads only the train images, never their
+    labels; val labels serve only as a diagnostic."""
+    if split == "test":
+        arrays = np.load(root / "mnist_m/mnist_m_test.npz")
+        return Split(_resize(arrays["images"], size, channels), torch.from_numpy(arrays["labels"].astype(np.int64)),
+                     list(DIGITS), [f"mnist_m_test:{i}" for i in range(len(arrays["labels"]))],
+                     "mnist_m test: the real MNIST-M test split (9,001 images)")
+    images, labels = read_mnist(root, "train")
+    keep = mnist_parts(len(labels))[{"train": "target", "val": "target_val"}[split]]
+    keep = np.arange(keep.start, keep.stop)
+    rng = np.random.default_rng({"train": 11, "val": 12}[split])
+    crops = _photo_crops(_bsds_photos(root), len(keep), rng, 28, min_side=28, max_side=28)  # native resolution
+    return Split(_resize(synthesise_mnist_m(images[keep], crops), size, channels),
+                 torch.from_numpy(labels[keep].astype(np.int64)), list(DIGITS), [f"mnist:{i}" for i in keep],
+                 f"mnist_m {split}: synthesised (|photo crop - binarised digit| at 28 px, then resized to {size}) from "
+                 f"MNIST train digits {keep[0]}-{keep[-1]} and random 28-px crops of BSDS500 train+test photos (seed "
+                 f"{ {'train': 11, 'val': 12}[split]})")
+
+
 def kvasir_ids(root: Path, split: str) -> list[str]:
     """Kvasir-SEG image ids. test: the official 120-image val list (what we report); val: 10% of
     the official train list, drawn with the fixed seed (model selection); train: the rest."""
@@ -240,7 +313,8 @@ SPLITS = {
     "covid_ct": _image_folders("covid_ct", ["CT_NonCOVID", "CT_COVID"]),
     "folder": _image_folders("."),  # any <root>/<split>/<class>/ tree, e.g. the tests' generated data
 }
-BUILT = {"modality": _modality, "kvasir_seg": _kvasir, "pneumoniamnist": _medmnist("pneumoniamnist", ["NORMAL", "PNEUMONIA"])}  # data sets assembled from several sources, straight into memory
+BUILT = {"modality": _modality, "kvasir_seg": _kvasir, "pneumoniamnist": _medmnist("pneumoniamnist", ["NORMAL", "PNEUMONIA"]),
+         "mnist": _mnist, "mnist_m": _mnist_m}  # data sets assembled from several sources, straight into memory
 
 
 def load_split(dataset: str, root: Path, split: str, *, size: int, channels: int = 1) -> Split:

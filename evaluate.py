@@ -170,6 +170,22 @@ def evaluate_super_resolution(model, root: Path) -> tuple[str, dict]:
     return protocol, {"n": sum(s["n"] for s in sets.values()), "sets": sets}
 
 
+def evaluate_adaptation(model, root: Path, split: str) -> tuple[str, dict]:
+    """A digit classifier (source-only or PixelDA) on both domains: the target, MNIST-M (the headline:
+    on test, the real MNIST-M test split), and the source, MNIST (on test, the official t10k), as
+    `evaluate_classifier` reports each. Logits are softmaxed as they are (PixelDA is not calibrated)."""
+    def measure(dataset: str) -> tuple[str, dict]:
+        split_ = load_split(dataset, root, split, size=model.config.image_size, channels=model.config.in_channels)
+        probabilities = torch.softmax(classifier_logits(model, split_), 1).numpy()
+        return split_.description, evaluate_classifier(model, probabilities, split_.labels.numpy(), split_.class_names)
+
+    target_protocol, target = measure("mnist_m")
+    source_protocol, source = measure("mnist")
+    protocol = (f"Target domain, {target_protocol}; digits at {model.config.image_size} px RGB; accuracy of the "
+                "argmax of the task classifier's logits. Source domain, " + source_protocol)
+    return protocol, {**target, "source": {"dataset": "mnist", "protocol": source_protocol, **source}}
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", help="weights folder name under weights/, a path, or a Hub repository id")
@@ -196,6 +212,9 @@ def main(argv=None) -> dict:
             sys.exit("super-resolution is measured on the test sets Set5 and Set14 only (--split test); "
                      "validation is train.py's")
         protocol, body = evaluate_super_resolution(model, root)
+    elif model.family == "pixelda":  # the headline is the target domain, whichever data set it was trained on
+        protocol, body = evaluate_adaptation(model, root, args.split)
+        dataset = "mnist_m"
     else:
         if dataset in SPLITS:  # image files: read and predicted exactly as predict.py does, so the two agree
             files, labels, class_names, description = SPLITS[dataset](root, args.split)
@@ -222,6 +241,8 @@ def main(argv=None) -> dict:
                                           "found") if k in result}
         if "sets" in result:  # super-resolution: the means per set, not the per-image rows
             summary["sets"] = {name: {k: v for k, v in s.items() if k != "per_image"} for name, s in result["sets"].items()}
+        if "source" in result:  # a domain-adaptation model: its source-domain figures too
+            summary["source"] = {k: result["source"][k] for k in ("dataset", "n", "protocol", "accuracy")}
         meta["results"] = [r for r in meta.get("results", []) if r["split"] != args.split] + [summary]
         cards.write(Path(path), meta)
     if args.json:
@@ -231,6 +252,8 @@ def main(argv=None) -> dict:
         shown = {"split": args.split, **{k: result[k] for k in keys if k in result}}
         if "sets" in result:
             shown["sets"] = {name: {k: v for k, v in s.items() if k != "per_image"} for name, s in result["sets"].items()}
+        if "source" in result:
+            shown["source"] = {k: result["source"][k] for k in ("dataset", "n", "accuracy")}
         print(json.dumps(shown, indent=1))
     return result
 

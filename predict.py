@@ -3,6 +3,7 @@
     python predict.py classify chest1.png scan.dcm --json [--model cxr-pneumonia]
     python predict.py segment frame1.jpg frame2.jpg --json --masks out/
     python predict.py upscale photo.png xray.png --model srresnet --out big/
+    python predict.py adapt digit.png --seed 0 --out translated/
 
 Each line has `file` (the path as given), `modality`, `model`, `label` and `probabilities`; or
 `file` and `error` when the file could not be read or no model could judge it. The other files
@@ -19,7 +20,7 @@ from PIL import Image
 
 import inference
 import superres
-from images import ImageReadError, read_image
+from images import ImageReadError, read_image, to_tensor
 from models import WeightsError
 
 
@@ -103,6 +104,29 @@ def upscale(args) -> None:
     each_file(args, judge, describe)
 
 
+def adapt(args) -> None:
+    """Digits turned into MNIST-M style by PixelDA's generator, written as <stem>-seed<S>.png (32x32 RGB);
+    each line also says which digit the adapted classifier reads in the translated image."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model = inference.load_model(args.model)
+    if model.family != "pixelda" or not model.config.adapt:
+        sys.exit(f"{args.model} is not a PixelDA model with a generator")
+
+    def judge(path: str) -> dict:
+        digit = to_tensor(read_image(path, name=path), channels=3)  # (1, 3, H, W) in [0, 1]
+        translated = model.translate(digit, generator=torch.Generator().manual_seed(args.seed))  # (1, 3, 32, 32)
+        written = out / f"{Path(path).stem}-seed{args.seed}.png"
+        Image.fromarray((translated[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(written)
+        read_as = int(model.predict(translated).argmax(1))
+        return {"translated": str(written), "seed": args.seed, "adapted_reads": model.class_names[read_as]}
+
+    def describe(line: dict) -> str:
+        return f"{line['translated']} (seed {line['seed']}; the adapted classifier reads {line['adapted_reads']})"
+
+    each_file(args, judge, describe)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -124,6 +148,13 @@ def main(argv=None) -> None:
     p.add_argument("--out", required=True, help="folder for the results, one <stem>-<model>-x4.png per input")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(run=upscale)
+    p = verbs.add_parser("adapt", help="turn digits (MNIST style: light on dark) into MNIST-M style with PixelDA")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--out", required=True, help="folder for the translated images, one <stem>-seed<S>.png per input")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generator's noise vector (another seed, another style)")
+    p.add_argument("--model", default="mnist-m-pixelda", help="a PixelDA weights folder under weights/ (or a path)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(run=adapt)
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     try:

@@ -26,6 +26,9 @@ def describe(result: dict) -> str:
                 f"F1 {t['f1']:.3f}; at 0.5: accuracy {half['accuracy']:.3f}, F1 {half['f1']:.3f}; "
                 f"ECE {result['ece']:.3f}")
     text = f"accuracy {result['accuracy']:.4f}"
+    if "source" in result:  # domain adaptation: the target (MNIST-M) first, then the source domain
+        source = result["source"]
+        text += f"; on {source['dataset']} {result['split']} ({source['n']}): accuracy {source['accuracy']:.4f}"
     if "routing" in result:
         r = result["routing"]
         text += (f"; {r['medical_routed_correctly']:.1%} of medical images routed right, "

@@ -4,6 +4,7 @@ controls, masks drawn over images, the disclaimer, eval.json.
 The figures are in `charts.py`; the model calls in `inference.py`. Nothing here decides anything
 about an image: it only loads, reads and shows.
 """
+import importlib.util
 import io
 import json
 import os
@@ -329,3 +330,37 @@ def headline(evaluation: dict) -> str:
             f"{name} {s['model']['psnr_y']:.2f} dB vs {s['bicubic']['psnr_y']:.2f} ({s['gain_psnr_y']:+.2f})"
             for name, s in evaluation["sets"].items()) + "."
     return f"Evaluated on the {where}: see the Evaluate page."
+
+
+# -- drawing a digit (the Adapt page) ---------------------------------------------------------------
+
+# Optional: without it the Adapt page offers test digits and uploads only. Imported only when drawing:
+# the component registers itself with the running Streamlit server, which bare Python (tests) has not.
+HAS_CANVAS = importlib.util.find_spec("streamlit_drawable_canvas") is not None
+
+
+def draw_digit() -> np.ndarray | None:
+    """A digit drawn with the mouse, framed as MNIST frames its digits, or None while the canvas is empty.
+
+    White strokes on black, as in MNIST; the strokes' bounding box is scaled to fit 20x20 px and centred
+    in 28x28, MNIST's own framing. Returns (28, 28) float32 in [0, 1].
+    """
+    try:
+        from streamlit_drawable_canvas import st_canvas
+    except Exception as error:  # noqa: BLE001  (a component that cannot register says so in its own words)
+        st.info(f"Drawing is not available here ({error}); pick a test digit or upload one instead.")
+        return None
+    st.caption("Draw one digit, large, in the middle of the square.")
+    result = st_canvas(stroke_width=20, stroke_color="#ffffff", background_color="#000000", height=224, width=224,
+                       return_image_data=True, key="digit-canvas")
+    image = result.image_data if result is not None else None
+    if image is None or image[..., 3].max() == 0:
+        return None
+    strokes = image[..., :3].mean(-1) * (image[..., 3] / 255)  # (H, W) 0-255, the white ink over the black
+    rows, cols = np.nonzero(strokes > 20)
+    box = Image.fromarray(strokes[rows.min():rows.max() + 1, cols.min():cols.max() + 1].astype(np.uint8))
+    scale = 20 / max(box.size)
+    box = box.resize((max(1, round(box.width * scale)), max(1, round(box.height * scale))), Image.LANCZOS)
+    framed = Image.new("L", (28, 28))
+    framed.paste(box, ((28 - box.width) // 2, (28 - box.height) // 2))
+    return np.asarray(framed, np.float32) / 255

@@ -77,6 +77,11 @@ elif classes:  # more than two classes, e.g. the modality recognizer
     accuracy, ece = st.columns(2)
     accuracy.metric("Accuracy", f"{evaluation['accuracy']:.1%}", border=True, help=METRICS["accuracy"][1])
     ece.metric("Calibration error (ECE)", f"{evaluation['ece']:.3f}", border=True, help=ECE_HELP)
+    if "source" in evaluation:  # a domain-adaptation model: the figures above are on the target domain
+        source = evaluation["source"]
+        st.markdown(f"These figures are on the target domain; on the source domain (`{source['dataset']}`, "
+                    f"{source['n']} images) the accuracy is **{source['accuracy']:.1%}**. The Domain adaptation "
+                    "page shows both side by side.")
     if "recall" in evaluation:
         st.markdown("Recall per class: the share of each class's images given that class.")
         for column, (label, recall) in zip(st.columns(len(evaluation["recall"])), evaluation["recall"].items()):

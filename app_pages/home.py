@@ -19,7 +19,7 @@ st.markdown(
     "never meant for, and see how the lab refuses them.")
 
 st.header("The pages")
-classify, evaluate = st.columns(2)
+classify, evaluate, adapt = st.columns(3)
 with classify.container(border=True):
     st.page_link("app_pages/classify.py", label="**Classify**", icon=":material/image_search:")
     st.write(f"Upload a {ui.routed_modalities()} (PNG, JPEG, DICOM with CT windows, ...). A modality recognizer "
@@ -36,6 +36,13 @@ with st.container(border=True):
     st.page_link("app_pages/super_resolution.py", label="**Super-resolution**", icon=":material/zoom_in:")
     st.write("Any image four times larger: bicubic, SRResNet and SRGAN side by side under one zoom window, or an "
              "image you have at high resolution downscaled and restored, with PSNR and SSIM against the original.")
+
+with adapt.container(border=True):
+    st.page_link("app_pages/adapt.py", label="**Domain adaptation**", icon=":material/transform:")
+    st.write("Why a model that is near-perfect on its own data fails on data that merely looks different, and how "
+             "a GAN (PixelDA) closes that gap without a single label from the new domain: digits from MNIST "
+             "turned into MNIST-M's photo style, before and after accuracy, and where each classifier puts the "
+             "two domains.")
 
 st.header("The shipped models")
 names = ui.shipped_models()

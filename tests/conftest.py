@@ -21,6 +21,7 @@ TINY = {
     # tile 16 < the 40-px test images: the round-trip test goes through tiled inference too
     "srresnet": dict(channels=8, blocks=1, upsample_channels=4, tile=16, overlap=10),
     "srgan": dict(channels=8, blocks=1, upsample_channels=4, tile=16, overlap=10, discriminator_widths=[4, 8]),
+    "pixelda": dict(generator_width=4, generator_blocks=1, discriminator_widths=[4, 8, 16, 32]),
 }
 
 
@@ -75,6 +76,41 @@ def make_kvasir_tree(root: Path, n_train: int = 20, n_val: int = 4, seed: int = 
         Image.fromarray(disc.astype(np.uint8) * 255).save(base / "masks" / f"{i}.png")
     (base / "splits/train.txt").write_text("\n".join(ids[:n_train]) + "\n")
     (base / "splits/val.txt").write_text("\n".join(ids[n_train:]) + "\n")
+    return root
+
+
+def make_digits_tree(root: Path, n_train: int = 160, n_test: int = 40, seed: int = 0) -> Path:
+    """A miniature of MNIST (idx .gz files), the MNIST-M test npz and BSDS500 photos, under `root`: a
+    "digit" k is a bright bar at a height set by k, so a tiny classifier can learn it."""
+    import gzip
+
+    rng = np.random.default_rng(seed)
+
+    def digits(n):
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        images = np.zeros((n, 28, 28), np.uint8)
+        for image, k in zip(images, labels):
+            image[4 + 2 * k:6 + 2 * k, 6:22] = 255
+        return images, labels
+
+    (root / "mnist").mkdir(parents=True, exist_ok=True)
+    for part, n in (("train", n_train), ("t10k", n_test)):
+        images, labels = digits(n)
+        with gzip.open(root / "mnist" / f"{part}-images-idx3-ubyte.gz", "wb") as f:
+            f.write(np.array([0x803, n, 28, 28], ">i4").tobytes() + images.tobytes())
+        with gzip.open(root / "mnist" / f"{part}-labels-idx1-ubyte.gz", "wb") as f:
+            f.write(np.array([0x801, n], ">i4").tobytes() + labels.tobytes())
+    images, labels = digits(n_test)
+    photos = rng.integers(0, 256, (n_test, 32, 32, 3)).astype(np.uint8)
+    strokes = np.pad(images, ((0, 0), (2, 2), (2, 2)))[..., None].astype(int)  # (n, 32, 32, 1)
+    (root / "mnist_m").mkdir(exist_ok=True)
+    np.savez(root / "mnist_m/mnist_m_test.npz", images=np.abs(photos.astype(int) - strokes).astype(np.uint8),
+             labels=labels)
+    for part in ("train", "test"):
+        (root / "sr/BSDS500" / part).mkdir(parents=True, exist_ok=True)
+        for i in range(2):
+            photo = rng.integers(0, 256, (48, 64, 3)).astype(np.uint8)
+            Image.fromarray(photo).save(root / "sr/BSDS500" / part / f"{i}.jpg", quality=90)
     return root
 
 
