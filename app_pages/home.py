@@ -19,7 +19,8 @@ st.markdown(
     "never meant for, and see how the lab refuses them.")
 
 st.header("The pages")
-classify, evaluate, adapt = st.columns(3)
+classify, evaluate = st.columns(2)
+super_resolution, adapt = st.columns(2)
 with classify.container(border=True):
     st.page_link("app_pages/classify.py", label="**Classify**", icon=":material/image_search:")
     st.write(f"Upload a {ui.routed_modalities()} (PNG, JPEG, DICOM with CT windows, ...). A modality recognizer "
@@ -32,7 +33,7 @@ with evaluate.container(border=True):
              "at two thresholds, confusion matrices, ROC and precision-recall curves, and whether its "
              "probabilities can be taken at face value (calibration); for the segmenter, Dice per image and "
              "its worst images.")
-with st.container(border=True):
+with super_resolution.container(border=True):
     st.page_link("app_pages/super_resolution.py", label="**Super-resolution**", icon=":material/zoom_in:")
     st.write("Any image four times larger: bicubic, SRResNet and SRGAN side by side under one zoom window, or an "
              "image you have at high resolution downscaled and restored, with PSNR and SSIM against the original.")
