@@ -1,4 +1,6 @@
 """Layers used by more than one model family."""
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -21,3 +23,14 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x):
         return self.act(self.body(x) + self.shortcut(x))
+
+
+def fit_input(images: torch.Tensor, *, channels: int, size: int) -> torch.Tensor:
+    """(B, 1 or `channels`, H, W) in [0, 1], any size -> (B, channels, size, size): gray is repeated over the
+    channels, and the image resized with antialiasing (bilinear) when it is not the network's size already."""
+    if images.ndim != 4 or images.shape[1] not in (1, channels):
+        raise ValueError(f"expected images (B, {channels}, H, W), got {tuple(images.shape)}")
+    images = images.expand(-1, channels, -1, -1)
+    if images.shape[-2:] != (size, size):
+        images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return images

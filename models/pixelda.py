@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import MedLabModel
+from .blocks import fit_input
 from .registry import register
 
 # Loss weights of the paper's MNIST -> MNIST-M setting: min over G and T, max over D of
@@ -140,12 +141,7 @@ class PixelDA(MedLabModel):
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 1 or 3, H, W) in [0, 1], any size -> (B, C, S, S) in [-1, 1]; gray is repeated over RGB."""
-        if images.ndim != 4 or images.shape[1] not in (1, self.config.in_channels):
-            raise ValueError(f"expected images (B, {self.config.in_channels}, H, W), got {tuple(images.shape)}")
-        images = images.expand(-1, self.config.in_channels, -1, -1)
-        size = self.config.image_size
-        if images.shape[-2:] != (size, size):
-            images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        images = fit_input(images, channels=self.config.in_channels, size=self.config.image_size)
         return images * 2 - 1
 
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import MedLabModel
-from .blocks import ResidualBlock
+from .blocks import ResidualBlock, fit_input
 from .registry import register
 
 
@@ -52,12 +52,7 @@ class UNet(MedLabModel):
         self.register_buffer("threshold", torch.tensor(0.5))  # on the polyp probability, fitted on validation
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
-        if images.ndim != 4 or images.shape[1] not in (1, self.config.in_channels):
-            raise ValueError(f"expected images (B, {self.config.in_channels}, H, W), got {tuple(images.shape)}")
-        images = images.expand(-1, self.config.in_channels, -1, -1)
-        size = self.config.image_size
-        if images.shape[-2:] != (size, size):
-            images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        images = fit_input(images, channels=self.config.in_channels, size=self.config.image_size)
         mean = images.new_tensor(self.config.mean).view(1, -1, 1, 1)
         std = images.new_tensor(self.config.std).view(1, -1, 1, 1)
         return (images - mean) / std
