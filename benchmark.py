@@ -105,7 +105,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--app", action="store_true", help="also time app start to first prediction (needs chromium)")
     parser.add_argument("--data-root", help="where chest_xray/ is (default: $MEDLAB_DATA)")
-    parser.add_argument("--sr", action="store_true", help="benchmark super-resolution x4 instead")
+    parser.add_argument("--sr", action="store_true",
+                        help="benchmark super-resolution x4 instead (a tenth of --repeats, at least 1: each run takes seconds)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     if args.sr:
