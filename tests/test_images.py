@@ -6,7 +6,6 @@ All files are made here at test time (PIL, pydicom) or come bundled with pydicom
 import io
 import os
 import warnings
-import zlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, ge
 
 import images
 from images import WINDOW_PRESETS, ImageReadError, LoadedImage, read_image, to_pil, to_tensor
+from tests.hostile import encode, noise, with_png_size
 
 
 # ---------------------------------------------------------------------------------------------
@@ -36,28 +36,8 @@ def save(tmp_path: Path, filename: str, im: Image.Image, **kwargs) -> Path:
     return path
 
 
-def encode(im: Image.Image, fmt: str, **kwargs) -> bytes:
-    buffer = io.BytesIO()
-    im.save(buffer, fmt, **kwargs)
-    return buffer.getvalue()
-
-
-def noise(height: int, width: int, channels: int = 3, seed: int = 0) -> np.ndarray:
-    shape = (height, width, channels) if channels > 1 else (height, width)
-    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
-
-
 def gray_ramp(height: int = 32, width: int = 48) -> np.ndarray:
     return np.tile(np.linspace(0, 255, width).astype(np.uint8), (height, 1))
-
-
-def patch_png_size(png: bytes, width: int, height: int) -> bytes:
-    """Rewrite the IHDR width and height of a PNG and fix its CRC, leaving the pixel data as it is."""
-    data = bytearray(png)
-    data[16:20] = width.to_bytes(4, "big")
-    data[20:24] = height.to_bytes(4, "big")
-    data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")  # CRC over chunk type + IHDR data
-    return bytes(data)
 
 
 def assert_valid(image: LoadedImage) -> None:
@@ -354,7 +334,7 @@ def test_file_over_the_size_limit(tmp_path, monkeypatch):
     ],
 )
 def test_header_claiming_too_many_pixels_is_refused_before_decoding(width, height, route):
-    png = patch_png_size(encode(Image.new("L", (16, 16)), "PNG"), width, height)
+    png = with_png_size(encode(Image.new("L", (16, 16)), "PNG"), width, height)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no DecompressionBombWarning may escape either
         message = read_error(png, name="bomb.png")
@@ -369,7 +349,7 @@ def test_tiny_images_are_too_small_to_judge(width, height):
 
 
 def test_zero_size_header():
-    png = patch_png_size(encode(Image.new("L", (16, 16)), "PNG"), 0, 16)
+    png = with_png_size(encode(Image.new("L", (16, 16)), "PNG"), 0, 16)
     assert "zero.png" in read_error(png, name="zero.png")
 
 
