@@ -179,3 +179,44 @@ def sharpness(images, *, border: int = 0):
     kx = torch.tensor([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=torch.float64) / 8
     gx, gy = F.conv2d(y, kx.view(1, 1, 3, 3)), F.conv2d(y, kx.t().reshape(1, 1, 3, 3))
     return 100 * (gx ** 2 + gy ** 2).sqrt().flatten(1).mean(1)
+
+
+# Generative models: is the requested class recognisable, is the distribution right, is there variety?
+
+def gan_test(probabilities, requested, class_names: list[str]) -> dict:
+    """GAN-test (Shmelkov et al., 2018): how often an independent classifier reads each generated image as
+    the class it was generated for. probabilities (N, K) from that classifier, requested (N,) class indices.
+    Returns {"overall": accuracy, "per_class": {name: accuracy}} over the classes that were requested."""
+    probabilities, requested = np.asarray(probabilities), np.asarray(requested)
+    hits = probabilities.argmax(1) == requested
+    per_class = {class_names[k]: float(hits[requested == k].mean()) for k in np.unique(requested)}
+    return {"overall": float(hits.mean()), "per_class": per_class}
+
+
+def frechet_distance(features_a, features_b) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (N, D), as FID (Heusel et al., 2017)
+    but in any network's feature space: |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a^1/2 S_b S_a^1/2)^1/2).
+    Symmetric eigendecompositions in float64 replace scipy's sqrtm; both sets need more rows than columns
+    for the figure to mean much (FID's own caveat), so compare it with the same distance between two
+    halves of the real data."""
+    a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    values, vectors = np.linalg.eigh(cov_a)
+    root_a = (vectors * np.sqrt(values.clip(0))) @ vectors.T
+    middle = np.linalg.eigvalsh(root_a @ cov_b @ root_a)
+    trace_root = np.sqrt(middle.clip(0)).sum()
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_root)
+
+
+def mean_pairwise_ssim(images, *, pairs: int = 500, generator=None) -> float:
+    """Diversity: the mean SSIM of random pairs of distinct images (N, C, H, W) in [0, 1] (N >= 2).
+    Lower means more varied; a collapsed generator scores near 1. Pairs are drawn with `generator`."""
+    import torch
+
+    n = len(images)
+    if n < 2:
+        raise ValueError(f"need at least 2 images to measure diversity, got {n}")
+    first = torch.randint(n, (pairs,), generator=generator)
+    second = (first + torch.randint(1, n, (pairs,), generator=generator)) % n  # never the image itself
+    return float(ssim(images[first], images[second]).mean())
