@@ -104,6 +104,11 @@ SETTINGS = {  # what the model card says about each family's training recipe
                         "paper's weights; the discriminator: 0.013 x (real target vs translated source)",
                 "model selection": "source-only: best accuracy on the labelled MNIST val digits; PixelDA: none, a "
                                    "fixed schedule keeps the last epoch's weights (no target label is read in training)"},
+    "vae": {"optimiser": "Adam, cosine schedule with warm-up",
+            "loss": "negative ELBO per image: -log p(x | z) under the config's likelihood (one reparameterised draw) "
+                    "+ beta x KL(q(z | x) || N(0, I)), the KL weight rising linearly from 0 over the warm-up; "
+                    "plus ssim_weight x (1 - SSIM) x pixels when set",
+            "model selection": "best validation ELBO (nats per image, beta 1, one draw of z with a fixed seed)"},
 }
 
 
@@ -157,6 +162,17 @@ def parse_args(argv=None):
     p.add_argument("--per-image-norm", action="store_true",
                    help="classifier: standardise each image by its own mean and spread (exposure carries no signal)")
     p.add_argument("--init-from", help="a weights folder of the same family to start from (transfer learning)")
+    vae = p.add_argument_group("VAEs (family vae)")
+    vae.add_argument("--latent-dim", type=int, help="size of the code z (EndoVAE: 6)")
+    vae.add_argument("--architecture", choices=["endovae", "residual"], help="the encoder and decoder")
+    vae.add_argument("--strides", type=int, nargs="+", help="stride per encoder stage (with --widths; --depths: "
+                     "residual blocks per stage of the residual architecture)")
+    vae.add_argument("--dense", type=int, help="units of the dense layer between the convolutions and the code")
+    vae.add_argument("--conditional", action="store_true", help="a conditional VAE: the class is given to both halves")
+    vae.add_argument("--reconstruction", choices=["bce", "mse", "l1", "gaussian"], help="the likelihood p(x | z)")
+    vae.add_argument("--beta", type=float, help="KL weight (1: the true ELBO)")
+    vae.add_argument("--ssim-weight", type=float, help="adds weight x (1 - SSIM) x pixels to the loss")
+    vae.add_argument("--kl-warmup", type=float, default=0, help="epochs over which the KL weight rises from 0 to beta")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads per process (0: cores / processes)")
     p.add_argument("--title", help="the model card's title")
@@ -431,6 +447,57 @@ def sr_card(args, split, config) -> dict:
             "augmentation": "random crops, horizontal flips and 90-degree rotations"}
 
 
+# -- VAEs: images (and their classes, for a conditional VAE), scored by the validation ELBO -----------
+
+
+def vae_order(split, generator: torch.Generator) -> torch.Tensor:
+    return torch.randperm(len(split), generator=generator)
+
+
+def vae_batch(split, index: torch.Tensor, generator: torch.Generator, args):
+    """(images, class indices or None, the generator for the reparameterisation noise)."""
+    images, labels = split.batch(index)
+    if args.dataset == "kvasir_seg":  # a mirrored colonoscopy frame is still a colonoscopy frame
+        flip = torch.rand(2, len(images), generator=generator) < 0.5
+        images = torch.where(flip[0].view(-1, 1, 1, 1), images.flip(-1), images)
+        images = torch.where(flip[1].view(-1, 1, 1, 1), images.flip(-2), images)
+    return images, None if split.is_segmentation else labels, generator
+
+
+@torch.no_grad()
+def vae_elbo(model, split, batch_size: int = 200) -> np.ndarray:
+    """The ELBO (nats) of every image of a split, one draw of z each from a fixed seed (beta 1)."""
+    model.eval()
+    generator = torch.Generator().manual_seed(0)
+    values = []
+    for i in range(0, len(split), batch_size):
+        images, labels = split.batch(slice(i, i + batch_size))
+        values.append(model.elbo(images, labels if model.config.conditional else None, generator))
+    return torch.cat(values).numpy()
+
+
+def vae_score(model, split) -> tuple[str, float]:
+    return "ELBO", float(vae_elbo(model, split).mean())
+
+
+def vae_config(args, split) -> dict:
+    steps_per_epoch = -(-len(split) // args.batch_size)
+    return {"class_names": ["polyp frame"] if split.is_segmentation else split.class_names,
+            "image_size": args.image_size, "in_channels": args.channels, "latent_dim": args.latent_dim,
+            "architecture": args.architecture, "widths": args.widths, "strides": args.strides,
+            "blocks": args.depths, "dense": args.dense,
+            "conditional": args.conditional or None, "reconstruction": args.reconstruction, "beta": args.beta,
+            "ssim_weight": args.ssim_weight, "kl_warmup_steps": round(args.kl_warmup * steps_per_epoch) or None}
+
+
+def vae_card(args, split, config) -> dict:
+    kind = f"conditional on ({', '.join(config.class_names)})" if config.conditional else "unconditional"
+    return {"data": f"{config.image_size} px {'grayscale' if config.in_channels == 1 else 'colour'}; "
+                    f"{config.architecture} architecture, {config.latent_dim}-dimensional latent, {kind}, "
+                    f"{config.reconstruction} likelihood, beta {config.beta}",
+            "augmentation": "random horizontal and vertical flips" if args.dataset == "kvasir_seg" else "none"}
+
+
 SR_TASK = Task(sr_score, load=sr_load, order=sr_order, batch=sr_batch, config=sr_config, card=sr_card)
 
 TASKS = {
@@ -440,6 +507,7 @@ TASKS = {
     "srgan": Task(srgan_score, load=sr_load, order=sr_order, batch=sr_batch, config=sr_config, card=sr_card),
     "pixelda": Task(classifier_score, load=adaptation_load, order=adaptation_order, batch=adaptation_batch, config=adaptation_config,
                     card=adaptation_card, keep_last=lambda args: args.dataset == "mnist_m"),
+    "vae": Task(vae_score, order=vae_order, batch=vae_batch, config=vae_config, card=vae_card),
 }
 
 

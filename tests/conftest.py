@@ -22,6 +22,7 @@ TINY = {
     "srresnet": dict(channels=8, blocks=1, upsample_channels=4, tile=16, overlap=10),
     "srgan": dict(channels=8, blocks=1, upsample_channels=4, tile=16, overlap=10, discriminator_widths=[4, 8]),
     "pixelda": dict(generator_width=4, generator_blocks=1, discriminator_widths=[4, 8, 16, 32]),
+    "vae": dict(image_size=16, widths=[4, 8], strides=[2, 2], dense=16, latent_dim=2),
 }
 
 
