@@ -88,6 +88,15 @@ def render(meta: dict) -> str:
                 lines.append(f"| {name} ({s['n']}) | HR original | | | | | {s['original']['sharpness']:.2f} |")
             lines += ["", "Gain over bicubic on Y: " + ", ".join(
                 f"{name} {s['gain_psnr_y']:+.2f} dB" for name, s in result["sets"].items()) + ".", ""]
+        if "elbo" in result:  # a VAE: reconstruction, the bound, and (conditional) GAN-test of its samples
+            lines += [f"Reconstruction PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.3f}; held-out ELBO "
+                      f"{result['elbo']:.1f} nats per image.", ""]
+            if "gan_test" in result:
+                g = result["gan_test"]
+                lines += [f"GAN-test (the judge {g['judge']} reads each sample as the class it was drawn for): "
+                          f"{g['overall']:.3f} over {g['samples']} samples; per class " + ", ".join(
+                              f"{k} {v:.3f}" for k, v in g["per_class"].items())
+                          + f". The judge's accuracy on the real images: {g['judge_accuracy_on_real']:.3f}.", ""]
         if "recall" in result:
             lines += [f"Accuracy {result['accuracy']:.3f}; recall per class: " + ", ".join(
                 f"{k} {v:.3f}" for k, v in result["recall"].items()) + ".", ""]

@@ -186,6 +186,72 @@ def evaluate_adaptation(model, root: Path, split: str) -> tuple[str, dict]:
     return protocol, {**target, "source": {"dataset": "mnist", "protocol": source_protocol, **source}}
 
 
+MAP_SIZE = 2000  # test images on a shipped latent map: enough to see the clusters, small on disk
+MAP_THUMBNAILS = ("mnist",)  # data sets whose images we may ship, as 28-px thumbnails, beside the codes
+
+
+@torch.no_grad()
+def evaluate_vae(model, root: Path, dataset: str, split: str, folder: Path | None) -> tuple[str, dict]:
+    """A VAE on a held-out split: reconstruction PSNR and SSIM (decoded from the encoder's mean), the ELBO
+    per image, and for a conditional VAE with a judge in evaluators.py, GAN-test of its samples. With a
+    weights folder, also writes the split's latent map (codes, labels; thumbnails only for MNIST)."""
+    import latent
+    from evaluators import EVALUATORS, judge
+    from metrics import gan_test, psnr, ssim
+    from train import vae_elbo
+
+    c = model.config
+    data = load_split(dataset, root, split, size=c.image_size, channels=c.in_channels)
+    labels = None if data.is_segmentation else data.labels
+    given = (lambda index: labels[index]) if c.conditional else (lambda index: None)
+    psnrs, ssims, codes = [], [], []
+    for i in tqdm(range(0, len(data), 200), desc=f"{dataset} {split}", unit="batch", leave=False):
+        images = data.batch(slice(i, i + 200))[0]
+        mu, _ = model.encode(images, given(slice(i, i + 200)))
+        recon = model.decode(mu, given(slice(i, i + 200)))
+        psnrs.append(psnr(recon, images))
+        ssims.append(ssim(recon, images))
+        codes.append(mu)
+    psnrs, ssims, codes = torch.cat(psnrs).numpy(), torch.cat(ssims).numpy(), torch.cat(codes).numpy()
+    elbo = vae_elbo(model, data)
+    likelihood = {"bce": "Bernoulli (pixel values as soft targets)", "mse": "Gaussian, sigma 1",
+                  "l1": "Laplace, scale 1", "gaussian": "Gaussian, sigma per channel fitted in training"}[c.reconstruction]
+    result = {"n": len(data), "psnr": float(psnrs.mean()), "ssim": float(ssims.mean()),
+              "psnr_median": float(np.median(psnrs)), "elbo": float(elbo.mean()),
+              "elbo_per_dim": float(elbo.mean() / (c.in_channels * c.image_size ** 2)),
+              "latent_dim": c.latent_dim, "likelihood": likelihood,
+              "worst": [{"file": data.files[k], "psnr": float(psnrs[k])} for k in np.argsort(psnrs)[:5]]}
+    protocol = (f"{data.description}; images read by images.read_image and resized to {c.image_size} px "
+                f"{'grayscale' if c.in_channels == 1 else 'RGB'}; reconstruction decoded from the encoder's mean "
+                "(no sampling); PSNR (peak 1) and SSIM (Gaussian 11x11, sigma 1.5) on all channels at that size, per "
+                f"image, then averaged; ELBO per image in nats (beta 1, one draw of z, seed 0; likelihood: {likelihood})")
+    if c.conditional and dataset in EVALUATORS:
+        judge_model = models.load(WEIGHTS / EVALUATORS[dataset])
+        per_class = 1000 if len(c.class_names) > 2 else 500
+        requested = torch.arange(len(c.class_names)).repeat_interleave(per_class)
+        samples = torch.cat([model.sample(chunk, generator=torch.Generator().manual_seed(k))
+                             for k, chunk in enumerate(requested.split(500))])
+        probabilities, _ = judge(judge_model, samples)
+        real, _ = judge(judge_model, data.batch(slice(0, len(data)))[0])
+        result["gan_test"] = gan_test(probabilities.numpy(), requested.numpy(), c.class_names)
+        result["gan_test"].update(judge=EVALUATORS[dataset], samples=len(requested),
+                                  judge_accuracy_on_real=float((real.argmax(1) == data.labels).float().mean()))
+        protocol += (f"; GAN-test: {per_class} samples per class (z ~ N(0, I), seeds 0, 1, ... per 500), read by the "
+                     f"independent judge {EVALUATORS[dataset]} (its accuracy on the real images of this split beside it)")
+    if folder is not None and split == "test":
+        keep = np.sort(np.random.default_rng(0).permutation(len(data))[:MAP_SIZE])
+        thumbnails = None
+        if dataset in MAP_THUMBNAILS:
+            small = load_split(dataset, root, split, size=28, channels=1)
+            thumbnails = small.images[keep, 0].numpy()
+        values = data.labels[keep].float().mean(dim=(1, 2, 3)).numpy() if data.is_segmentation else None
+        latent.save_map(folder, codes=codes[keep], labels=np.zeros(len(keep)) if labels is None else labels[keep].numpy(),
+                        class_names=c.class_names, thumbnails=thumbnails, values=values,
+                        value_name="polyp area (share of the frame)" if values is not None else "",
+                        description=f"{len(keep)} images of {data.description}: the encoder's mean of each")
+    return protocol, result
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", help="weights folder name under weights/, a path, or a Hub repository id")
@@ -212,6 +278,8 @@ def main(argv=None) -> dict:
             sys.exit("super-resolution is measured on the test sets Set5 and Set14 only (--split test); "
                      "validation is train.py's")
         protocol, body = evaluate_super_resolution(model, root)
+    elif model.family == "vae":
+        protocol, body = evaluate_vae(model, root, dataset, args.split, Path(path) if not args.no_write else None)
     elif model.family == "pixelda":  # the headline is the target domain, whichever data set it was trained on
         protocol, body = evaluate_adaptation(model, root, args.split)
         dataset = "mnist_m"
@@ -238,7 +306,7 @@ def main(argv=None) -> dict:
         (Path(path) / name).write_text(json.dumps(result, indent=1) + "\n")
         summary = {k: result[k] for k in ("split", "n", "command", "protocol", "roc_auc", "average_precision", "ece",
                                           "at_threshold", "at_0.5", "accuracy", "recall", "routing", "dice", "iou",
-                                          "found") if k in result}
+                                          "found", "psnr", "ssim", "elbo", "gan_test") if k in result}
         if "sets" in result:  # super-resolution: the means per set, not the per-image rows
             summary["sets"] = {name: {k: v for k, v in s.items() if k != "per_image"} for name, s in result["sets"].items()}
         if "source" in result:  # a domain-adaptation model: its source-domain figures too
@@ -248,7 +316,8 @@ def main(argv=None) -> dict:
     if args.json:
         print(json.dumps(result))
     else:
-        keys = ("n", "roc_auc", "ece", "at_threshold", "at_0.5", "accuracy", "recall", "routing", "dice", "iou", "found")
+        keys = ("n", "roc_auc", "ece", "at_threshold", "at_0.5", "accuracy", "recall", "routing", "dice", "iou", "found",
+                "psnr", "ssim", "elbo", "gan_test")
         shown = {"split": args.split, **{k: result[k] for k in keys if k in result}}
         if "sets" in result:
             shown["sets"] = {name: {k: v for k, v in s.items() if k != "per_image"} for name, s in result["sets"].items()}
