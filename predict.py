@@ -4,6 +4,9 @@
     python predict.py segment frame1.jpg frame2.jpg --json --masks out/
     python predict.py upscale photo.png xray.png --model srresnet --out big/
     python predict.py adapt digit.png --seed 0 --out translated/
+    python predict.py encode frame.jpg --model endovae-kvasir --json
+    python predict.py decode --model vae-mnist-2d --code 0.5 -1.0 --out out/
+    python predict.py interpolate --model endovae-kvasir --images a.jpg b.jpg --frames 12 --out out/
 
 Each line has `file` (the path as given), `modality`, `model`, `label` and `probabilities`; or
 `file` and `error` when the file could not be read or no model could judge it. The other files
@@ -127,6 +130,113 @@ def adapt(args) -> None:
     each_file(args, judge, describe)
 
 
+# -- latent spaces (VAEs; GANs for decode and interpolate between seeds) ------------------------------
+
+
+def latent_model(args):
+    """The model named by --model, checked to have the latent interface and, if conditional, a --label."""
+    import latent
+
+    model = inference.load_model(args.model)
+    if not hasattr(model, "decode") or not hasattr(model, "noise"):
+        sys.exit(f"{args.model} is a {model.family!r} model without a latent space (no noise/decode)")
+    conditional = getattr(model.config, "conditional", False)
+    if conditional and args.label is None:
+        sys.exit(f"{args.model} is conditional: pass --label, one of "
+                 + ", ".join(f"{k} ({name})" for k, name in enumerate(model.class_names)))
+    if args.label is not None and not conditional:
+        sys.exit(f"{args.model} is not conditional: drop --label")
+    if args.label is not None and not 0 <= args.label < len(model.class_names):
+        sys.exit(f"--label must be 0 to {len(model.class_names) - 1} ({', '.join(model.class_names)})")
+    args.labels = None if args.label is None else torch.tensor([args.label])
+    args.size = latent.latent_size(model)
+    return model
+
+
+def encode_image(model, path: str, labels) -> torch.Tensor:
+    """The encoder's mean (D,) for one image file."""
+    if not hasattr(model, "encode"):
+        raise SystemExit(f"a {model.family!r} model has no encoder: it cannot place an image in its latent space")
+    image = to_tensor(read_image(path, name=path), channels=getattr(model.config, "in_channels", 3))
+    return model.encode(image, labels)[0][0]
+
+
+def save_png(image: torch.Tensor, path: Path) -> None:
+    import latent
+
+    Image.fromarray(latent.to_uint8(image[None])[0]).save(path)
+
+
+def encode(args) -> None:
+    """Each image's code: the encoder's mean and log-variance."""
+    model = latent_model(args)
+    if not hasattr(model, "encode"):
+        sys.exit(f"{args.model} is a {model.family!r} model without an encoder: only VAEs place images in their latent space")
+
+    def judge(path: str) -> dict:
+        image = to_tensor(read_image(path, name=path), channels=model.config.in_channels)
+        mu, logvar = model.encode(image, args.labels)
+        return {"model": args.model, "mu": [round(v, 5) for v in mu[0].tolist()],
+                "logvar": [round(v, 5) for v in logvar[0].tolist()]}
+
+    each_file(args, judge, lambda line: "mu " + " ".join(f"{v:+.3f}" for v in line["mu"]))
+
+
+def decode(args) -> None:
+    """One image from a code given on the command line (--code) or drawn from a seed (--seed)."""
+    import latent
+
+    model = latent_model(args)
+    if args.code is not None:
+        if len(args.code) != args.size:
+            sys.exit(f"--code needs {args.size} numbers for {args.model}, got {len(args.code)}")
+        code, name = torch.tensor(args.code, dtype=torch.float32), "code"
+    else:
+        code, name = latent.seed_code(model, args.seed), f"seed{args.seed}"
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / f"{args.model.replace('/', '_')}-{name}.png"
+    save_png(model.decode(code[None], args.labels)[0], target)
+    line = {"model": args.model, "code": [round(v, 5) for v in code.tolist()], "output": str(target)}
+    print(json.dumps(line) if args.json else f"{target} (code {' '.join(f'{v:+.3f}' for v in code.tolist())})")
+
+
+def interpolate(args) -> None:
+    """Frames from one end to the other (two seeds, or two images through the encoder), as PNGs and/or a GIF."""
+    import latent
+
+    model = latent_model(args)
+    if (args.seeds is None) == (args.images is None):
+        sys.exit("give the two ends as --seeds A B or as --images FILE1 FILE2")
+    try:
+        if args.seeds is not None:
+            ends, stem = [latent.seed_code(model, s) for s in args.seeds], f"seeds{args.seeds[0]}-{args.seeds[1]}"
+        else:
+            ends, stem = [encode_image(model, f, args.labels) for f in args.images], \
+                "-".join(Path(f).stem for f in args.images)
+        frames = latent.walk(model, ends[0], ends[1], args.frames, args.method,
+                             None if args.labels is None else int(args.labels[0]))
+    except (ImageReadError, ValueError) as error:
+        sys.exit(str(error))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    if args.format in ("gif", "both"):
+        target = out / f"{stem}-{args.method}.gif"
+        target.write_bytes(latent.gif_bytes(frames, scale=max(1, 192 // frames.shape[-1])))
+        written.append(str(target))
+    if args.format in ("frames", "both"):
+        for i, frame in enumerate(frames):
+            target = out / f"{stem}-{args.method}-{i:03d}.png"
+            save_png(frame, target)
+            written.append(str(target))
+    line = {"model": args.model, "method": args.method, "frames": args.frames,
+            "start": [round(v, 5) for v in ends[0].tolist()], "end": [round(v, 5) for v in ends[1].tolist()],
+            "written": written}
+    print(json.dumps(line) if args.json else f"{args.frames} frames ({args.method}): " + ", ".join(written[:3])
+          + (f" and {len(written) - 3} more" if len(written) > 3 else ""))
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -155,6 +265,31 @@ def main(argv=None) -> None:
     p.add_argument("--model", default="mnist-m-pixelda", help="a PixelDA weights folder under weights/ (or a path)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(run=adapt)
+    p = verbs.add_parser("encode", help="an image's code in a VAE's latent space (mu, logvar)")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--model", default="endovae-kvasir", help="a VAE weights folder under weights/ (or a path)")
+    p.add_argument("--label", type=int, help="conditional VAEs: the class index of the images")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(run=encode)
+    p = verbs.add_parser("decode", help="the image of one code (--code) or of a seed's code (--seed)")
+    p.add_argument("--model", default="endovae-kvasir", help="a VAE or GAN weights folder under weights/ (or a path)")
+    p.add_argument("--code", type=float, nargs="+", help="the code, one number per latent dimension")
+    p.add_argument("--seed", type=int, default=0, help="without --code: draw the code from this seed")
+    p.add_argument("--label", type=int, help="conditional models: the class index to draw")
+    p.add_argument("--out", required=True, help="folder for the PNG")
+    p.add_argument("--json", action="store_true", help="a JSON object")
+    p.set_defaults(run=decode)
+    p = verbs.add_parser("interpolate", help="walk from one code to another: frames as PNGs and/or an animated GIF")
+    p.add_argument("--model", default="endovae-kvasir", help="a VAE or GAN weights folder under weights/ (or a path)")
+    p.add_argument("--seeds", type=int, nargs=2, metavar=("A", "B"), help="the ends: the codes of two seeds")
+    p.add_argument("--images", nargs=2, metavar=("FILE1", "FILE2"), help="the ends: two images through the encoder")
+    p.add_argument("--frames", type=int, default=12, help="frames, the two ends included (at least 2)")
+    p.add_argument("--method", default="spherical", choices=["linear", "spherical"])
+    p.add_argument("--label", type=int, help="conditional models: the class index of every frame")
+    p.add_argument("--format", default="gif", choices=["gif", "frames", "both"])
+    p.add_argument("--out", required=True, help="folder for the GIF and/or the frames")
+    p.add_argument("--json", action="store_true", help="a JSON object")
+    p.set_defaults(run=interpolate)
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     try:

@@ -224,3 +224,40 @@ def test_train_and_evaluate_a_vae_end_to_end(data_root, tmp_path):
     assert found["codes"].shape == (4, 3) and "thumbnails" not in found  # Kvasir images are not ours to ship
     assert found["values"].shape == (4,)
     assert "PSNR" in (out / "README.md").read_text()
+
+
+@pytest.fixture
+def vae_folder(tmp_path):
+    torch.manual_seed(0)
+    folder = tmp_path / "tiny-vae"
+    tiny_model("vae").save_pretrained(folder)
+    for i in range(2):
+        Image.fromarray((np.random.default_rng(i).random((20, 20, 3)) * 255).astype(np.uint8)).save(tmp_path / f"im{i}.png")
+    return folder
+
+
+def test_predict_encode_decode_interpolate(vae_folder, tmp_path, capsys):
+    import predict
+
+    files = [str(tmp_path / "im0.png"), str(tmp_path / "im1.png"), str(tmp_path / "missing.png")]
+    predict.main(["encode", *files, "--model", str(vae_folder), "--json"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines[0]["mu"]) == 2 and len(lines[1]["logvar"]) == 2 and "error" in lines[2]
+
+    predict.main(["decode", "--model", str(vae_folder), "--code", "0.5", "-1", "--out", str(tmp_path / "d"), "--json"])
+    line = json.loads(capsys.readouterr().out)
+    assert Image.open(line["output"]).size == (16, 16)
+    with pytest.raises(SystemExit, match="needs 2 numbers"):
+        predict.main(["decode", "--model", str(vae_folder), "--code", "1", "--out", str(tmp_path / "d")])
+
+    predict.main(["interpolate", "--model", str(vae_folder), "--images", *files[:2], "--frames", "4", "--method",
+                  "linear", "--format", "both", "--out", str(tmp_path / "i"), "--json"])
+    line = json.loads(capsys.readouterr().out)
+    assert line["start"] == lines[0]["mu"] and line["end"] == lines[1]["mu"]  # the ends are the images' codes
+    assert len(line["written"]) == 5 and Image.open(line["written"][0]).format == "GIF"  # + 4 frames
+    with pytest.raises(SystemExit, match="--seeds A B or as --images"):
+        predict.main(["interpolate", "--model", str(vae_folder), "--out", str(tmp_path / "i")])
+    with pytest.raises(SystemExit, match="cannot|not an image|no such|does not exist|missing"):
+        predict.main(["interpolate", "--model", str(vae_folder), "--images", files[0], files[2], "--out", str(tmp_path / "i")])
+    with pytest.raises(SystemExit, match="not conditional"):
+        predict.main(["decode", "--model", str(vae_folder), "--label", "1", "--out", str(tmp_path / "d")])
