@@ -165,3 +165,36 @@ def domain_projection(projected: dict, titles: dict[str, str]) -> go.Figure:
         fig.update_yaxes(title_text="PC 2", showticklabels=False, row=1, col=col)
     return _layout(fig, "Classifier features, PCA to 2-D: MNIST (source) vs MNIST-M (target) test images",
                    height=520, legend=dict(orientation="h", y=-0.08))
+
+
+def latent_map(points, labels, class_names: list[str], *, method: str, values=None, value_name: str = "",
+               highlight=None, highlight_name: str = "your image") -> "go.Figure":
+    """A test set's codes in 2-D, one colour per class (or a colour scale of `values`, e.g. polyp area,
+    when there is one class), each point's index as its customdata so a selection names an image.
+    `method` names the projection on the chart ("the 2-D latent itself" or "PCA of the 6-D codes");
+    `highlight` (2,) is drawn as a star."""
+    import numpy as np
+
+    points, labels = np.asarray(points), np.asarray(labels)
+    fig = go.Figure()
+    index = np.arange(len(points))
+    if values is not None and len(class_names) == 1:
+        fig.add_trace(go.Scatter(
+            x=points[:, 0], y=points[:, 1], mode="markers", customdata=index, name=class_names[0],
+            marker=dict(size=8, color=values, colorscale="Viridis", showscale=True,
+                        colorbar=dict(title=dict(text=value_name, side="right"))),
+            hovertemplate=f"image %{{customdata}}<br>{value_name} %{{marker.color:.3f}}<extra></extra>"))
+    else:
+        for k, name in enumerate(class_names):
+            keep = labels == k
+            fig.add_trace(go.Scatter(
+                x=points[keep, 0], y=points[keep, 1], mode="markers", customdata=index[keep], name=name,
+                marker=dict(size=6, opacity=0.7), hovertemplate=f"{name}, image %{{customdata}}<extra></extra>"))
+    if highlight is not None:
+        fig.add_trace(go.Scatter(x=[highlight[0]], y=[highlight[1]], mode="markers", name=highlight_name,
+                                 marker=dict(symbol="star", size=22, color=CHOSEN, line=dict(width=1.5, color="black")),
+                                 hoverinfo="skip"))
+    two_d = method.startswith("the 2-D")
+    return _layout(fig, f"The encoded test set: {method}", height=520,
+                   xaxis=dict(title="z1" if two_d else "PC 1"), yaxis=dict(title="z2" if two_d else "PC 2"),
+                   dragmode="select")

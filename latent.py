@@ -161,3 +161,22 @@ def load_map(folder) -> dict | None:
     found["description"] = str(found["description"])
     found["value_name"] = str(found["value_name"])
     return found
+
+
+def latent_models(weights) -> list[str]:
+    """Weights folders under `weights` whose family has the latent interface (noise and decode): the
+    VAEs and the GANs. Read from each config.json, without loading any weights."""
+    import json
+
+    import models
+
+    found = []
+    for folder in sorted(Path(weights).iterdir()) if Path(weights).is_dir() else []:
+        try:
+            family = json.loads((folder / "config.json").read_text())["family"]
+            cls = models.get(family)
+        except (OSError, ValueError, KeyError):  # not a weights folder, or an unknown family
+            continue
+        if hasattr(cls, "noise") and hasattr(cls, "decode"):
+            found.append(folder.name)
+    return found

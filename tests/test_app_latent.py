@@ -1,0 +1,108 @@
+"""The Latent space page, run headless with AppTest against tiny VAEs (one with a 2-D latent and a
+shipped map with thumbnails, one conditional without a map)."""
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import cards
+import latent
+from conftest import tiny_model
+from test_app import run, text, upload, use_weights  # noqa: F401  (use_weights is a fixture)
+
+PAGE = "app_pages/latent.py"
+
+
+@pytest.fixture(scope="module")
+def latent_weights(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("latent")
+    torch.manual_seed(0)
+    two_d = tiny_model("vae", in_channels=1, class_names=["0", "1", "2"])
+    two_d.save_pretrained(folder / "endovae-kvasir")
+    cards.write(folder / "endovae-kvasir", {"name": "endovae-kvasir", "family": "vae", "title": "Tiny test VAE"})
+    rng = np.random.default_rng(0)
+    latent.save_map(folder / "endovae-kvasir", codes=rng.normal(size=(30, 2)), labels=rng.integers(0, 3, 30),
+                    class_names=["0", "1", "2"], description="30 test images",
+                    thumbnails=rng.integers(0, 255, (30, 28, 28)).astype(np.uint8))
+    conditional = tiny_model("vae", latent_dim=20, conditional=True, class_names=["NORMAL", "PNEUMONIA"])
+    conditional.save_pretrained(folder / "cvae")
+    cards.write(folder / "cvae", {"name": "cvae", "family": "vae", "title": "Tiny conditional VAE"})
+    tiny_model("classifier").save_pretrained(folder / "not-latent")  # listed nowhere on this page
+    return folder
+
+
+def photo(seed: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray((np.random.default_rng(seed).random((24, 20, 3)) * 255).astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_interpolate_between_seeds_with_a_gif(latent_weights, use_weights):
+    use_weights(latent_weights)
+    at = run(PAGE)
+    assert at.selectbox[0].options == ["Tiny conditional VAE (cvae)", "Tiny test VAE (endovae-kvasir)"]
+    assert "2-dimensional latent space" in text(at)
+    at.slider[0].set_value(5).run()
+    assert not at.exception
+    names = [b.proto.label for b in at.get("download_button")]
+    assert names == ["Download the animation (GIF)", "Download the strip (PNG)"]
+
+
+def test_interpolate_between_two_uploads(latent_weights, use_weights):
+    use_weights(latent_weights)
+    at = run(PAGE)
+    at.radio[1].set_value("two images").run()
+    assert "Upload two images" in text(at)
+    at.file_uploader[0].set_value([("a.png", photo(0), "image/png")])
+    at.file_uploader[1].set_value([("b.png", b"not an image", "image/png")])
+    at.run()
+    assert not at.exception and at.error  # a clear error for the bad file, no crash
+    at.file_uploader[1].set_value([("b.png", photo(1), "image/png")])
+    at.run()
+    assert not at.exception and len(at.get("download_button")) == 2
+
+
+def test_map_shows_the_method_and_the_manifold(latent_weights, use_weights):
+    use_weights(latent_weights)
+    at = run(PAGE)
+    at.radio[0].set_value("Map").run()
+    assert not at.exception
+    figure = at.get("plotly_chart")[0].proto.spec
+    assert "the 2-D latent itself" in figure
+    assert "The decoded manifold" in text(at) and "30 test images" in text(at)
+
+
+def test_sliders_one_per_dimension_and_a_conditional_model(latent_weights, use_weights):
+    use_weights(latent_weights)
+    at = run(PAGE)
+    at.radio[0].set_value("Sliders").run()
+    assert [s.label for s in at.slider] == ["z1", "z2"]
+    at.slider[1].set_value(2.5).run()
+    assert not at.exception and "Decoded in" in text(at)
+    at.selectbox[0].set_value("cvae").run()
+    assert not at.exception
+    assert len(at.slider) == 16 and "first 16 of 20 dimensions" in text(at)
+    at.selectbox[1].set_value(1).run()  # the class to draw
+    assert not at.exception
+    at.radio[0].set_value("Map").run()
+    assert "ships no latent map" in text(at) and "evaluate.py cvae" in text(at)
+
+
+def test_reconstruct_an_upload(latent_weights, use_weights):
+    use_weights(latent_weights)
+    at = run(PAGE)
+    at.radio[0].set_value("Reconstruct").run()
+    at = upload(at, ("x.png", photo(2)))
+    shown = text(at)
+    assert "PSNR" in shown and "SSIM" in shown and "Code:" in shown
+    assert len(at.get("plotly_chart")) == 1  # where it sits on the map
+    assert [b.proto.label for b in at.get("download_button")] == ["Download the reconstruction (PNG)"]
+
+
+def test_no_latent_model_says_what_to_do(tmp_path, use_weights):
+    use_weights(tmp_path)
+    at = run(PAGE)
+    assert "endovae-kvasir" in text(at) and "train.py" in text(at)
