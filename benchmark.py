@@ -6,6 +6,7 @@ Measures, on the CPU with 2 threads: one prediction (the classifier alone, and t
 path: read the file, recognise the modality, classify), a batch of 32, Grad-CAM, and peak memory.
 With --sr, only super-resolution instead: a 512x512 photo (a crop of Set14's img_002) made
 2048x2048 by bicubic, srresnet-x4 and srgan-x4 through `superres.upscale`, tiles and all.
+With --latent MODEL ..., only the decoding of one code by each latent model (the Latent page's sliders).
 With --app it also starts `streamlit run app.py`, opens it in headless Chromium, uploads an image
 and times start to first shown prediction. Copy the output into BENCHMARKS.md.
 """
@@ -100,6 +101,20 @@ def super_resolution(data_root: str | None, repeats: int) -> None:
     print(f"\nPeak resident memory of this process: {peak:.0f} MB.")
 
 
+def latent_decode(repeats: int, names: list[str]) -> None:
+    """Milliseconds to decode one code, as the Latent page's sliders do on every move (target < 100 ms)."""
+    print(f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+          f"torch {torch.__version__}; {repeats} repeats after one warm-up; one code decoded per call.\n")
+    print("| what | p50 ms | p95 ms | runs |\n|---|---|---|---|")
+    for name in names:
+        model = inference.load_model(name)
+        code = model.noise(1, generator=torch.Generator().manual_seed(0))
+        labels = torch.zeros(1, dtype=torch.long) if getattr(model.config, "conditional", False) else None
+        size = model.decode(code, labels).shape[-1]
+        print(row(f"{name}: decode one {code.shape[1]}-D code to {size}x{size}",
+                  timed(lambda: model.decode(code, labels), repeats)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=50)
@@ -107,8 +122,12 @@ def main() -> None:
     parser.add_argument("--data-root", help="where chest_xray/ is (default: $MEDLAB_DATA)")
     parser.add_argument("--sr", action="store_true",
                         help="benchmark super-resolution x4 instead (a tenth of --repeats, at least 1: each run takes seconds)")
+    parser.add_argument("--latent", nargs="+", metavar="MODEL",
+                        help="benchmark decoding one code with these latent models instead (the Latent page's sliders)")
     args = parser.parse_args()
     torch.set_num_threads(2)
+    if args.latent:
+        return latent_decode(args.repeats, args.latent)
     if args.sr:
         return super_resolution(args.data_root, max(1, args.repeats // 10))
 

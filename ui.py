@@ -329,6 +329,10 @@ def headline(evaluation: dict) -> str:
         return "x4, PSNR on Y (4-px border) against bicubic: " + "; ".join(
             f"{name} {s['model']['psnr_y']:.2f} dB vs {s['bicubic']['psnr_y']:.2f} ({s['gain_psnr_y']:+.2f})"
             for name, s in evaluation["sets"].items()) + "."
+    if "elbo" in evaluation:  # a VAE
+        judged = (f"; GAN-test of its samples {evaluation['gan_test']['overall']:.1%}" if "gan_test" in evaluation else "")
+        return (f"On the {where}: reconstruction PSNR {evaluation['psnr']:.2f} dB, SSIM {evaluation['ssim']:.3f}; "
+                f"ELBO {evaluation['elbo']:.1f} nats per image{judged}.")
     return f"Evaluated on the {where}: see the Evaluate page."
 
 

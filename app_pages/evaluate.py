@@ -144,6 +144,21 @@ elif "sets" in evaluation:  # super-resolution: bicubic and the model on each te
             for who, label in (("bicubic", "bicubic"), ("model", name), ("original", "HR original"))]
     st.dataframe(pd.DataFrame(rows), hide_index=True)
 
+elif "elbo" in evaluation:  # a VAE: how well it redraws held-out images, its bound, and its samples
+    st.subheader("Headline figures")
+    cells = [("Reconstruction PSNR", f"{evaluation['psnr']:.2f} dB", "Decoded from the encoder's mean; higher is closer."),
+             ("Reconstruction SSIM", f"{evaluation['ssim']:.3f}", "Structural similarity, 1 is identical."),
+             ("ELBO", f"{evaluation['elbo']:.1f} nats", f"Per image; likelihood: {evaluation['likelihood']}. Higher is better.")]
+    if "gan_test" in evaluation:
+        g = evaluation["gan_test"]
+        cells.append(("GAN-test", f"{g['overall']:.1%}", f"How often the independent judge {g['judge']} reads a sample "
+                                                         f"as the class it was drawn for ({g['samples']} samples)."))
+    for column, (label, value, help_text) in zip(st.columns(len(cells)), cells):
+        column.metric(label, value, border=True, help=help_text)
+    if "gan_test" in evaluation:
+        st.caption(f"The judge's own accuracy on the real test images: {g['judge_accuracy_on_real']:.1%}. Per class: "
+                   + ", ".join(f"{k} {v:.1%}" for k, v in g["per_class"].items()) + ".")
+
 else:
     st.info("This page does not know how to draw this kind of evaluation yet; here it is as recorded.")
     st.json(evaluation, expanded=False)

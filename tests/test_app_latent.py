@@ -106,3 +106,20 @@ def test_no_latent_model_says_what_to_do(tmp_path, use_weights):
     use_weights(tmp_path)
     at = run(PAGE)
     assert "endovae-kvasir" in text(at) and "train.py" in text(at)
+
+
+def test_evaluate_page_shows_a_vaes_figures(latent_weights, use_weights, tmp_path):
+    import json
+    import shutil
+
+    folder = tmp_path / "w"
+    shutil.copytree(latent_weights / "endovae-kvasir", folder / "endovae-kvasir")
+    (folder / "endovae-kvasir/eval.json").write_text(json.dumps({
+        "model": "endovae-kvasir", "dataset": "mnist", "split": "test", "n": 30, "command": "python evaluate.py x",
+        "protocol": "p", "psnr": 20.5, "ssim": 0.61, "elbo": -80.0, "likelihood": "Bernoulli",
+        "gan_test": {"overall": 0.97, "per_class": {"0": 0.97}, "judge": "j", "samples": 10, "judge_accuracy_on_real": 0.99}}))
+    use_weights(folder)
+    at = run("app_pages/evaluate.py")
+    assert [m.value for m in at.metric] == ["20.50 dB", "0.610", "-80.0 nats", "97.0%"]
+    at = run("app.py")  # home
+    assert "reconstruction PSNR 20.50 dB" in text(at)
