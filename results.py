@@ -17,6 +17,14 @@ def describe(result: dict) -> str:
                          f"({s['gain_psnr_y']:+.2f}), SSIM-Y {s['model']['ssim_y']:.4f} vs {s['bicubic']['ssim_y']:.4f}, "
                          f"sharpness {s['model']['sharpness']:.2f} (bicubic {s['bicubic']['sharpness']:.2f}, HR "
                          f"{s['original']['sharpness']:.2f})" for name, s in result["sets"].items())
+    if "elbo" in result:  # a VAE
+        text = (f"reconstruction PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.3f}; ELBO {result['elbo']:.1f} "
+                f"nats per image ({result['latent_dim']}-D latent)")
+        if "gan_test" in result:
+            g = result["gan_test"]
+            text += (f"; GAN-test {g['overall']:.3f} ({g['samples']} samples, judge `{g['judge']}`, itself "
+                     f"{g['judge_accuracy_on_real']:.3f} on the real images)")
+        return text
     if "dice" in result:
         return f"Dice {result['dice']:.3f}, IoU {result['iou']:.3f} (per image, averaged)"
     if "roc_auc" in result:
