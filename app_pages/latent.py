@@ -100,8 +100,11 @@ if view == "Interpolate":
 
 # -- the map of a test set ----------------------------------------------------------------------------
 elif view == "Map":
-    found = projected_map(name, str(model.folder))
-    if found is None:
+    found = projected_map(name, str(model.folder)) if can_encode else None
+    if not can_encode:
+        st.info("A GAN has no encoder, so no test set can be laid out in its latent space; interpolate between "
+                "seeds or move the sliders instead.")
+    elif found is None:
         st.info(f"`{name}` ships no latent map: `python evaluate.py {name}` writes one (the test set's codes).")
     else:
         values = found.get("values")
@@ -125,8 +128,10 @@ elif view == "Map":
         st.subheader("Decode any point of the map")
         lo, hi = found["points"].min(0), found["points"].max(0)
         left, right = st.columns(2)
-        x = left.slider("across (" + ("z1" if size == 2 else "PC 1") + ")", float(lo[0]), float(hi[0]), 0.0)
-        y = right.slider("up (" + ("z2" if size == 2 else "PC 2") + ")", float(lo[1]), float(hi[1]), 0.0)
+        x = left.slider("across (" + ("z1" if size == 2 else "PC 1") + ")", float(lo[0]), float(hi[0]),
+                        float(np.clip(0.0, lo[0], hi[0])))
+        y = right.slider("up (" + ("z2" if size == 2 else "PC 2") + ")", float(lo[1]), float(hi[1]),
+                         float(np.clip(0.0, lo[1], hi[1])))
         code = torch.tensor(found["mean"] + np.array([x, y]) @ found["components"], dtype=torch.float32)[None]
         st.image(enlarge(model.decode(code, labels_of(1))), width=SHOWN,
                  caption="the code at that point" + ("" if size == 2 else ": the mean code moved along the two "
@@ -148,7 +153,8 @@ elif view == "Sliders":
     code = start.clone()
     columns = st.columns(2)
     for i in range(shown):
-        code[i] = columns[i % 2].slider(f"z{i + 1}", -3.0, 3.0, round(float(start[i]), 1), 0.1, key=f"z{i}")
+        value = min(3.0, max(-3.0, round(float(start[i]), 1)))  # a seed's code may reach past 3 standard deviations
+        code[i] = columns[i % 2].slider(f"z{i + 1}", -3.0, 3.0, value, 0.1, key=f"z{i}")
     started = time.perf_counter()
     decoded = model.decode(code[None], labels_of(1))
     took = (time.perf_counter() - started) * 1000
