@@ -23,7 +23,7 @@ page = st.navigation([
     st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
     st.Page("app_pages/super_resolution.py", title="Super-resolution", icon=":material/zoom_in:"),
     st.Page("app_pages/adapt.py", title="Domain adaptation", icon=":material/transform:"),
-    st.Page("app_pages/latent.py", title="Latent space", icon=":material/scatter_plot:"),
+    st.Page("app_pages/latent_space.py", title="Latent space", icon=":material/scatter_plot:"),
 ])
 
 with st.sidebar:

@@ -47,7 +47,7 @@ with adapt.container(border=True):
 
 latent_space, _ = st.columns(2)
 with latent_space.container(border=True):
-    st.page_link("app_pages/latent.py", label="**Latent space**", icon=":material/scatter_plot:")
+    st.page_link("app_pages/latent_space.py", label="**Latent space**", icon=":material/scatter_plot:")
     st.write("What a VAE's few numbers hold: walk between two images or two random codes, see a whole test set "
              "laid out by the encoder, move one slider per dimension of an endoscopy VAE, and see how well an "
              "image of yours is redrawn from its code.")

@@ -13,7 +13,7 @@ import latent
 from conftest import tiny_model
 from test_app import run, text, upload, use_weights  # noqa: F401  (use_weights is a fixture)
 
-PAGE = "app_pages/latent.py"
+PAGE = "app_pages/latent_space.py"
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +123,10 @@ def test_evaluate_page_shows_a_vaes_figures(latent_weights, use_weights, tmp_pat
     assert [m.value for m in at.metric] == ["20.50 dB", "0.610", "-80.0 nats", "97.0%"]
     at = run("app.py")  # home
     assert "reconstruction PSNR 20.50 dB" in text(at)
+
+
+def test_no_page_shadows_a_module_it_might_import():
+    """Run alone, a page's folder comes first on sys.path: app_pages/latent.py would import itself as `latent`."""
+    root = Path(__file__).resolve().parent.parent
+    modules = {p.stem for p in root.glob("*.py")}
+    assert not modules & {p.stem for p in (root / "app_pages").glob("*.py")}
