@@ -34,7 +34,8 @@ conditional = bool(getattr(model.config, "conditional", False))
 can_encode = hasattr(model, "encode")
 label = None
 if conditional:
-    label = st.selectbox("Class to draw", range(len(model.class_names)), format_func=lambda k: model.class_names[k])
+    label = st.selectbox("Class", range(len(model.class_names)), format_func=lambda k: model.class_names[k],
+                         help="A conditional model is told the class: the class to draw, or the class of your image")
 st.caption(f"{size}-dimensional latent space" + (f", conditional on the class ({', '.join(model.class_names)})"
                                                  if conditional else "") + ".")
 
