@@ -102,7 +102,11 @@ def super_resolution(data_root: str | None, repeats: int) -> None:
 
 
 def latent_decode(repeats: int, names: list[str]) -> None:
-    """Milliseconds to decode one code, as the Latent page's sliders do on every move (target < 100 ms)."""
+    """Milliseconds to decode one code, as the Latent page's sliders do on every move (target < 100 ms), on
+    the torch threads the app's server uses (limits.INFERENCE_THREADS)."""
+    import limits
+
+    torch.set_num_threads(limits.INFERENCE_THREADS)
     print(f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
           f"torch {torch.__version__}; {repeats} repeats after one warm-up; one code decoded per call.\n")
     print("| what | p50 ms | p95 ms | runs |\n|---|---|---|---|")
