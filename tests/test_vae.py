@@ -261,3 +261,11 @@ def test_predict_encode_decode_interpolate(vae_folder, tmp_path, capsys):
         predict.main(["interpolate", "--model", str(vae_folder), "--images", files[0], files[2], "--out", str(tmp_path / "i")])
     with pytest.raises(SystemExit, match="not conditional"):
         predict.main(["decode", "--model", str(vae_folder), "--label", "1", "--out", str(tmp_path / "d")])
+
+
+def test_the_float32_ssim_of_the_loss_is_metrics_ssim():
+    from metrics import ssim
+    from models.vae import ssim_loss_term
+
+    a, b = torch.rand(2, 3, 24, 24), torch.rand(2, 3, 24, 24)
+    torch.testing.assert_close(ssim_loss_term(a, b), ssim(a, b).float(), atol=1e-5, rtol=0)
