@@ -11,6 +11,7 @@ import charts
 import inference
 import latent
 import ui
+from cards import read_meta
 from images import to_tensor
 from metrics import psnr, ssim
 
@@ -167,6 +168,9 @@ else:
     if not can_encode:
         st.info("A GAN has no encoder: it cannot take an image in. Pick a VAE to reconstruct images.")
         st.stop()
+    trained_on = read_meta(model.folder).get("dataset")
+    st.caption(f"The model has only ever seen {f'`{trained_on}`' if trained_on else 'its training'} images: anything "
+               "else comes back as the nearest thing it knows, and the PSNR says how far that is.")
     image = read_image_input("reconstruct", "An image to reconstruct")
     if image is None:
         st.info("Upload an image: the encoder gives its code, the decoder redraws the image from it.")

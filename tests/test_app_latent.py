@@ -97,7 +97,7 @@ def test_reconstruct_an_upload(latent_weights, use_weights):
     at.radio[0].set_value("Reconstruct").run()
     at = upload(at, ("x.png", photo(2)))
     shown = text(at)
-    assert "PSNR" in shown and "SSIM" in shown and "Code:" in shown
+    assert "PSNR" in shown and "SSIM" in shown and "Code:" in shown and "only ever seen" in shown
     assert len(at.get("plotly_chart")) == 1  # where it sits on the map
     assert [b.proto.label for b in at.get("download_button")] == ["Download the reconstruction (PNG)"]
 
