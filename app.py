@@ -23,6 +23,7 @@ page = st.navigation([
     st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
     st.Page("app_pages/super_resolution.py", title="Super-resolution", icon=":material/zoom_in:"),
     st.Page("app_pages/adapt.py", title="Domain adaptation", icon=":material/transform:"),
+    st.Page("app_pages/gan_lab.py", title="GAN lab", icon=":material/model_training:"),
     st.Page("app_pages/latent_space.py", title="Latent space", icon=":material/scatter_plot:"),
 ])
 

@@ -3,6 +3,7 @@
 Plain functions from numbers to `go.Figure`, with no Streamlit in them, so a page stays short and
 a figure can be tested (or saved) on its own. Fonts are a size up: instructors project these.
 """
+import numpy as np
 import plotly.graph_objects as go
 
 FONT = dict(size=15)
@@ -165,6 +166,39 @@ def domain_projection(projected: dict, titles: dict[str, str]) -> go.Figure:
         fig.update_yaxes(title_text="PC 2", showticklabels=False, row=1, col=col)
     return _layout(fig, "Classifier features, PCA to 2-D: MNIST (source) vs MNIST-M (target) test images",
                    height=520, legend=dict(orientation="h", y=-0.08))
+
+
+# GAN lab: colours as GAN Lab's, real data green and generated purple.
+REAL, FAKE = "#1a9850", "#7b3294"
+
+
+def gan_field(axis, field, real, fake, *, caption: str) -> go.Figure:
+    """The discriminator's verdict over the plane (a heatmap), real samples and generated ones on top."""
+    fig = go.Figure(go.Heatmap(x=axis, y=axis, z=field, zmin=0, zmax=1, colorscale="PRGn", reversescale=False,
+                               opacity=0.55, colorbar=dict(title=dict(text="D: real?", side="right"), len=0.8)))
+    fig.add_trace(go.Scatter(x=real[:, 0], y=real[:, 1], mode="markers", name="real",
+                             marker=dict(color=REAL, size=5, opacity=0.7)))
+    fig.add_trace(go.Scatter(x=fake[:, 0], y=fake[:, 1], mode="markers", name="generated",
+                             marker=dict(color=FAKE, size=5, opacity=0.8)))
+    fig.update_xaxes(range=[-1.2, 1.2], showgrid=False, zeroline=False)
+    fig.update_yaxes(range=[-1.2, 1.2], showgrid=False, zeroline=False, scaleanchor="x")
+    return _layout(fig, caption, height=480, legend=dict(orientation="h", y=-0.08))
+
+
+def gan_losses(history: dict, loss: str, *, points: int = 300) -> go.Figure:
+    """Both players' losses against the step: each curve averaged over consecutive windows so that at most
+    `points` remain (a GAN's per-step losses are too noisy to read)."""
+    steps = np.asarray(history["step"])
+    window = max(1, len(steps) // points)
+    n = len(steps) // window * window or len(steps)
+    fig = go.Figure()
+    for key, colour in (("discriminator", REAL), ("generator", FAKE)):
+        values = np.asarray(history[key][:n]).reshape(-1, window).mean(1)
+        fig.add_trace(go.Scatter(x=steps[:n].reshape(-1, window)[:, -1], y=values, mode="lines", name=key,
+                                 line=dict(color=colour)))
+    fig.update_xaxes(title_text="step")
+    fig.update_yaxes(title_text=f"{loss} loss" + (f", mean of {window} steps" if window > 1 else ""))
+    return _layout(fig, "Losses", height=300, legend=dict(orientation="h", y=-0.3))
 
 
 def latent_map(points, labels, class_names: list[str], *, method: str, values=None, value_name: str = "",

@@ -9,7 +9,8 @@ says what was measured under load with these values:
 - MAX_FILES_PER_RUN: the Classify page judges at most this many files of one upload and says so.
   predict.py reads its files one at a time (a local user's own machine), the Gradio API takes one file a call.
 - INFERENCE_THREADS, MAX_CONCURRENT_INFERENCES: inference.py, around every model call of the app and the API.
-- LIVE_TRAINING_SECONDS: for the live-training page (issue 5), which does not exist yet; nothing enforces it.
+- LIVE_TRAINING_SECONDS: the GAN lab page stops a visitor's run when its training has taken this long
+  (tests/test_gan_lab.py); it trains in turns of a fraction of a second, each inside one of the model-call slots.
 
 The two CPU settings can be changed per deployment with MEDLAB_THREADS and MEDLAB_MAX_INFERENCES (a
 bigger machine); the others are the lab's promise to its visitors and are constants.
@@ -35,5 +36,6 @@ MAX_FILES_PER_RUN: int = 16
 INFERENCE_THREADS: int = int(os.environ.get("MEDLAB_THREADS", "1"))
 MAX_CONCURRENT_INFERENCES: int = int(os.environ.get("MEDLAB_MAX_INFERENCES", "2"))
 
-# Wall-clock seconds of training one visitor may start on the live-training page (issue 5, not built yet).
+# Seconds of training one run of the GAN lab may use (its own steps, timed); Reset starts a new run. With the
+# slots above, a class training at once shares the cores in turns of WORK_PER_TICK (app_pages/gan_lab.py).
 LIVE_TRAINING_SECONDS: int = 120

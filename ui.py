@@ -343,22 +343,28 @@ def headline(evaluation: dict) -> str:
 HAS_CANVAS = importlib.util.find_spec("streamlit_drawable_canvas") is not None
 
 
+def _canvas(key: str, caption: str, stroke_width: int) -> np.ndarray | None:
+    """White strokes drawn on a black 224x224 canvas as (H, W, 4) uint8 RGBA, or None while it is empty."""
+    try:
+        from streamlit_drawable_canvas import st_canvas
+    except Exception as error:  # noqa: BLE001  (a component that cannot register says so in its own words)
+        st.info(f"Drawing is not available here ({error}); choose another option.")
+        return None
+    st.caption(caption)
+    result = st_canvas(stroke_width=stroke_width, stroke_color="#ffffff", background_color="#000000", height=224,
+                       width=224, return_image_data=True, key=key)
+    image = result.image_data if result is not None else None
+    return None if image is None or image[..., 3].max() == 0 else image
+
+
 def draw_digit() -> np.ndarray | None:
     """A digit drawn with the mouse, framed as MNIST frames its digits, or None while the canvas is empty.
 
     White strokes on black, as in MNIST; the strokes' bounding box is scaled to fit 20x20 px and centred
     in 28x28, MNIST's own framing. Returns (28, 28) float32 in [0, 1].
     """
-    try:
-        from streamlit_drawable_canvas import st_canvas
-    except Exception as error:  # noqa: BLE001  (a component that cannot register says so in its own words)
-        st.info(f"Drawing is not available here ({error}); pick a test digit or upload one instead.")
-        return None
-    st.caption("Draw one digit, large, in the middle of the square.")
-    result = st_canvas(stroke_width=20, stroke_color="#ffffff", background_color="#000000", height=224, width=224,
-                       return_image_data=True, key="digit-canvas")
-    image = result.image_data if result is not None else None
-    if image is None or image[..., 3].max() == 0:
+    image = _canvas("digit-canvas", "Draw one digit, large, in the middle of the square.", stroke_width=20)
+    if image is None:
         return None
     strokes = image[..., :3].mean(-1) * (image[..., 3] / 255)  # (H, W) 0-255, the white ink over the black
     rows, cols = np.nonzero(strokes > 20)
@@ -368,3 +374,10 @@ def draw_digit() -> np.ndarray | None:
     framed = Image.new("L", (28, 28))
     framed.paste(box, ((28 - box.width) // 2, (28 - box.height) // 2))
     return np.asarray(framed, np.float32) / 255
+
+
+def draw_distribution() -> np.ndarray | None:
+    """A 2-D distribution painted with the mouse: the (H, W) boolean mask of painted pixels, or None."""
+    image = _canvas("distribution-canvas", "Paint where the real data should be: the GAN learns to put its points "
+                    "there.", stroke_width=12)
+    return None if image is None else image[..., :3].mean(-1) * (image[..., 3] / 255) > 20

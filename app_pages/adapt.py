@@ -5,6 +5,7 @@ import streamlit as st
 import torch
 
 import charts
+import inference
 import ui
 from data import read_mnist
 from images import to_tensor
@@ -82,12 +83,13 @@ else:
 if digit is None:
     st.info("Pick, upload or draw a digit to see it translated.")
 else:
-    # One model call: the digit with each seed's noise vector, as a batch.
+    # One model call: the digit with each seed's noise vector, as a batch, in one of the server's slots.
     noise = torch.cat([adapted.noise(1, torch.Generator().manual_seed(s)) for s in SEEDS])
-    translated = adapted.translate(digit.expand(len(SEEDS), -1, -1, -1), noise=noise)  # (n, 3, 32, 32)
-    shown = torch.cat([adapted.prepare(digit) * 0.5 + 0.5, translated])  # the input as the models see it, first
-    readings = {name: torch.softmax(model.predict(shown), 1) for name, model in ((SOURCE_ONLY, source_only),
-                                                                                (ADAPTED, adapted))}
+    with inference.computing():
+        translated = adapted.translate(digit.expand(len(SEEDS), -1, -1, -1), noise=noise)  # (n, 3, 32, 32)
+        shown = torch.cat([adapted.prepare(digit) * 0.5 + 0.5, translated])  # the input as the models see it, first
+        readings = {name: torch.softmax(model.predict(shown), 1) for name, model in ((SOURCE_ONLY, source_only),
+                                                                                    (ADAPTED, adapted))}
     pixels = (shown.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
 
     def reading(i: int) -> str:
@@ -103,8 +105,9 @@ else:
     if real_target is not None:
         real = torch.tensor(real_target).permute(2, 0, 1)[None].float() / 255
         columns[-1].image(real_target, width="stretch", caption="the real MNIST-M image of this digit")
-        columns[-1].markdown(" \n".join(f"{who}: **{int(m.predict(real).argmax())}**"
-                                        for who, m in (("source only", source_only), ("PixelDA", adapted))))
+        with inference.computing():
+            read = {who: int(m.predict(real).argmax()) for who, m in (("source only", source_only), ("PixelDA", adapted))}
+        columns[-1].markdown(" \n".join(f"{who}: **{value}**" for who, value in read.items()))
     st.caption("Each seed is another noise vector z: the generator keeps the digit and changes the photo and colours. "
                "Percentages: the classifier's softmax, uncalibrated.")
     st.download_button("Download the translations (PNG)", ui.png(np.concatenate(list(pixels), axis=1)),
@@ -123,7 +126,8 @@ def projection(root: str, n: int) -> dict:
     target = torch.tensor(mnist_m[pick]).permute(0, 3, 1, 2).float() / 255
     result = {}
     for name, model in ((SOURCE_ONLY, source_only), (ADAPTED, adapted)):
-        features = torch.cat([model.features(source), model.features(target)])  # (2n, 100)
+        with inference.computing():
+            features = torch.cat([model.features(source), model.features(target)])  # (2n, 100)
         centred = features - features.mean(0)
         _, _, v = torch.linalg.svd(centred, full_matrices=False)
         result[name] = (centred @ v[:2].T).numpy()  # (2n, 2)

@@ -3,6 +3,7 @@
     python scripts/loadtest.py streamlit --sessions 8 --duration 120 --actions classify,segment
     python scripts/loadtest.py gradio --sessions 8 --duration 120 --actions classify,segment
     python scripts/loadtest.py streamlit --sessions 2 --duration 20        # a quick check of the harness
+    python scripts/loadtest.py streamlit --sessions 4 --trainers 4 --actions classify   # with GAN-lab trainers
 
 streamlit: starts `streamlit run app.py` on a free local port (browser.StreamlitServer) and opens
 --sessions browser contexts in one headless Debian Chromium (Playwright). Each is a visitor of its own
@@ -19,6 +20,10 @@ Printed at the end: requests and latency (p50, p95, max; from upload to answer s
 the server's peak resident memory (VmHWM, /proc), and how often each model was loaded (the server's
 "loaded model" log lines; every model must be loaded once). The exit status is 1 if there was an error or
 a model loaded twice. Copy the output into RELIABILITY.md, with the command.
+
+--trainers K (streamlit only) adds K more visitors who train on the GAN lab page the whole time (Train,
+and Reset + Train whenever a run has spent its LIVE_TRAINING_SECONDS): what a class training GANs costs the
+visitors who are classifying. The report adds the training steps the trainers made.
 
 To add an action (e.g. the SR page's "upscale"), add one `Action` to ACTIONS.
 """
@@ -95,6 +100,7 @@ ACTIONS = {
 class Tally:
     latencies: dict = field(default_factory=dict)  # action -> [seconds]
     errors: list = field(default_factory=list)  # (action, file, what went wrong)
+    trained: list = field(default_factory=list)  # GAN-lab training steps, one entry per trainer
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def ok(self, action: str, seconds: float) -> None:
@@ -160,21 +166,62 @@ async def browser_visitor(context, url: str, plan: list[tuple[str, Path]], deadl
     await page.close()
 
 
-async def run_browsers(url: str, plans: list[list[tuple[str, Path]]], duration: float, tally: Tally) -> None:
+STEPS = re.compile(r"step ([\d,]+) ·")  # the GAN lab's progress text
+
+
+async def gan_trainer(context, url: str, deadline: float, tally: Tally) -> None:
+    """A visitor training on the GAN lab until the deadline; their steps are added to tally.trained."""
+    from playwright.async_api import Error as PlaywrightError
+
+    page = await context.new_page()
+    steps = 0
+    try:
+        await page.goto(f"{url}/gan_lab", timeout=TIMEOUT_S * 1000)
+        while time.monotonic() < deadline:
+            train = page.get_by_role("button", name="Train")
+            await train.wait_for(timeout=TIMEOUT_S * 1000)
+            if await train.is_disabled():  # this run's training time is spent: a new run
+                steps += await shown_steps(page)
+                await page.get_by_role("button", name="Reset").click()
+                await page.wait_for_function("() => /step 0 ·/.test(document.body.innerText)",
+                                             timeout=TIMEOUT_S * 1000)
+                continue
+            await train.click()
+            pause = page.get_by_role("button", name="Pause")
+            await pause.wait_for(timeout=TIMEOUT_S * 1000)
+            while time.monotonic() < deadline and await pause.count():
+                await asyncio.sleep(1)
+        steps += await shown_steps(page)
+    except PlaywrightError as error:
+        tally.error("gan_lab", Path("gan_lab"), f"{type(error).__name__}: {str(error).splitlines()[0]}")
+    with tally.lock:
+        tally.trained.append(steps)
+    await page.close()
+
+
+async def shown_steps(page) -> int:
+    found = STEPS.search(await page.get_by_test_id("stProgress").inner_text())
+    return int(found.group(1).replace(",", "")) if found else 0
+
+
+async def run_browsers(url: str, plans: list[list[tuple[str, Path]]], duration: float, tally: Tally,
+                       trainers: int = 0) -> None:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        contexts = [await browser.new_context(viewport={"width": 1280, "height": 900}) for _ in plans]
+        contexts = [await browser.new_context(viewport={"width": 1280, "height": 900})
+                    for _ in range(len(plans) + trainers)]
         deadline = time.monotonic() + duration
-        await asyncio.gather(*(browser_visitor(c, url, plan, deadline, tally) for c, plan in zip(contexts, plans)))
+        await asyncio.gather(*(browser_visitor(c, url, plan, deadline, tally) for c, plan in zip(contexts, plans)),
+                             *(gan_trainer(c, url, deadline, tally) for c in contexts[len(plans):]))
         await browser.close()
 
 
 def streamlit_run(args, plans, tally: Tally, log: Path) -> int:
     env = {"MEDLAB_THREADS": str(args.threads), "MEDLAB_MAX_INFERENCES": str(args.max_inferences)}
     with StreamlitServer(log=log, env=env, timeout_s=120) as server:
-        asyncio.run(run_browsers(server.url, plans, args.duration, tally))
+        asyncio.run(run_browsers(server.url, plans, args.duration, tally, args.trainers))
         return peak_rss_mb(server.process.pid)
 
 
@@ -258,7 +305,8 @@ def machine() -> str:
 def report(args, tally: Tally, peak_mb: int, log: Path, seconds: float, before: str) -> int:
     loads = Counter(LOADED.findall(log.read_text()))
     print(f"## {args.surface}: {args.sessions} {'browser sessions' if args.surface == 'streamlit' else 'API callers'}, "
-          f"{args.duration:.0f} s, actions {','.join(args.actions)}")
+          f"{args.duration:.0f} s, actions {','.join(args.actions)}"
+          + (f", and {args.trainers} GAN-lab trainers" if args.trainers else ""))
     print(f"command: python scripts/loadtest.py {' '.join(sys.argv[1:])}")
     print(f"server: {args.threads} torch thread(s) per model call, at most {args.max_inferences} model calls at once")
     print(f"machine at the start: {before}")
@@ -278,6 +326,9 @@ def report(args, tally: Tally, peak_mb: int, log: Path, seconds: float, before: 
     print()
     print(f"throughput: {len(everything) / args.duration * 60:.0f} answers a minute; server peak RSS {peak_mb} MiB; "
           f"{seconds:.0f} s from server start to stop")
+    if args.trainers:
+        print(f"GAN-lab training steps per trainer: {', '.join(f'{n:,}' for n in tally.trained)} "
+              f"(each run stops after {limits.LIVE_TRAINING_SECONDS} s of its own training)")
     print("model loads: " + (", ".join(f"{name} ({source}) x{n}" for (name, source), n in sorted(loads.items()))
                              or "none logged"))
     for action, file, what in tally.errors[:20]:
@@ -292,6 +343,7 @@ def main(argv=None) -> int:
     p.add_argument("--sessions", type=int, default=8, help="visitors at once: browser contexts or API clients")
     p.add_argument("--duration", type=float, default=120, help="seconds of load")
     p.add_argument("--actions", default="classify,segment", help=f"comma-separated, from: {', '.join(ACTIONS)}")
+    p.add_argument("--trainers", type=int, default=0, help="streamlit only: visitors training on the GAN lab meanwhile")
     p.add_argument("--data-root", help="data root (default: $MEDLAB_DATA)")
     p.add_argument("--threads", type=int, default=limits.INFERENCE_THREADS, help="the server's MEDLAB_THREADS")
     p.add_argument("--max-inferences", type=int, default=limits.MAX_CONCURRENT_INFERENCES,

@@ -46,3 +46,31 @@ def test_upload_a_chest_xray_in_a_real_browser(server, tmp_path):
             assert page.locator('[data-testid="stException"]').count() == 0
         finally:
             browser.close()
+
+
+def test_the_gan_lab_trains_on_its_own_until_paused(server):
+    """The live loop is a timed fragment: only a real browser session runs it."""
+    steps = re.compile(r"step ([\d,]+) ·")
+
+    def step_count(page) -> int:
+        return int(steps.search(page.get_by_test_id("stProgress").inner_text()).group(1).replace(",", ""))
+
+    with sync_api.sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{server}/gan_lab", timeout=30_000)
+            page.get_by_role("button", name="Train").click(timeout=30_000)
+            page.get_by_role("button", name="Pause").wait_for(timeout=30_000)
+            page.wait_for_function("() => /step [1-9]/.test(document.body.innerText)", timeout=30_000)
+            first = step_count(page)
+            page.wait_for_function(f"() => {{ const m = document.body.innerText.match(/step ([\\d,]+) ·/);"
+                                   f" return m && parseInt(m[1].replace(/,/g, '')) > {first}; }}", timeout=30_000)
+            page.get_by_role("button", name="Pause").click()
+            page.get_by_role("button", name="Train").wait_for(timeout=30_000)
+            paused = step_count(page)
+            page.wait_for_timeout(1500)  # three ticks of the timer, had it still been running
+            assert step_count(page) == paused
+            assert page.locator('[data-testid="stException"]').count() == 0
+        finally:
+            browser.close()

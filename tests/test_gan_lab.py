@@ -1,0 +1,120 @@
+"""The live GAN lab: its toy distributions, that its GAN learns, and the page (AppTest)."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+import torch
+from streamlit.testing.v1 import AppTest
+
+import limits
+from conftest import make_digits_tree
+from gan_lab import TOYS, Digits, Drawn, LabSettings, LiveGAN
+from models.gan_losses import LOSSES
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = "app_pages/gan_lab.py"
+
+
+@pytest.mark.parametrize("name", list(TOYS))
+def test_toys_are_seeded_2d_and_in_view(name):
+    draw = TOYS[name]
+    a, b = draw(1000, torch.Generator().manual_seed(3)), draw(1000, torch.Generator().manual_seed(3))
+    assert a.shape == (1000, 2) and torch.equal(a, b)
+    assert a.abs().max() < 1.2  # inside the page's plotted square
+
+
+def test_a_drawing_becomes_points_where_it_was_painted():
+    painted = np.zeros((100, 100), bool)
+    painted[10:20, 70:90] = True  # top right of the canvas
+    points = Drawn(painted)(500, torch.Generator().manual_seed(0))
+    assert (points[:, 0] > 0.35).all() and (points[:, 0] < 0.82).all()  # columns 70-90 of 100
+    assert (points[:, 1] > 0.58).all()  # rows 10-20 of 100, up is up
+    with pytest.raises(ValueError, match="draw a little more"):
+        Drawn(np.zeros((100, 100), bool))
+
+
+def test_the_gan_learns_where_the_data_is():
+    """A blob away from the origin: after a few hundred steps the generated points have moved onto it."""
+    blob = lambda n, generator=None: torch.tensor([0.6, -0.5]) + 0.05 * torch.randn(n, 2, generator=generator)  # noqa: E731
+    lab = LiveGAN(blob, dim=2, seed=0)
+    before = (lab.shown().mean(0) - torch.tensor([0.6, -0.5])).norm()
+    assert lab.train(steps=400) == 400
+    after = (lab.shown().mean(0) - torch.tensor([0.6, -0.5])).norm()
+    assert before > 0.3 and after < 0.15  # it oscillates around the blob (a GAN does); 0.06 here
+    assert lab.history["step"] == list(range(1, 401)) and lab.seconds > 0
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_every_loss_trains_and_draws_a_field(loss):
+    lab = LiveGAN(TOYS["Ring of 8"], dim=2, settings=LabSettings(loss=loss, discriminator_steps=2))
+    lab.train(steps=3)
+    axis, field = lab.field(resolution=10)
+    assert field.shape == (10, 10) and ((field >= 0) & (field <= 1)).all()
+    assert all(np.isfinite(lab.history[key]).all() for key in ("discriminator", "generator"))
+
+
+def test_same_seed_same_run_and_settings_change_the_learning_rate():
+    runs = [LiveGAN(TOYS["Spiral"], dim=2, seed=7) for _ in range(2)]
+    for lab in runs:
+        lab.train(steps=5)
+    assert torch.equal(runs[0].shown(), runs[1].shown())
+    runs[0].configure(LabSettings(lr_generator=2e-4))
+    assert runs[0].optimizers[0].param_groups[0]["lr"] == 2e-4
+    with pytest.raises(ValueError, match="choose one of"):
+        runs[0].configure(LabSettings(loss="minimax"))
+
+
+def test_digits_train_into_28x28_images_in_range():
+    digits = Digits(np.random.default_rng(0).integers(0, 256, (20, 28, 28), dtype=np.uint8))
+    lab = LiveGAN(digits, dim=784)
+    lab.train(steps=2)
+    shown = lab.shown()
+    assert shown.shape == (36, 28, 28) and shown.min() >= 0 and shown.max() <= 1
+
+
+# -- the page ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def page(monkeypatch, tmp_path):
+    monkeypatch.setenv("MEDLAB_DATA", str(tmp_path / "nothing"))  # no data unless a test brings some
+    st.cache_resource.clear()
+    return lambda: AppTest.from_file(str(ROOT / PAGE), default_timeout=30).run()
+
+
+def test_page_steps_and_resets(page):
+    at = page()
+    assert not at.exception
+    assert "step 0" in at.get("progress")[0].proto.text
+    step = next(b for b in at.button if b.label == "One step")
+    step.click().run()
+    assert "step 1 " in at.get("progress")[0].proto.text
+    assert len(at.get("plotly_chart")) == 2  # the field and the losses
+    next(b for b in at.button if b.label == "Reset").click().run()
+    assert "step 0" in at.get("progress")[0].proto.text
+
+
+def test_train_runs_until_the_budget_is_spent(page, monkeypatch):
+    monkeypatch.setattr(limits, "LIVE_TRAINING_SECONDS", 1e-6)  # any training spends it
+    at = page()
+    next(b for b in at.button if b.label == "Train").click().run()
+    assert not at.exception
+    assert "used its training time" in " ".join(m.value for m in at.info)
+    assert next(b for b in at.button if b.label == "Train").disabled  # stopped, and cannot start again
+
+
+def test_digits_need_the_data_and_say_so(page):
+    at = page()
+    at.radio[0].set_value("MNIST digits").run()
+    assert "needs the MNIST data set" in at.info[0].value
+
+
+def test_digits_train_from_the_data_root(page, monkeypatch, tmp_path):
+    monkeypatch.setenv("MEDLAB_DATA", str(make_digits_tree(tmp_path / "data", n_train=50, n_test=10)))
+    at = page()
+    at.radio[0].set_value("MNIST digits").run()
+    next(b for b in at.button if b.label == "One step").click().run()
+    assert not at.exception
+    assert "36 generated digits" in at.image[0].captions[0] and "step 1 " in at.get("progress")[0].proto.text
+    assert "Download these digits (PNG)" in [b.label for b in at.get("download_button")]
