@@ -195,7 +195,8 @@ def decode(args) -> None:
         code, name = latent.seed_code(model, args.seed), f"seed{args.seed}"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    target = out / f"{args.model.replace('/', '_')}-{name}.png"
+    label = "" if args.label is None else f"-{model.class_names[args.label]}"
+    target = out / f"{args.model.replace('/', '_')}-{name}{label}.png"
     save_png(model.decode(code[None], args.labels)[0], target)
     line = {"model": args.model, "code": [round(v, 5) for v in code.tolist()], "output": str(target)}
     print(json.dumps(line) if args.json else f"{target} (code {' '.join(f'{v:+.3f}' for v in code.tolist())})")
