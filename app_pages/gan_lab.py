@@ -12,7 +12,7 @@ import inference
 import limits
 import ui
 from data import read_mnist
-from gan_lab import TOYS, Digits, Drawn, LabSettings, LiveGAN
+from live_gan import TOYS, Digits, Drawn, LabSettings, LiveGAN
 from models.gan_losses import LOSSES
 
 TICK = 0.5  # seconds between two redraws while training runs

@@ -426,3 +426,16 @@ def test_evaluate_without_eval_json_says_which_command_to_run(other_weights, use
     at = run("app_pages/evaluate.py")
     assert "python evaluate.py cxr-pneumonia" in at.info[0].value
     assert not at.selectbox
+
+
+@pytest.mark.parametrize("page", sorted(p.name for p in (ROOT / "app_pages").glob("*.py")))
+def test_no_page_imports_a_module_named_like_a_page(page):
+    """Run alone, a page's folder comes first on sys.path: a page app_pages/latent.py doing `import latent`
+    would import itself instead of the module."""
+    import ast
+
+    names = {p.stem for p in (ROOT / "app_pages").glob("*.py")}
+    tree = ast.parse((ROOT / "app_pages" / page).read_text())
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert not imported & names

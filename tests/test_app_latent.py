@@ -123,16 +123,3 @@ def test_evaluate_page_shows_a_vaes_figures(latent_weights, use_weights, tmp_pat
     assert [m.value for m in at.metric] == ["20.50 dB", "0.610", "-80.0 nats", "97.0%"]
     at = run("app.py")  # home
     assert "reconstruction PSNR 20.50 dB" in text(at)
-
-
-def test_the_page_imports_no_module_named_like_a_page():
-    """Run alone, a page's folder comes first on sys.path: had the Latent page been app_pages/latent.py,
-    its `import latent` would have imported the page itself."""
-    import ast
-
-    root = Path(__file__).resolve().parent.parent
-    names = {p.stem for p in (root / "app_pages").glob("*.py")}
-    tree = ast.parse((root / PAGE).read_text())
-    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    assert "latent" in imported and not imported & names

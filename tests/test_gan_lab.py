@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 import limits
 from conftest import make_digits_tree
-from gan_lab import TOYS, Digits, Drawn, LabSettings, LiveGAN
+from live_gan import TOYS, Digits, Drawn, LabSettings, LiveGAN
 from models.gan_losses import LOSSES
 
 ROOT = Path(__file__).resolve().parent.parent
