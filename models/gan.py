@@ -51,6 +51,8 @@ class GANConfig:
     loss: str = "hinge"  # one of gan_losses.LOSSES
     diff_augment: list[str] = field(default_factory=list)  # subset of DIFF_AUGMENT; [] = off
     class_weight: float = 1.0  # ACGAN: weight of the class loss beside the adversarial loss
+    discriminator_norm: str = "spectral"  # "spectral" (any loss) or "batch" (DCGAN's; not with wgan-gp)
+    minibatch_std: bool = True  # D sees how varied the batch is (ProGAN): without it G collapsed within a class
 
 
 # -- DiffAugment (Zhao et al., 2020): differentiable, so G's gradient flows through it ------------------
@@ -86,6 +88,16 @@ def diff_augment(x: torch.Tensor, policies: list[str], generator: torch.Generato
     return x
 
 
+def minibatch_std(h: torch.Tensor, group: int = 4) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C + 1, H, W): one more channel holding the standard deviation of the features across
+    a group of images (Karras et al., 2018, ProGAN). A batch of near-identical fakes then looks different from
+    a batch of real images, which a discriminator that sees one image at a time cannot tell."""
+    b, c, hh, ww = h.shape
+    g = group if b % group == 0 else b
+    spread = h.view(g, b // g, c, hh, ww).var(0, unbiased=False).add(1e-8).sqrt().mean(dim=(1, 2, 3))  # (B / g,)
+    return torch.cat([h, spread.view(b // g, 1, 1, 1).repeat(g, 1, hh, ww)], dim=1)
+
+
 # -- the two networks --------------------------------------------------------------------------------
 
 
@@ -104,9 +116,11 @@ class Generator(nn.Module):
         self.project = nn.Sequential(nn.Linear(z_in, widths[0] * 16, bias=False), nn.BatchNorm1d(widths[0] * 16),
                                      nn.ReLU(inplace=True))
         stages = []
-        for c_in, c_out in zip(widths, widths[1:]):
-            stages += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
-        stages += [nn.ConvTranspose2d(widths[-1], config.in_channels, 4, 2, 1), nn.Tanh()]
+        for c_in, c_out in zip(widths, widths[1:] + widths[-1:]):
+            # nearest-neighbour upsampling then a 3x3 convolution: no checkerboard (Odena et al., 2016)
+            stages += [nn.Upsample(scale_factor=2), nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out),
+                       nn.ReLU(inplace=True)]
+        stages += [nn.Conv2d(widths[-1], config.in_channels, 3, 1, 1), nn.Tanh()]
         self.stages = nn.Sequential(*stages)
         self.width = widths[0]
 
@@ -121,26 +135,32 @@ class Discriminator(nn.Module):
     """Image (B, C, S, S) in [-1, 1] -> real/fake score (B,) and, for ACGAN, class logits (B, K).
 
     Strided convolutions (kernel 4, stride 2) halve the side down to 4x4 through the generator's widths
-    in reverse; a 3x3 convolution, then the features are summed over space (B, widths[0]) and the heads
+    in reverse; the minibatch standard deviation joins them, a 3x3 convolution, then the features are summed over space (B, widths[0]) and the heads
     read them. Spectral norm on every layer, no batch norm (WGAN-GP's penalty is per sample).
     """
 
     def __init__(self, config: GANConfig, conditioning: str | None):
         super().__init__()
         widths = list(reversed(config.widths))  # e.g. [64, 128, 256] for a 32-px image
+        norm = spectral_norm if config.discriminator_norm == "spectral" else lambda layer: layer
         layers, c_in = [], config.in_channels
-        for c_out in widths:
-            layers += [spectral_norm(nn.Conv2d(c_in, c_out, 4, 2, 1)), nn.LeakyReLU(0.2, inplace=True)]
+        for i, c_out in enumerate(widths):
+            layers += [norm(nn.Conv2d(c_in, c_out, 4, 2, 1)),
+                       nn.BatchNorm2d(c_out) if config.discriminator_norm == "batch" and i else nn.Identity(),
+                       nn.LeakyReLU(0.2, inplace=True)]
             c_in = c_out
-        layers += [spectral_norm(nn.Conv2d(c_in, c_in, 3, 1, 1)), nn.LeakyReLU(0.2, inplace=True)]
         self.body = nn.Sequential(*layers)
+        self.minibatch_std = config.minibatch_std
+        self.last = nn.Sequential(norm(nn.Conv2d(c_in + config.minibatch_std, c_in, 3, 1, 1)),
+                                  nn.LeakyReLU(0.2, inplace=True))
         k = len(config.class_names)
-        self.score = spectral_norm(nn.Linear(c_in, 1))
-        self.project = spectral_norm(nn.Embedding(k, c_in)) if conditioning == "projection" else None
-        self.classify = spectral_norm(nn.Linear(c_in, k)) if conditioning == "auxiliary" else None
+        self.score = norm(nn.Linear(c_in, 1))
+        self.project = norm(nn.Embedding(k, c_in)) if conditioning == "projection" else None
+        self.classify = norm(nn.Linear(c_in, k)) if conditioning == "auxiliary" else None
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None):
-        h = self.body(x).sum(dim=(2, 3))  # (B, widths[0])
+        h = self.body(x)  # (B, widths[0], 4, 4)
+        h = self.last(minibatch_std(h) if self.minibatch_std else h).mean(dim=(2, 3))  # (B, widths[0])
         score = self.score(h).squeeze(1)  # (B,)
         if self.project is not None and labels is not None:  # CGAN: + <embed(y), h>
             score = score + (self.project(labels) * h).sum(1)
@@ -163,6 +183,10 @@ class GAN(MedLabModel):
             raise ValueError(f"image_size {config.image_size} must be 4 * 2^len(widths) = {4 * 2 ** len(config.widths)}")
         if config.loss not in gan_losses.LOSSES:
             raise ValueError(f"unknown GAN loss {config.loss!r}; choose one of {', '.join(gan_losses.LOSSES)}")
+        if config.discriminator_norm not in ("spectral", "batch"):
+            raise ValueError(f"discriminator_norm must be 'spectral' or 'batch', got {config.discriminator_norm!r}")
+        if config.discriminator_norm == "batch" and config.loss == "wgan-gp":
+            raise ValueError("wgan-gp penalises each sample's gradient: use discriminator_norm 'spectral', not 'batch'")
         if set(config.diff_augment) - set(DIFF_AUGMENT):
             raise ValueError(f"unknown DiffAugment policy in {config.diff_augment}; choose from {', '.join(DIFF_AUGMENT)}")
         self.generator = Generator(config, conditional=self.conditional)

@@ -77,6 +77,8 @@ def test_config_is_checked():
         cls(cls.Config(image_size=32, widths=[8, 4]))
     with pytest.raises(ValueError, match="unknown GAN loss"):
         cls(cls.Config(image_size=16, widths=[8, 4], loss="minimax"))
+    with pytest.raises(ValueError, match="use discriminator_norm 'spectral'"):
+        cls(cls.Config(image_size=16, widths=[8, 4], loss="wgan-gp", discriminator_norm="batch"))
     with pytest.raises(ValueError, match="DiffAugment"):
         cls(cls.Config(image_size=16, widths=[8, 4], diff_augment=["rotate"]))
 
@@ -96,12 +98,12 @@ def test_every_loss_trains_every_family(family, loss):
     model = tiny_model(family, loss=loss, diff_augment=list(DIFF_AUGMENT))
     optimizers = model.configure_optimizers(2e-4)
     assert [o.defaults["betas"] for o in optimizers] == [(0.5, 0.999)] * 2
-    before = [p.detach().clone() for p in (model.generator.stages[0].weight, next(model.discriminator.parameters()))]
+    before = [p.detach().clone() for p in (model.generator.project[0].weight, next(model.discriminator.parameters()))]
     rng = torch.Generator().manual_seed(0)
     for step in range(3):
         logs = model.training_step((*two_class_batch(seed=step), rng), optimizers)
         assert logs and all(torch.isfinite(torch.tensor(v)) for v in logs.values()), logs
-    after = [model.generator.stages[0].weight, next(model.discriminator.parameters())]
+    after = [model.generator.project[0].weight, next(model.discriminator.parameters())]
     assert all(not torch.equal(a, b) for a, b in zip(before, after))  # both players were updated
     assert ("gradient_penalty" in logs) == (loss == "wgan-gp")
 
@@ -133,3 +135,44 @@ def test_diff_augment_keeps_shapes_and_gradients_and_follows_the_seed():
     assert ((cut == 0).flatten(1).float().mean(1) > 0).all()  # every image lost a square
     shifted = diff_augment(ones, ["translation"], torch.Generator().manual_seed(0))
     assert set(shifted.unique().tolist()) <= {0.0, 1.0}  # moved whole pixels, zero-padded
+
+
+def test_minibatch_std_sees_a_collapsed_batch():
+    from models.gan import minibatch_std
+
+    varied, same = torch.randn(8, 3, 4, 4), torch.randn(1, 3, 4, 4).repeat(8, 1, 1, 1)
+    assert minibatch_std(varied).shape == (8, 4, 4, 4)
+    assert minibatch_std(same)[:, 3].max() < 1e-3 < minibatch_std(varied)[:, 3].min()
+
+
+def test_train_then_evaluate_a_generator(data_root, tmp_path, monkeypatch):
+    """train.py trains an ACGAN on the miniature chest X-rays; evaluate.py judges it with a tiny judge and
+    writes GAN-test, Fréchet distances with their floors and diversity into eval.json and the card."""
+    import json
+
+    import evaluate
+    import evaluators
+    import train
+
+    weights = tmp_path / "weights"
+    tiny_model("classifier", class_names=["NORMAL", "PNEUMONIA"]).save_pretrained(weights / "judge")
+    monkeypatch.setattr(evaluate, "WEIGHTS", weights)
+    monkeypatch.setitem(evaluators.EVALUATORS, "chest_xray", "judge")
+    monkeypatch.setattr(train, "gan_score", lambda model, split: ("none (no judge)", 0.0))
+    out = train.main(["acgan", "--dataset", "chest_xray", "--data-root", str(data_root), "--out", str(weights / "g"),
+                      "--run-dir", str(tmp_path / "run"), "--image-size", "16", "--widths", "8", "4", "--latent-dim", "8",
+                      "--epochs", "2", "--epoch-size", "16", "--batch-size", "8", "--loss", "least-squares",
+                      "--diff-augment", "color,translation", "--threads", "1"])
+    config = json.loads((out / "config.json").read_text())
+    assert config["loss"] == "least-squares" and config["diff_augment"] == ["color", "translation"]
+    result = evaluate.main(["g", "--data-root", str(data_root), "--per-class", "6", "--json"])
+    assert set(result["gan_test"]["per_class"]) == {"NORMAL", "PNEUMONIA"}
+    assert 0 <= result["judge"]["accuracy_on_real"] <= 1
+    for name in ("NORMAL", "PNEUMONIA"):
+        fid = result["frechet"][name]
+        assert fid["generated_vs_real"] >= 0 and fid["floor_real_vs_real"] >= 0 and fid["n_each"] == 3
+        assert 0 < result["diversity"][name]["real"] <= 2
+    saved = json.loads((out / "eval.json").read_text())
+    assert saved["gan_test"] == result["gan_test"]
+    card = (out / "README.md").read_text()
+    assert "GAN-test" in card and "last epoch" in card
