@@ -23,6 +23,7 @@ page = st.navigation([
     st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
     st.Page("app_pages/super_resolution.py", title="Super-resolution", icon=":material/zoom_in:"),
     st.Page("app_pages/adapt.py", title="Domain adaptation", icon=":material/transform:"),
+    st.Page("app_pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
 ])
 
 with st.sidebar:

@@ -17,6 +17,18 @@ def describe(result: dict) -> str:
                          f"({s['gain_psnr_y']:+.2f}), SSIM-Y {s['model']['ssim_y']:.4f} vs {s['bicubic']['ssim_y']:.4f}, "
                          f"sharpness {s['model']['sharpness']:.2f} (bicubic {s['bicubic']['sharpness']:.2f}, HR "
                          f"{s['original']['sharpness']:.2f})" for name, s in result["sets"].items())
+    if "judge" in result:  # a generator, judged by an independent classifier
+        judge = f"judge {result['judge']['name']}, {result['judge']['accuracy_on_real']:.3f} on real images"
+        diversity = ", ".join(f"{k} {d['ratio']:.2f}" for k, d in result["diversity"].items())
+        floors = ", ".join(f"{k} {f['generated_vs_real']:.1f} (floor {f['floor_real_vs_real']:.1f})"
+                           for k, f in result["frechet"].items())
+        if "gan_test" in result:
+            per_class = ", ".join(f"{k} {v:.3f}" for k, v in result["gan_test"]["per_class"].items())
+            head = f"GAN-test {result['gan_test']['overall']:.3f} ({per_class}; {judge})"
+        else:
+            head = "unconditional; judge's class shares " + ", ".join(
+                f"{k} {v:.2f}" for k, v in result["class_shares"]["generated"].items()) + f" ({judge})"
+        return f"{head}; Fréchet distance {floors}; diversity generated/real {diversity}"
     if "dice" in result:
         return f"Dice {result['dice']:.3f}, IoU {result['iou']:.3f} (per image, averaged)"
     if "roc_auc" in result:

@@ -1,0 +1,102 @@
+"""Generate: new images from the shipped GANs by class and seed, each with an independent classifier's verdict."""
+import pandas as pd
+import streamlit as st
+
+import generate
+import ui
+
+st.title("Generate")
+st.write("A generative adversarial network (GAN) learned to make new images of each class from random noise: "
+         "pick a model, a class and a seed, and see what it makes. Below each image, an independently trained "
+         "classifier (the *judge*) says which class it sees: the same seed always gives the same images.")
+
+names = generate.shipped()
+if not names:
+    st.info("No generator is shipped yet. Train one, for example\n\n"
+            "`python train.py acgan --dataset mnist --image-size 32 --widths 128 64 32 --out weights/acgan-mnist ...`"
+            "\n\n(see the README), then `python evaluate.py acgan-mnist`; then reload this page.")
+    st.stop()
+
+name = st.selectbox("Generator", names, format_func=ui.model_title)
+ui.require_models(name)
+model = ui.load_model(name)
+meta, measured = generate.facts(name)
+judge_name = generate.judge_of(name)
+judge = ui.load_model(judge_name) if judge_name and judge_name in ui.shipped_models() else None
+
+left, middle, right, last = st.columns(4)
+if model.conditional:
+    label = left.selectbox("Class", model.class_names)
+else:
+    label = None
+    left.caption("Unconditional (DCGAN): it cannot be asked for a class; the judge says what each image shows.")
+count = middle.slider("Images", 1, generate.MAX_IMAGES, 16)
+seed = int(right.number_input("Seed", 0, 2**31 - 1, 0, step=1))
+truncate = last.toggle("Truncation", help="Redraw every noise entry beyond the limit: more typical, less varied images.")
+truncation = last.slider("Limit |z|", 0.25, 3.0, 1.0, 0.25) if truncate else None
+
+try:
+    made = generate.sample(model, label, count, seed, truncation=truncation, judge=judge)  # the one model call
+except ValueError as error:
+    st.error(str(error))
+    st.stop()
+
+columns = st.columns(8)
+scale = max(1, 96 // model.config.image_size)
+for i, image in enumerate(made.images):
+    caption = f"#{i}"
+    if made.verdicts:
+        seen, p = made.verdicts[i]
+        mark = "" if label is None else (" ✓" if seen == label else " ✗")
+        caption = f"{seen} {p:.0%}{mark}"
+    columns[i % 8].image(generate.png(image, scale=scale), caption=caption, width="stretch")
+if made.verdicts:
+    st.caption(f"Under each image: the class the judge `{made.judge}` reads in it and its probability"
+               + (" (✓: the class asked for)." if label is not None else "."))
+else:
+    st.caption("No judge is shipped for this data set, so the images go without a verdict.")
+
+stem = f"{name}-{label or 'any'}-seed{seed}"
+down_grid, down_zip = st.columns(2)
+down_grid.download_button("Download the grid (PNG)", generate.png(generate.grid(made.images)), file_name=f"{stem}.png",
+                          mime="image/png")
+down_zip.download_button("Download the images (ZIP of PNGs)", generate.zip_of_pngs(made.images, stem),
+                         file_name=f"{stem}.zip", mime="application/zip")
+
+# -- how it was trained and what its numbers mean: read from the model card and eval.json ---------------
+st.subheader("How this generator was trained, and how good it is")
+settings = meta.get("settings", {})
+st.markdown(f"{meta.get('summary', '')}  \nTrained with `{meta.get('train_command', 'not recorded')}`; "
+            f"{settings.get('epochs run', '?')} epochs, loss: {model.config.loss}; "
+            f"{settings.get('model selection', '')}")
+if not measured:
+    st.info(f"Not measured yet: run `python evaluate.py {name}`.")
+else:
+    judge_report = measured["judge"]
+    rows = []
+    for cls, fid in measured["frechet"].items():
+        diversity = measured["diversity"][cls]
+        rows.append({"class": cls,
+                     "GAN-test": measured.get("gan_test", {}).get("per_class", {}).get(cls),
+                     "judge on real images": judge_report["recall_on_real"].get(cls),
+                     "Fréchet distance": fid["generated_vs_real"], "floor (real vs real)": fid["floor_real_vs_real"],
+                     "diversity: generated": diversity["generated"], "diversity: real": diversity["real"]})
+    percent, number = st.column_config.NumberColumn(format="percent"), st.column_config.NumberColumn(format="%.3f")
+    st.dataframe(pd.DataFrame(rows), hide_index=True,
+                 column_config={"GAN-test": percent, "judge on real images": percent, "Fréchet distance": number,
+                                "floor (real vs real)": number, "diversity: generated": number,
+                                "diversity: real": number})
+    st.markdown(
+        "- **GAN-test**: of the images generated for a class, the share the judge reads as that class; beside it, "
+        "the judge's own recall on real test images of that class, shrunk to the generator's size: the judge "
+        "cannot be trusted beyond it.\n"
+        "- **Fréchet distance**: how far the generated images' features (in the judge's network) are from the real "
+        "ones'; the floor is the distance between two halves of the real images, what a perfect generator would "
+        "reach with this many images.\n"
+        "- **Diversity**: 1 minus the mean structural similarity (SSIM) of random pairs within a class: near 0 means "
+        "the generator makes the same image again and again (mode collapse); it should be at least 80% of the real "
+        "images' figure.")
+    st.caption(f"Measured by `{measured['command']}`. {measured['protocol']}")
+with st.expander("Model card", icon=":material/description:"):
+    st.markdown(ui.model_card(name))
+ui.disclaimer()
