@@ -286,6 +286,54 @@ def evaluate_generator(model, root: Path, split: str, dataset: str, *, per_class
     return protocol, body
 
 
+CAS_RECIPE = dict(widths=[16, 32, 64, 128], depths=[1, 1, 1, 1], epochs=6, per_class=1000, batch=64, lr=2e-3)
+
+
+def _train_small_classifier(images: torch.Tensor, labels: torch.Tensor, class_names: list[str], size: int,
+                            channels: int, seed: int):
+    """The CAS recipe (CAS_RECIPE): a small residual classifier, AdamW, class-balanced batches, no augmentation."""
+    from data import balanced_order
+
+    torch.manual_seed(seed)
+    cls = models.get("classifier")
+    model = cls(cls.Config(class_names=class_names, in_channels=channels, image_size=size,
+                           widths=CAS_RECIPE["widths"], depths=CAS_RECIPE["depths"]))
+    (optimizer,) = model.configure_optimizers(CAS_RECIPE["lr"])
+    generator = torch.Generator().manual_seed(seed)
+    steps = CAS_RECIPE["per_class"] * len(class_names) // CAS_RECIPE["batch"]
+    model.train()
+    for _ in range(CAS_RECIPE["epochs"]):
+        order = balanced_order(labels, generator)[: steps * CAS_RECIPE["batch"]]
+        for index in order.split(CAS_RECIPE["batch"]):
+            model.training_step((images[index], labels[index]), [optimizer])
+    return model.eval()
+
+
+def classification_accuracy_score(model, root: Path, split: str, dataset: str, seed: int = 1) -> dict:
+    """CAS (Ravuri & Vinyals, 2019): a classifier trained only on generated images (CAS_RECIPE["per_class"]
+    per class, noise seed `seed`), tested on the real `split`; beside it the same recipe trained on the real
+    train split. Both at the generator's resolution."""
+    size, channels = model.config.image_size, model.config.in_channels
+    k = len(model.class_names)
+    requested = torch.arange(k).repeat_interleave(CAS_RECIPE["per_class"])
+    fake = _generate(model, requested, seed)
+    real_train = load_split(dataset, root, "train", size=size, channels=channels)
+    test = load_split(dataset, root, split, size=size, channels=channels)
+    test_images = test.images.float() / 255
+
+    def accuracy(classifier) -> float:
+        with torch.no_grad():
+            return float((classifier(test_images).argmax(1) == test.labels).float().mean())
+
+    on_fake = _train_small_classifier(fake, requested, model.class_names, size, channels, seed)
+    on_real = _train_small_classifier(real_train.images.float() / 255, real_train.labels, model.class_names, size,
+                                      channels, seed)
+    return {"accuracy": accuracy(on_fake), "real_accuracy": accuracy(on_real), "n_train": int(len(fake)),
+            "n_test": len(test), "recipe": {k_: v for k_, v in CAS_RECIPE.items()},
+            "protocol": f"classifier trained on {len(fake)} generated images (seed {seed}) vs on {real_train.description}"
+                        f" with the same recipe; accuracy (argmax) on {test.description} at {size} px"}
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", help="weights folder name under weights/, a path, or a Hub repository id")
@@ -295,8 +343,11 @@ def main(argv=None) -> dict:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--per-class", type=int, default=500, help="generators: images generated per class")
     p.add_argument("--no-write", action="store_true", help="do not write eval.json or update the card")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--cas", action="store_true", help="conditional generators: also the classification accuracy score "
+                                                      "(trains two small classifiers: minutes)")
     args = p.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
 
     path = weights_path(args.name)
     model = models.load(path)
@@ -315,6 +366,8 @@ def main(argv=None) -> dict:
         protocol, body = evaluate_super_resolution(model, root)
     elif model.family in GENERATORS:
         protocol, body = evaluate_generator(model, root, args.split, dataset, per_class=args.per_class)
+        if args.cas and model.conditional:
+            body["cas"] = classification_accuracy_score(model, root, args.split, dataset)
     elif model.family == "pixelda":  # the headline is the target domain, whichever data set it was trained on
         protocol, body = evaluate_adaptation(model, root, args.split)
         dataset = "mnist_m"

@@ -165,7 +165,10 @@ def test_train_then_evaluate_a_generator(data_root, tmp_path, monkeypatch):
                       "--diff-augment", "color,translation", "--threads", "1"])
     config = json.loads((out / "config.json").read_text())
     assert config["loss"] == "least-squares" and config["diff_augment"] == ["color", "translation"]
-    result = evaluate.main(["g", "--data-root", str(data_root), "--per-class", "6", "--json"])
+    monkeypatch.setattr(evaluate, "CAS_RECIPE", dict(widths=[4, 8], depths=[1, 1], epochs=1, per_class=8, batch=8, lr=1e-3))
+    result = evaluate.main(["g", "--data-root", str(data_root), "--per-class", "6", "--cas", "--threads", "1"])
+    assert result["cas"]["n_train"] == 16 and result["cas"]["n_test"] == 12
+    assert 0 <= result["cas"]["accuracy"] <= 1 and 0 <= result["cas"]["real_accuracy"] <= 1
     assert set(result["gan_test"]["per_class"]) == {"NORMAL", "PNEUMONIA"}
     assert 0 <= result["judge"]["accuracy_on_real"] <= 1
     for name in ("NORMAL", "PNEUMONIA"):
@@ -175,4 +178,4 @@ def test_train_then_evaluate_a_generator(data_root, tmp_path, monkeypatch):
     saved = json.loads((out / "eval.json").read_text())
     assert saved["gan_test"] == result["gan_test"]
     card = (out / "README.md").read_text()
-    assert "GAN-test" in card and "last epoch" in card
+    assert "GAN-test" in card and "last epoch" in card and "(CAS)" in card
