@@ -48,6 +48,32 @@ class Sample:
     judge: str | None  # the judge's weights name
 
 
+def measured_rows(measured: dict) -> list[dict]:
+    """eval.json of a generator -> one row per class: GAN-test beside the judge's recall on real images,
+    the Fréchet distance beside its floor, and diversity generated vs real."""
+    rows = []
+    for cls, fid in measured["frechet"].items():
+        diversity = measured["diversity"][cls]
+        rows.append({"class": cls,
+                     "GAN-test": measured.get("gan_test", {}).get("per_class", {}).get(cls),
+                     "judge on real images": measured["judge"]["recall_on_real"].get(cls),
+                     "Fréchet distance": fid["generated_vs_real"], "floor (real vs real)": fid["floor_real_vs_real"],
+                     "diversity: generated": diversity["generated"], "diversity: real": diversity["real"]})
+    return rows
+
+
+MEANINGS = (
+    "- **GAN-test**: of the images generated for a class, the share the judge reads as that class; beside it, "
+    "the judge's own recall on real test images of that class, shrunk to the generator's size: the judge "
+    "cannot be trusted beyond it.\n"
+    "- **Fréchet distance**: how far the generated images' features (in the judge's network) are from the real "
+    "ones'; the floor is the distance between two halves of the real images, what a perfect generator would "
+    "reach with this many images.\n"
+    "- **Diversity**: 1 minus the mean structural similarity (SSIM) of random pairs within a class: near 0 means "
+    "the generator makes the same image again and again (mode collapse); it should be at least 80% of the real "
+    "images' figure.")
+
+
 def judge_of(name: str) -> str | None:
     """The weights name of the judge of the data set the generator `name` learned (evaluators.EVALUATORS)."""
     return evaluators.EVALUATORS.get(cards.read_meta(inference.WEIGHTS / name).get("dataset"))

@@ -329,6 +329,16 @@ def headline(evaluation: dict) -> str:
         return "x4, PSNR on Y (4-px border) against bicubic: " + "; ".join(
             f"{name} {s['model']['psnr_y']:.2f} dB vs {s['bicubic']['psnr_y']:.2f} ({s['gain_psnr_y']:+.2f})"
             for name, s in evaluation["sets"].items()) + "."
+    if "judge" in evaluation:  # a generator, judged by an independent classifier
+        judge = evaluation["judge"]
+        if "gan_test" in evaluation:
+            figure = (f"GAN-test {evaluation['gan_test']['overall']:.1%} (the judge `{judge['name']}` reads the class "
+                      f"asked for; it reads {judge['accuracy_on_real']:.1%} of real test images right)")
+        else:
+            figure = f"unconditional; judged by `{judge['name']}`"
+        low = min(d["ratio"] for d in evaluation["diversity"].values())
+        return (f"{evaluation['n']} generated images: {figure}; diversity at least {low:.0%} of the real images' "
+                "(see the Generate page).")
     return f"Evaluated on the {where}: see the Evaluate page."
 
 

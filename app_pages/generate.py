@@ -72,30 +72,12 @@ st.markdown(f"{meta.get('summary', '')}  \nTrained with `{meta.get('train_comman
 if not measured:
     st.info(f"Not measured yet: run `python evaluate.py {name}`.")
 else:
-    judge_report = measured["judge"]
-    rows = []
-    for cls, fid in measured["frechet"].items():
-        diversity = measured["diversity"][cls]
-        rows.append({"class": cls,
-                     "GAN-test": measured.get("gan_test", {}).get("per_class", {}).get(cls),
-                     "judge on real images": judge_report["recall_on_real"].get(cls),
-                     "Fréchet distance": fid["generated_vs_real"], "floor (real vs real)": fid["floor_real_vs_real"],
-                     "diversity: generated": diversity["generated"], "diversity: real": diversity["real"]})
     percent, number = st.column_config.NumberColumn(format="percent"), st.column_config.NumberColumn(format="%.3f")
-    st.dataframe(pd.DataFrame(rows), hide_index=True,
+    st.dataframe(pd.DataFrame(generate.measured_rows(measured)), hide_index=True,
                  column_config={"GAN-test": percent, "judge on real images": percent, "Fréchet distance": number,
                                 "floor (real vs real)": number, "diversity: generated": number,
                                 "diversity: real": number})
-    st.markdown(
-        "- **GAN-test**: of the images generated for a class, the share the judge reads as that class; beside it, "
-        "the judge's own recall on real test images of that class, shrunk to the generator's size: the judge "
-        "cannot be trusted beyond it.\n"
-        "- **Fréchet distance**: how far the generated images' features (in the judge's network) are from the real "
-        "ones'; the floor is the distance between two halves of the real images, what a perfect generator would "
-        "reach with this many images.\n"
-        "- **Diversity**: 1 minus the mean structural similarity (SSIM) of random pairs within a class: near 0 means "
-        "the generator makes the same image again and again (mode collapse); it should be at least 80% of the real "
-        "images' figure.")
+    st.markdown(generate.MEANINGS)
     st.caption(f"Measured by `{measured['command']}`. {measured['protocol']}")
 with st.expander("Model card", icon=":material/description:"):
     st.markdown(ui.model_card(name))

@@ -99,3 +99,17 @@ def test_predict_sample_writes_pngs_and_refuses_an_unknown_label(gan_weights, mo
     with pytest.raises(SystemExit, match="unknown generator 'nope'; shipped: acgan-cxr, dcgan-cxr"):
         predict.main(["sample", "nope", "--label", "7", "--out", str(tmp_path)])
     inference.load_model.cache_clear()
+
+
+def test_evaluate_page_shows_a_generators_figures(gan_weights, use_weights):
+    use_weights(gan_weights)
+    at = run("app_pages/evaluate.py")
+    at.selectbox[0].set_value("acgan-cxr").run()
+    assert not at.exception
+    assert list(at.dataframe[0].value["class"]) == CLASSES and "GAN-test" in text(at)
+
+
+def test_home_gives_a_generators_headline(gan_weights, use_weights):
+    use_weights(gan_weights)
+    shown = text(run("app_pages/home.py"))
+    assert "generated images: GAN-test" in shown and "Not evaluated yet: run `python evaluate.py dcgan-cxr" in shown
