@@ -111,5 +111,5 @@ def test_evaluate_page_shows_a_generators_figures(gan_weights, use_weights):
 
 def test_home_gives_a_generators_headline(gan_weights, use_weights):
     use_weights(gan_weights)
-    shown = text(run("app_pages/home.py"))
+    shown = text(run("app.py"))  # the router shows its default page, home
     assert "generated images: GAN-test" in shown and "Not evaluated yet: run `python evaluate.py dcgan-cxr" in shown
