@@ -174,6 +174,7 @@ def parse_args(argv=None):
     p.add_argument("--diff-augment", default="", help="GANs: DiffAugment policies, e.g. color,translation,cutout")
     p.add_argument("--latent-dim", type=int, help="GANs: size of the noise vector z (default: the family's)")
     p.add_argument("--epoch-size", type=int, help="GANs: real images per epoch (default: the whole split)")
+    p.add_argument("--mode-seeking", type=float, help="GANs: weight of the mode-seeking term (default: the family's)")
     p.add_argument("--init-from", help="a weights folder of the same family to start from (transfer learning)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads per process (0: cores / processes)")
@@ -522,7 +523,7 @@ def gan_score(model, split) -> tuple[str, float]:
 
 def gan_config(args, data) -> dict:
     return {"class_names": data.class_names, "image_size": args.image_size, "in_channels": args.channels,
-            "widths": args.widths, "latent_dim": args.latent_dim, "loss": args.loss,
+            "widths": args.widths, "latent_dim": args.latent_dim, "loss": args.loss, "mode_seeking": args.mode_seeking,
             "diff_augment": [p for p in args.diff_augment.split(",") if p]}
 
 

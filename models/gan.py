@@ -51,6 +51,9 @@ class GANConfig:
     loss: str = "hinge"  # one of gan_losses.LOSSES
     diff_augment: list[str] = field(default_factory=list)  # subset of DIFF_AUGMENT; [] = off
     class_weight: float = 1.0  # ACGAN: weight of the class loss beside the adversarial loss
+    # Mode seeking (Mao et al., 2019, MSGAN): G is penalised when two noise vectors with the same label give
+    # near-identical images. Without it the conditional generators made one image per class.
+    mode_seeking: float = 0.2  # weight of 1 / (image distance / noise distance); 0: off
     discriminator_norm: str = "spectral"  # "spectral" (any loss) or "batch" (DCGAN's; not with wgan-gp)
     minibatch_std: bool = True  # D sees how varied the batch is (ProGAN): without it G collapsed within a class
 
@@ -274,24 +277,30 @@ class GAN(MedLabModel):
 
     def training_step(self, batch, optimizers) -> dict[str, float]:
         """batch: (real images (B, C, S, S) in [0, 1], their labels (B,), a torch.Generator for noise and
-        augmentation). Generated images take the real batch's labels, so both sides see the same classes."""
+        augmentation). Generated images take the labels of the first half of the real batch, twice."""
         real, labels, rng = batch
         g_optimizer, d_optimizer = optimizers
-        kind, b = self.config.loss, len(real)
+        kind, half = self.config.loss, len(real) // 2
         y = labels if self.conditional else None
         real = real * 2 - 1  # [-1, 1], as G's tanh
-        fake = self.generator(self.noise(b, rng), y)  # (B, C, S, S)
+        # Generated images come in two halves with the same labels, pairs (i, i + B/2) for mode seeking.
+        fake_labels = torch.cat([labels[:half], labels[:half]])  # (2 * (B // 2),)
+        y_fake = fake_labels if self.conditional else None
+        z = self.noise(2 * half, rng)
+        fake = self.generator(z, y_fake)  # (B, C, S, S)
 
         # ---------------------
         #  Train Discriminator
         # ---------------------
         real_score, real_logits = self.discriminator(self._augment(real, rng), y)
-        fake_score, _ = self.discriminator(self._augment(fake.detach(), rng), y)
+        fake_score, _ = self.discriminator(self._augment(fake.detach(), rng), y_fake)
         d_loss = gan_losses.discriminator_loss(kind, real_score, fake_score)
         logs = {}
         if kind == "wgan-gp":
-            penalty = gan_losses.gradient_penalty(lambda x: self.discriminator(x, y)[0], self._augment(real, rng),
-                                                  self._augment(fake.detach(), rng), generator=rng)
+            paired = torch.cat([real[:half], real[:half]])  # real images with the generated images' labels
+            penalty = gan_losses.gradient_penalty(lambda x: self.discriminator(x, y_fake)[0],
+                                                  self._augment(paired, rng), self._augment(fake.detach(), rng),
+                                                  generator=rng)
             d_loss = d_loss + penalty
             logs["gradient_penalty"] = penalty.item()
         if self.conditioning == "auxiliary":  # D learns the classes of real images only
@@ -306,10 +315,14 @@ class GAN(MedLabModel):
         # -----------------
         #  Train Generator
         # -----------------
-        score, logits = self.discriminator(self._augment(fake, rng), y)
+        score, logits = self.discriminator(self._augment(fake, rng), y_fake)
         g_loss = gan_losses.generator_loss(kind, score)
+        if self.config.mode_seeking:  # image distance over noise distance, pair by pair; G pushes it up
+            ratio = ((fake[:half] - fake[half:]).abs().flatten(1).mean(1) / (z[:half] - z[half:]).abs().mean(1)).mean()
+            g_loss = g_loss + self.config.mode_seeking / (ratio + 1e-5)
+            logs["mode_seeking_ratio"] = ratio.item()
         if self.conditioning == "auxiliary":  # G: "D should read my image as the class I was asked for"
-            g_class = F.cross_entropy(logits, labels)
+            g_class = F.cross_entropy(logits, fake_labels)
             g_loss = g_loss + self.config.class_weight * g_class
             logs["g_class_loss"] = g_class.item()
         g_optimizer.zero_grad(set_to_none=True)
