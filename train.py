@@ -82,6 +82,14 @@ SR_ARCHITECTURE = ("SRResNet generator, smaller than the paper's for a CPU: resi
                    "9x9), two x2 sub-pixel stages, and a global bicubic skip (the network predicts the difference "
                    "from bicubic, as VDSR); large images run in overlapping tiles, identical to one pass")
 
+GAN_LIMITATIONS = [
+    "Generated images are not real patients or real digits: never use them as evidence of anything clinical, and "
+    "never mix them into a test set.",
+    "The judge that measures them (evaluators.py) is itself imperfect: a GAN-test figure cannot be trusted beyond the "
+    "judge's own accuracy on real images, stated beside it.",
+    "Small images (32 or 64 px) from a small CPU-trained network: fine detail of the real images is missing.",
+]
+
 GAN_SETTINGS = {
     "optimiser": "Adam (betas 0.5, 0.999), one for the generator and one for the discriminator, the same learning "
                  "rate; linear warm-up then cosine decay",
@@ -662,7 +670,7 @@ def main(argv=None) -> Path:
                          **SETTINGS[args.family], "augmentation": card["augmentation"],
                          "seed": args.seed, "processes": world},
             "calibration": calibration,
-            "limitations": LIMITATIONS.get(args.dataset, []),
+            "limitations": GAN_LIMITATIONS if task is GAN_TASK else LIMITATIONS.get(args.dataset, []),
         })
         log.info("wrote %s", out)
         if args.push_to_hub:
