@@ -93,7 +93,9 @@ GAN_LIMITATIONS = [
 GAN_SETTINGS = {
     "optimiser": "Adam (betas 0.5, 0.999), one for the generator and one for the discriminator, the same learning "
                  "rate; linear warm-up then cosine decay",
-    "updates": "one discriminator step, then one generator step, per batch; generated images take the batch's labels",
+    "updates": "one discriminator step, then one generator step, per batch; generated images take the labels of the "
+               "first half of the real batch, twice, so that pairs share a label for the mode-seeking term (MSGAN, "
+               "weight `mode_seeking` in config.json)",
     "model selection": "none: a fixed schedule keeps the last epoch's weights (rule fixed before any test figure); "
                        "the validation score is monitored only",
 }
