@@ -131,22 +131,22 @@ def adapt(args) -> None:
 def sample(args) -> None:
     """New images from a shipped generator, written as <model>-<label>-seed<S>-<i>.png; one line per
     image with the independent judge's verdict (evaluators.py)."""
-    import generate
+    import generators
 
-    if args.model not in generate.shipped() and not Path(args.model).is_dir():
-        sys.exit(f"unknown generator {args.model!r}; shipped: {', '.join(generate.shipped()) or 'none yet'}")
+    if args.model not in generators.shipped() and not Path(args.model).is_dir():
+        sys.exit(f"unknown generator {args.model!r}; shipped: {', '.join(generators.shipped()) or 'none yet'}")
     model = inference.load_model(args.model)
-    judge_name = generate.judge_of(args.model)
+    judge_name = generators.judge_of(args.model)
     judge = inference.load_model(judge_name) if judge_name and (inference.WEIGHTS / judge_name).is_dir() else None
     try:
-        made = generate.sample(model, args.label, args.n, args.seed, truncation=args.truncation, judge=judge)
+        made = generators.sample(model, args.label, args.n, args.seed, truncation=args.truncation, judge=judge)
     except ValueError as error:  # an unknown class, a count out of range, a label for a DCGAN
         sys.exit(str(error))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for i, image in enumerate(made.images):
         written = out / f"{args.model}-{args.label or 'any'}-seed{args.seed}-{i:02d}.png"
-        written.write_bytes(generate.png(image))
+        written.write_bytes(generators.png(image))
         line = {"file": str(written), "model": args.model, "label": args.label, "seed": args.seed, "index": i}
         if made.verdicts:
             line.update(judge=made.judge, judged_as=made.verdicts[i][0], probability=made.verdicts[i][1])

@@ -145,14 +145,14 @@ elif "sets" in evaluation:  # super-resolution: bicubic and the model on each te
     st.dataframe(pd.DataFrame(rows), hide_index=True)
 
 elif "judge" in evaluation:  # a generator, judged by an independent classifier (the Generate page shows it too)
-    import generate
+    import generators
 
     st.subheader("Headline figures")
     if "gan_test" in evaluation:
         st.metric("GAN-test", f"{evaluation['gan_test']['overall']:.1%}", border=True,
                   help="Share of generated images the independent judge reads as the class they were made for.")
-    st.dataframe(pd.DataFrame(generate.measured_rows(evaluation)), hide_index=True)
-    st.markdown(generate.MEANINGS)
+    st.dataframe(pd.DataFrame(generators.measured_rows(evaluation)), hide_index=True)
+    st.markdown(generators.MEANINGS)
 
 else:
     st.info("This page does not know how to draw this kind of evaluation yet; here it is as recorded.")

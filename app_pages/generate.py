@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-import generate
+import generators
 import ui
 
 st.title("Generate")
@@ -10,7 +10,7 @@ st.write("A generative adversarial network (GAN) learned to make new images of e
          "pick a model, a class and a seed, and see what it makes. Below each image, an independently trained "
          "classifier (the *judge*) says which class it sees: the same seed always gives the same images.")
 
-names = generate.shipped()
+names = generators.shipped()
 if not names:
     st.info("No generator is shipped yet. Train one, for example\n\n"
             "`python train.py acgan --dataset mnist --image-size 32 --widths 128 64 32 --out weights/acgan-mnist ...`"
@@ -20,8 +20,8 @@ if not names:
 name = st.selectbox("Generator", names, format_func=ui.model_title)
 ui.require_models(name)
 model = ui.load_model(name)
-meta, measured = generate.facts(name)
-judge_name = generate.judge_of(name)
+meta, measured = generators.facts(name)
+judge_name = generators.judge_of(name)
 judge = ui.load_model(judge_name) if judge_name and judge_name in ui.shipped_models() else None
 
 left, middle, right, last = st.columns(4)
@@ -30,13 +30,13 @@ if model.conditional:
 else:
     label = None
     left.caption("Unconditional (DCGAN): it cannot be asked for a class; the judge says what each image shows.")
-count = middle.slider("Images", 1, generate.MAX_IMAGES, 16)
+count = middle.slider("Images", 1, generators.MAX_IMAGES, 16)
 seed = int(right.number_input("Seed", 0, 2**31 - 1, 0, step=1))
 truncate = last.toggle("Truncation", help="Redraw every noise entry beyond the limit: more typical, less varied images.")
 truncation = last.slider("Limit |z|", 0.25, 3.0, 1.0, 0.25) if truncate else None
 
 try:
-    made = generate.sample(model, label, count, seed, truncation=truncation, judge=judge)  # the one model call
+    made = generators.sample(model, label, count, seed, truncation=truncation, judge=judge)  # the one model call
 except ValueError as error:
     st.error(str(error))
     st.stop()
@@ -49,7 +49,7 @@ for i, image in enumerate(made.images):
         seen, p = made.verdicts[i]
         mark = "" if label is None else (" ✓" if seen == label else " ✗")
         caption = f"{seen} {p:.0%}{mark}"
-    columns[i % 8].image(generate.png(image, scale=scale), caption=caption, width="stretch")
+    columns[i % 8].image(generators.png(image, scale=scale), caption=caption, width="stretch")
 if made.verdicts:
     st.caption(f"Under each image: the class the judge `{made.judge}` reads in it and its probability"
                + (" (✓: the class asked for)." if label is not None else "."))
@@ -58,9 +58,9 @@ else:
 
 stem = f"{name}-{label or 'any'}-seed{seed}"
 down_grid, down_zip = st.columns(2)
-down_grid.download_button("Download the grid (PNG)", generate.png(generate.grid(made.images)), file_name=f"{stem}.png",
+down_grid.download_button("Download the grid (PNG)", generators.png(generators.grid(made.images)), file_name=f"{stem}.png",
                           mime="image/png")
-down_zip.download_button("Download the images (ZIP of PNGs)", generate.zip_of_pngs(made.images, stem),
+down_zip.download_button("Download the images (ZIP of PNGs)", generators.zip_of_pngs(made.images, stem),
                          file_name=f"{stem}.zip", mime="application/zip")
 
 # -- how it was trained and what its numbers mean: read from the model card and eval.json ---------------
@@ -73,11 +73,11 @@ if not measured:
     st.info(f"Not measured yet: run `python evaluate.py {name}`.")
 else:
     percent, number = st.column_config.NumberColumn(format="percent"), st.column_config.NumberColumn(format="%.3f")
-    st.dataframe(pd.DataFrame(generate.measured_rows(measured)), hide_index=True,
+    st.dataframe(pd.DataFrame(generators.measured_rows(measured)), hide_index=True,
                  column_config={"GAN-test": percent, "judge on real images": percent, "Fréchet distance": number,
                                 "floor (real vs real)": number, "diversity: generated": number,
                                 "diversity: real": number})
-    st.markdown(generate.MEANINGS)
+    st.markdown(generators.MEANINGS)
     st.caption(f"Measured by `{measured['command']}`. {measured['protocol']}")
 with st.expander("Model card", icon=":material/description:"):
     st.markdown(ui.model_card(name))

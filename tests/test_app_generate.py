@@ -10,7 +10,7 @@ from PIL import Image
 
 import cards
 import evaluate
-import generate
+import generators
 import inference
 import predict
 from conftest import tiny_model
@@ -68,21 +68,21 @@ def test_sample_is_seeded_and_checks_the_request(gan_weights, monkeypatch):
     monkeypatch.setattr(inference, "WEIGHTS", gan_weights)
     inference.load_model.cache_clear()
     model, judge = inference.load_model("acgan-cxr"), inference.load_model("cxr-pneumonia")
-    first = generate.sample(model, "PNEUMONIA", 5, seed=3, judge=judge)
-    again = generate.sample(model, "PNEUMONIA", 5, seed=3, judge=judge)
+    first = generators.sample(model, "PNEUMONIA", 5, seed=3, judge=judge)
+    again = generators.sample(model, "PNEUMONIA", 5, seed=3, judge=judge)
     torch.testing.assert_close(first.images, again.images, atol=0, rtol=0)
     assert len(first.verdicts) == 5 and all(seen in CLASSES and 0 <= p <= 1 for seen, p in first.verdicts)
-    truncated = generate.sample(model, "NORMAL", 4, seed=3, truncation=0.5)
+    truncated = generators.sample(model, "NORMAL", 4, seed=3, truncation=0.5)
     assert truncated.verdicts == [] and truncated.images.shape == (4, 1, 16, 16)
     with pytest.raises(ValueError, match="unknown class 'COVID': this generator makes NORMAL, PNEUMONIA"):
-        generate.sample(model, "COVID", 2, seed=0)
+        generators.sample(model, "COVID", 2, seed=0)
     with pytest.raises(ValueError, match="1 to 64"):
-        generate.sample(model, "NORMAL", 65, seed=0)
+        generators.sample(model, "NORMAL", 65, seed=0)
     with pytest.raises(ValueError, match="unconditional"):
-        generate.sample(inference.load_model("dcgan-cxr"), "NORMAL", 2, seed=0)
-    archive = zipfile.ZipFile(io.BytesIO(generate.zip_of_pngs(first.images, "x")))
+        generators.sample(inference.load_model("dcgan-cxr"), "NORMAL", 2, seed=0)
+    archive = zipfile.ZipFile(io.BytesIO(generators.zip_of_pngs(first.images, "x")))
     assert archive.namelist() == [f"x-{i:02d}.png" for i in range(5)]
-    assert Image.open(io.BytesIO(generate.png(generate.grid(first.images)))).size == (5 * 18 + 2, 18 + 2)
+    assert Image.open(io.BytesIO(generators.png(generators.grid(first.images)))).size == (5 * 18 + 2, 18 + 2)
     inference.load_model.cache_clear()
 
 
