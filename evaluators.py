@@ -14,9 +14,6 @@ from models.classifier import Classifier
 EVALUATORS = {
     "mnist": "mnist-source-only",  # the PixelDA task classifier trained on MNIST alone: MNIST test 0.991
     "chest_xray": "cxr-pneumonia",
-    # A 64-px classifier trained for judging the CT generators (train.py classifier --dataset covid_ct, from
-    # the chest X-ray weights): its own accuracy on the real CT test split is in its eval.json.
-    "covid_ct": "covid-ct-judge",
 }
 
 
