@@ -113,3 +113,10 @@ def test_home_gives_a_generators_headline(gan_weights, use_weights):
     use_weights(gan_weights)
     shown = text(run("app.py"))  # the router shows its default page, home
     assert "generated images: GAN-test" in shown and "Not evaluated yet: run `python evaluate.py dcgan-cxr" in shown
+
+
+def test_results_row_of_a_generator(gan_weights):
+    import results
+
+    row = results.describe(json.loads((gan_weights / "acgan-cxr" / "eval.json").read_text()))
+    assert row.startswith("GAN-test ") and "NORMAL" in row and "floor" in row and "judge `cxr-pneumonia`" in row
