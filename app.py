@@ -25,6 +25,7 @@ page = st.navigation([
     st.Page("app_pages/adapt.py", title="Domain adaptation", icon=":material/transform:"),
     st.Page("app_pages/gan_lab.py", title="GAN lab", icon=":material/model_training:"),
     st.Page("app_pages/latent_space.py", title="Latent space", icon=":material/scatter_plot:"),
+    st.Page("app_pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
 ])
 
 with st.sidebar:

@@ -17,6 +17,7 @@ DATA_LICENCES = {
     "kvasir_seg": "Simula terms: research and education (Kvasir-SEG)",
     "sr": "T91: not stated; BSDS500: research use (Berkeley). Test sets Set5 and Set14: citation requested",
     "mnist": "see MNIST's site (LeCun, Cortes and Burges)",
+    "cifar10": "see CIFAR's site (Krizhevsky, 2009)",
     "mnist_m": "MNIST-M: not stated (Ganin and Lempitsky, 2015); BSDS500 photos: research use; MNIST: see its site",
 }
 
@@ -104,6 +105,8 @@ def render(meta: dict) -> str:
             source = result["source"]
             lines += [f"On the source domain, `{source['dataset']}` ({source['n']} images; {source['protocol']}): "
                       f"accuracy {source['accuracy']:.3f}.", ""]
+        if "judge" in result:  # a generator, judged by an independent classifier
+            lines += generator_results(result)
         if "routing" in result:
             r = result["routing"]
             lines += [f"Routing as the app does it (routed only at probability >= {r['route_confidence']}): "
@@ -119,6 +122,37 @@ def render(meta: dict) -> str:
         lines += ["Not evaluated yet: run `evaluate.py`.", ""]
     lines += ["## Limitations", "", *[f"- {item}" for item in meta.get("limitations", [])], ""]
     return "\n".join(lines)
+
+
+def generator_results(result: dict) -> list[str]:
+    """GAN-test, Fréchet distance against its floor and diversity, per class, beside the judge's own accuracy."""
+    judge = result["judge"]
+    lines = [f"Judge: `{judge['name']}`, accuracy {judge['accuracy_on_real']:.3f} on the real images of this split at "
+             "the generator's size (recall " + ", ".join(f"{k} {v:.3f}" for k, v in judge["recall_on_real"].items()) + ").", ""]
+    if "gan_test" in result:
+        lines += [f"GAN-test (the judge's accuracy on generated images, per requested class): overall "
+                  f"{result['gan_test']['overall']:.3f}.", ""]
+    if "class_shares" in result:
+        shares = result["class_shares"]
+        lines += ["Unconditional: the judge's class shares of generated images " + ", ".join(
+            f"{k} {v:.2f}" for k, v in shares["generated"].items()) + "; of the real images " + ", ".join(
+            f"{k} {v:.2f}" for k, v in shares["real_by_judge"].items()) + ".", ""]
+    lines += ["| class | GAN-test | Fréchet distance (floor: real vs real) | diversity generated / real (ratio) |",
+              "|---|---|---|---|"]
+    for name, fid in result["frechet"].items():
+        gan = result.get("gan_test", {}).get("per_class", {}).get(name)
+        d = result["diversity"][name]
+        lines.append(f"| {name} | {_fmt(gan) if gan is not None else 'n/a'} | {fid['generated_vs_real']:.2f} "
+                     f"({fid['floor_real_vs_real']:.2f}; {fid['n_each']} each) | {d['generated']:.3f} / {d['real']:.3f} "
+                     f"({d['ratio']:.2f}) |")
+    lines += ["", "Diversity is 1 - mean pairwise SSIM within a class (higher: more varied); the ratio should be at "
+              "least 0.8.", ""]
+    if "cas" in result:
+        cas = result["cas"]
+        lines += [f"Classification accuracy score (CAS): a classifier trained only on {cas['n_train']} generated images "
+                  f"reaches accuracy {cas['accuracy']:.3f} on the {cas['n_test']} real images (a classifier of the same "
+                  f"recipe trained on real images: {cas['real_accuracy']:.3f}).", ""]
+    return lines
 
 
 def write(folder: Path, meta: dict) -> None:

@@ -250,6 +250,152 @@ def evaluate_vae(model, root: Path, dataset: str, split: str, folder: Path | Non
                         value_name="polyp area (share of the frame)" if values is not None else "",
                         description=f"{len(keep)} images of {data.description}: the encoder's mean of each")
     return protocol, result
+GENERATORS = ("dcgan", "cgan", "acgan")
+DIVERSITY_BAR = 0.8  # generated diversity (1 - mean pairwise SSIM) at least 80% of the real images'
+
+
+@torch.no_grad()
+def _generate(model, requested: torch.Tensor | int, seed: int, chunk: int = 250) -> torch.Tensor:
+    """Images from one seeded stream, in chunks (the same images whatever the chunk size would be per seed)."""
+    generator = torch.Generator().manual_seed(seed)
+    if isinstance(requested, int):
+        return torch.cat([model.sample(min(chunk, requested - i), generator) for i in range(0, requested, chunk)])
+    return torch.cat([model.sample(part, generator) for part in requested.split(chunk)])
+
+
+def evaluate_generator(model, root: Path, split: str, dataset: str, *, per_class: int = 500, seed: int = 0) -> tuple[str, dict]:
+    """A generator judged by its data set's independent classifier (evaluators.EVALUATORS), against the
+    real `split` images at the generator's own resolution:
+
+    - GAN-test: the judge's accuracy on `per_class` generated images of each class (the judge's own
+      accuracy on the real images, shrunk to the generator's size as its images are, beside it);
+    - Fréchet distance in the judge's feature space, per class: generated vs one half of the real images
+      of that class, the same number of each; the floor is the distance between the two real halves;
+    - diversity: 1 - mean pairwise SSIM of 500 random pairs within a class, generated and real; the
+      ratio generated / real should be at least DIVERSITY_BAR.
+    An unconditional generator (DCGAN) gets no GAN-test: the judge's class shares of its images instead.
+    """
+    import evaluators
+    from metrics import frechet_distance, gan_test, mean_pairwise_ssim
+
+    if dataset not in evaluators.EVALUATORS:
+        sys.exit(f"no judge for {dataset!r} in evaluators.EVALUATORS ({', '.join(evaluators.EVALUATORS)})")
+    judge_name = evaluators.EVALUATORS[dataset]
+    judge = models.load(weights_path(judge_name))
+    real = load_split(dataset, root, split, size=model.config.image_size, channels=model.config.in_channels)
+    if real.class_names != model.class_names:
+        sys.exit(f"the split's classes {real.class_names} are not the model's {model.class_names}")
+    real_images = real.images.float() / 255
+    real_labels = real.labels.numpy()
+    real_probabilities, real_features = evaluators.judge(judge, real_images)
+    real_predicted = real_probabilities.argmax(1).numpy()
+    k = len(model.class_names)
+    judge_report = {"name": judge_name,
+                    "accuracy_on_real": float((real_predicted == real_labels).mean()),
+                    "recall_on_real": {model.class_names[c]: float((real_predicted[real_labels == c] == c).mean())
+                                       for c in range(k)},
+                    "protocol": f"argmax of the judge's probabilities on the {len(real)} real {split} images, "
+                                f"resized to {model.config.image_size} px as the generator's images are"}
+
+    rng = np.random.default_rng(seed)
+    torch_rng = torch.Generator().manual_seed(seed)
+    if model.conditional:
+        requested = torch.arange(k).repeat_interleave(per_class)
+        fake = _generate(model, requested, seed)
+    else:
+        n = per_class * k
+        fake = _generate(model, n, seed)
+    fake_probabilities, fake_features = evaluators.judge(judge, fake)
+    fake_predicted = fake_probabilities.argmax(1).numpy()
+
+    def fid_and_floor(fake_idx: np.ndarray, real_idx: np.ndarray) -> dict:
+        """Generated vs a real half, and the real halves against each other, with equal counts."""
+        real_idx = rng.permutation(real_idx)
+        half_a, half_b = real_idx[: len(real_idx) // 2], real_idx[len(real_idx) // 2: 2 * (len(real_idx) // 2)]
+        fake_idx = rng.permutation(fake_idx)[: len(half_b)]
+        return {"generated_vs_real": frechet_distance(fake_features[fake_idx].numpy(), real_features[half_b].numpy()),
+                "floor_real_vs_real": frechet_distance(real_features[half_a].numpy(), real_features[half_b].numpy()),
+                "n_each": int(len(half_b))}
+
+    def diversity(images: torch.Tensor) -> float:
+        return 1 - mean_pairwise_ssim(images, pairs=500, generator=torch_rng)
+
+    body = {"n": int(len(fake)), "judge": judge_report, "seed": seed}
+    if model.conditional:
+        requested_np = requested.numpy()
+        body["gan_test"] = gan_test(fake_probabilities.numpy(), requested_np, model.class_names)
+        body["gan_test"]["mean_judge_probability"] = {
+            model.class_names[c]: float(fake_probabilities[requested == c, c].mean()) for c in range(k)}
+        body["frechet"] = {model.class_names[c]: fid_and_floor(np.flatnonzero(requested_np == c), np.flatnonzero(real_labels == c))
+                           for c in range(k)}
+        body["diversity"] = {}
+        for c in range(k):
+            gen, ref = diversity(fake[requested == c]), diversity(real_images[real_labels == c])
+            body["diversity"][model.class_names[c]] = {"generated": gen, "real": ref, "ratio": gen / ref}
+    else:
+        body["class_shares"] = {"generated": {model.class_names[c]: float((fake_predicted == c).mean()) for c in range(k)},
+                                "real_by_judge": {model.class_names[c]: float((real_predicted == c).mean()) for c in range(k)}}
+        body["frechet"] = {"all": fid_and_floor(np.arange(len(fake)), np.arange(len(real)))}
+        gen, ref = diversity(fake), diversity(real_images)
+        body["diversity"] = {"all": {"generated": gen, "real": ref, "ratio": gen / ref}}
+    body["diversity_bar"] = DIVERSITY_BAR
+    body["diversity_ok"] = all(d["ratio"] >= DIVERSITY_BAR for d in body["diversity"].values())
+    protocol = (f"{per_class * k} generated images ({per_class} per class{'' if model.conditional else ', unconditional'}; "
+                f"noise from torch.Generator seed {seed}) against {real.description} at {model.config.image_size} px; "
+                f"judge {judge_name} (evaluators.py, trained on real images only). GAN-test: argmax of the judge per "
+                "requested class. Fréchet distance in the judge's pooled features, per class, generated vs one random "
+                "half of the real images (equal counts); floor: real half vs real half. Diversity: 1 - mean SSIM of "
+                "500 random pairs within a class (Gaussian 11x11 SSIM), generated / real >= "
+                f"{DIVERSITY_BAR} required")
+    return protocol, body
+
+
+CAS_RECIPE = dict(widths=[16, 32, 64, 128], depths=[1, 1, 1, 1], epochs=6, per_class=1000, batch=64, lr=2e-3)
+
+
+def _train_small_classifier(images: torch.Tensor, labels: torch.Tensor, class_names: list[str], size: int,
+                            channels: int, seed: int):
+    """The CAS recipe (CAS_RECIPE): a small residual classifier, AdamW, class-balanced batches, no augmentation."""
+    from data import balanced_order
+
+    torch.manual_seed(seed)
+    cls = models.get("classifier")
+    model = cls(cls.Config(class_names=class_names, in_channels=channels, image_size=size,
+                           widths=CAS_RECIPE["widths"], depths=CAS_RECIPE["depths"]))
+    (optimizer,) = model.configure_optimizers(CAS_RECIPE["lr"])
+    generator = torch.Generator().manual_seed(seed)
+    steps = CAS_RECIPE["per_class"] * len(class_names) // CAS_RECIPE["batch"]
+    model.train()
+    for _ in range(CAS_RECIPE["epochs"]):
+        order = balanced_order(labels, generator)[: steps * CAS_RECIPE["batch"]]
+        for index in order.split(CAS_RECIPE["batch"]):
+            model.training_step((images[index], labels[index]), [optimizer])
+    return model.eval()
+
+
+def classification_accuracy_score(model, root: Path, split: str, dataset: str, seed: int = 1) -> dict:
+    """CAS (Ravuri & Vinyals, 2019): a classifier trained only on generated images (CAS_RECIPE["per_class"]
+    per class, noise seed `seed`), tested on the real `split`; beside it the same recipe trained on the real
+    train split. Both at the generator's resolution."""
+    size, channels = model.config.image_size, model.config.in_channels
+    k = len(model.class_names)
+    requested = torch.arange(k).repeat_interleave(CAS_RECIPE["per_class"])
+    fake = _generate(model, requested, seed)
+    real_train = load_split(dataset, root, "train", size=size, channels=channels)
+    test = load_split(dataset, root, split, size=size, channels=channels)
+    test_images = test.images.float() / 255
+
+    def accuracy(classifier) -> float:
+        with torch.no_grad():
+            return float((classifier(test_images).argmax(1) == test.labels).float().mean())
+
+    on_fake = _train_small_classifier(fake, requested, model.class_names, size, channels, seed)
+    on_real = _train_small_classifier(real_train.images.float() / 255, real_train.labels, model.class_names, size,
+                                      channels, seed)
+    return {"accuracy": accuracy(on_fake), "real_accuracy": accuracy(on_real), "n_train": int(len(fake)),
+            "n_test": len(test), "recipe": {k_: v for k_, v in CAS_RECIPE.items()},
+            "protocol": f"classifier trained on {len(fake)} generated images (seed {seed}) vs on {real_train.description}"
+                        f" with the same recipe; accuracy (argmax) on {test.description} at {size} px"}
 
 
 def main(argv=None) -> dict:
@@ -259,9 +405,13 @@ def main(argv=None) -> dict:
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--dataset", help="default: the data set named in the model card")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--per-class", type=int, default=500, help="generators: images generated per class")
     p.add_argument("--no-write", action="store_true", help="do not write eval.json or update the card")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--cas", action="store_true", help="conditional generators: also the classification accuracy score "
+                                                      "(trains two small classifiers: minutes)")
     args = p.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
 
     path = weights_path(args.name)
     model = models.load(path)
@@ -280,6 +430,10 @@ def main(argv=None) -> dict:
         protocol, body = evaluate_super_resolution(model, root)
     elif model.family == "vae":
         protocol, body = evaluate_vae(model, root, dataset, args.split, Path(path) if not args.no_write else None)
+    elif model.family in GENERATORS:
+        protocol, body = evaluate_generator(model, root, args.split, dataset, per_class=args.per_class)
+        if args.cas and model.conditional:
+            body["cas"] = classification_accuracy_score(model, root, args.split, dataset)
     elif model.family == "pixelda":  # the headline is the target domain, whichever data set it was trained on
         protocol, body = evaluate_adaptation(model, root, args.split)
         dataset = "mnist_m"
@@ -306,7 +460,8 @@ def main(argv=None) -> dict:
         (Path(path) / name).write_text(json.dumps(result, indent=1) + "\n")
         summary = {k: result[k] for k in ("split", "n", "command", "protocol", "roc_auc", "average_precision", "ece",
                                           "at_threshold", "at_0.5", "accuracy", "recall", "routing", "dice", "iou",
-                                          "found", "psnr", "ssim", "elbo", "gan_test") if k in result}
+                                          "found", "psnr", "ssim", "elbo", "judge", "gan_test", "class_shares",
+                                          "frechet", "diversity", "diversity_ok", "cas") if k in result}
         if "sets" in result:  # super-resolution: the means per set, not the per-image rows
             summary["sets"] = {name: {k: v for k, v in s.items() if k != "per_image"} for name, s in result["sets"].items()}
         if "source" in result:  # a domain-adaptation model: its source-domain figures too
@@ -317,7 +472,7 @@ def main(argv=None) -> dict:
         print(json.dumps(result))
     else:
         keys = ("n", "roc_auc", "ece", "at_threshold", "at_0.5", "accuracy", "recall", "routing", "dice", "iou", "found",
-                "psnr", "ssim", "elbo", "gan_test")
+                "psnr", "ssim", "elbo", "judge", "gan_test", "class_shares", "frechet", "diversity", "diversity_ok", "cas")
         shown = {"split": args.split, **{k: result[k] for k in keys if k in result}}
         if "sets" in result:
             shown["sets"] = {name: {k: v for k, v in s.items() if k != "per_image"} for name, s in result["sets"].items()}

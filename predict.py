@@ -7,6 +7,7 @@
     python predict.py encode frame.jpg --model endovae-kvasir --json
     python predict.py decode --model vae-mnist-2d --code 0.5 -1.0 --out out/
     python predict.py interpolate --model endovae-kvasir --images a.jpg b.jpg --frames 12 --out out/
+    python predict.py sample acgan-mnist --label 7 --n 16 --seed 0 --out sevens/
 
 Each line has `file` (the path as given), `modality`, `model`, `label` and `probabilities`; or
 `file` and `error` when the file could not be read or no model could judge it. The other files
@@ -236,6 +237,33 @@ def interpolate(args) -> None:
             "written": written}
     print(json.dumps(line) if args.json else f"{args.frames} frames ({args.method}): " + ", ".join(written[:3])
           + (f" and {len(written) - 3} more" if len(written) > 3 else ""))
+def sample(args) -> None:
+    """New images from a shipped generator, written as <model>-<label>-seed<S>-<i>.png; one line per
+    image with the independent judge's verdict (evaluators.py)."""
+    import generators
+
+    if args.model not in generators.shipped() and not Path(args.model).is_dir():
+        sys.exit(f"unknown generator {args.model!r}; shipped: {', '.join(generators.shipped()) or 'none yet'}")
+    model = inference.load_model(args.model)
+    judge_name = generators.judge_of(args.model)
+    judge = inference.load_model(judge_name) if judge_name and (inference.WEIGHTS / judge_name).is_dir() else None
+    try:
+        made = generators.sample(model, args.label, args.n, args.seed, truncation=args.truncation, judge=judge)
+    except ValueError as error:  # an unknown class, a count out of range, a label for a DCGAN
+        sys.exit(str(error))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for i, image in enumerate(made.images):
+        written = out / f"{args.model}-{args.label or 'any'}-seed{args.seed}-{i:02d}.png"
+        written.write_bytes(generators.png(image))
+        line = {"file": str(written), "model": args.model, "label": args.label, "seed": args.seed, "index": i}
+        if made.verdicts:
+            line.update(judge=made.judge, judged_as=made.verdicts[i][0], probability=made.verdicts[i][1])
+        if args.json:
+            print(json.dumps(line), flush=True)
+        else:
+            verdict = f" (judge {made.judge}: {line['judged_as']}, {line['probability']:.1%})" if made.verdicts else ""
+            print(f"{written}{verdict}", flush=True)
 
 
 def main(argv=None) -> None:
@@ -291,6 +319,15 @@ def main(argv=None) -> None:
     p.add_argument("--out", required=True, help="folder for the GIF and/or the frames")
     p.add_argument("--json", action="store_true", help="a JSON object")
     p.set_defaults(run=interpolate)
+    p = verbs.add_parser("sample", help="new images from a shipped generator (GAN), by class label and seed")
+    p.add_argument("model", help="a generator weights folder under weights/, e.g. acgan-mnist")
+    p.add_argument("--label", help="the class to generate (e.g. 7, PNEUMONIA); leave out for an unconditional DCGAN")
+    p.add_argument("--n", type=int, default=16, help="how many images (1 to 64)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise: the same seed gives the same images")
+    p.add_argument("--truncation", type=float, help="redraw noise entries beyond this magnitude (e.g. 1.0: more typical images)")
+    p.add_argument("--out", required=True, help="folder for the PNG files")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(run=sample)
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     try:

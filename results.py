@@ -25,6 +25,30 @@ def describe(result: dict) -> str:
             text += (f"; GAN-test {g['overall']:.3f} ({g['samples']} samples, judge `{g['judge']}`, itself "
                      f"{g['judge_accuracy_on_real']:.3f} on the real images)")
         return text
+    if "judge" in result:  # a generator, judged by an independent classifier
+        judge = f"judge `{result['judge']['name']}`, {result['judge']['accuracy_on_real']:.3f} on the real images"
+        fid, diversity = result["frechet"], result["diversity"]
+        if len(fid) <= 3:  # a class at a time
+            distances = ", ".join(f"{k} {f['generated_vs_real']:.1f} (floor {f['floor_real_vs_real']:.1f})"
+                                  for k, f in fid.items())
+            ratios = ", ".join(f"{k} {d['ratio']:.2f}" for k, d in diversity.items())
+        else:  # many classes: the range
+            gen = [f["generated_vs_real"] for f in fid.values()]
+            floor = [f["floor_real_vs_real"] for f in fid.values()]
+            distances = f"{min(gen):.1f}-{max(gen):.1f} across classes (floors {min(floor):.1f}-{max(floor):.1f})"
+            ratio = [d["ratio"] for d in diversity.values()]
+            ratios = f"{min(ratio):.2f}-{max(ratio):.2f} across classes"
+        if "gan_test" in result:
+            per_class = result["gan_test"]["per_class"]
+            shown = (", ".join(f"{k} {v:.3f}" for k, v in per_class.items()) if len(per_class) <= 3 else
+                     f"lowest {min(per_class, key=per_class.get)} {min(per_class.values()):.3f}")
+            head = f"GAN-test {result['gan_test']['overall']:.3f} ({shown}; {judge})"
+        else:
+            head = "unconditional; the judge's class shares " + ", ".join(
+                f"{k} {v:.2f}" for k, v in result["class_shares"]["generated"].items()) + f" ({judge})"
+        cas = (f"; CAS {result['cas']['accuracy']:.3f} (trained on real: {result['cas']['real_accuracy']:.3f})"
+               if "cas" in result else "")
+        return f"{head}; Fréchet distance {distances}; diversity generated/real {ratios}{cas}"
     if "dice" in result:
         return f"Dice {result['dice']:.3f}, IoU {result['iou']:.3f} (per image, averaged)"
     if "roc_auc" in result:
@@ -49,6 +73,7 @@ def main() -> None:
     for path in sorted(WEIGHTS.glob("*/eval.json")):
         result = json.loads(path.read_text())
         split = (" + ".join(f"{name} ({s['n']})" for name, s in result["sets"].items()) + ", x4" if "sets" in result
+                 else f"{result['n']} generated vs {result['dataset']} {result['split']}" if "judge" in result
                  else f"{result['dataset']} {result['split']} ({result['n']})")
         print(f"| `{path.parent.name}` | {split} | "
               f"{describe(result)} | `{result['command']}` |")

@@ -102,6 +102,25 @@ SR_ARCHITECTURE = ("SRResNet generator, smaller than the paper's for a CPU: resi
                    "9x9), two x2 sub-pixel stages, and a global bicubic skip (the network predicts the difference "
                    "from bicubic, as VDSR); large images run in overlapping tiles, identical to one pass")
 
+GAN_LIMITATIONS = [
+    "Generated images are not real patients or real digits: never use them as evidence of anything clinical, and "
+    "never mix them into a test set.",
+    "The judge that measures them (evaluators.py) is itself imperfect: a GAN-test figure cannot be trusted beyond the "
+    "judge's own accuracy on real images, stated beside it.",
+    "Small images (32 or 64 px) from a small CPU-trained network: fine detail of the real images is missing.",
+]
+
+GAN_SETTINGS = {
+    "optimiser": "Adam (betas 0.5, 0.999), one for the generator and one for the discriminator, the same learning "
+                 "rate; linear warm-up then cosine decay",
+    "updates": "one discriminator step, then one generator step, per batch; generated images take the labels of the "
+               "first half of the real batch, twice, so that pairs share a label for the mode-seeking term (MSGAN, "
+               "weight `mode_seeking` in config.json)",
+    "model selection": "none: a fixed schedule keeps the last epoch's weights (rule fixed before any test figure); "
+                       "the validation score is monitored only",
+}
+
+
 SETTINGS = {  # what the model card says about each family's training recipe
     "classifier": {"optimiser": "AdamW, weight decay 5e-4, cosine schedule with warm-up",
                    "loss": "cross-entropy, label smoothing 0.05", "class imbalance": "class-balanced sampling"},
@@ -129,6 +148,11 @@ SETTINGS = {  # what the model card says about each family's training recipe
                     "+ beta x KL(q(z | x) || N(0, I)), the KL weight rising linearly from 0 over the warm-up; "
                     "plus ssim_weight x (1 - SSIM) x pixels when set",
             "model selection": "best validation ELBO (nats per image, beta 1, one draw of z with a fixed seed)"},
+    "dcgan": {**GAN_SETTINGS, "loss": "the adversarial loss named by the config's `loss`"},
+    "cgan": {**GAN_SETTINGS, "loss": "the adversarial loss named by the config's `loss`; the label enters G as an "
+                                     "embedding beside z and D by projection"},
+    "acgan": {**GAN_SETTINGS, "loss": "the adversarial loss named by the config's `loss`, plus cross-entropy of D's "
+                                      "class head: D on real images only, G on its generated images"},
 }
 
 
@@ -182,8 +206,14 @@ def parse_args(argv=None):
     p.add_argument("--per-image-norm", action="store_true",
                    help="classifier: standardise each image by its own mean and spread (exposure carries no signal)")
     p.add_argument("--init-from", help="a weights folder of the same family to start from (transfer learning)")
+    p.add_argument("--latent-dim", type=int, help="GANs and VAEs: size of the noise vector or code z (default: the "
+                   "family's; EndoVAE: 6)")
+    gan = p.add_argument_group("GANs (families dcgan, cgan, acgan)")
+    gan.add_argument("--loss", default="hinge", help="non-saturating, least-squares, wgan-gp or hinge")
+    gan.add_argument("--diff-augment", default="", help="DiffAugment policies, e.g. color,translation,cutout")
+    gan.add_argument("--epoch-size", type=int, help="real images per epoch (default: the whole split)")
+    gan.add_argument("--mode-seeking", type=float, help="weight of the mode-seeking term (default: the family's)")
     vae = p.add_argument_group("VAEs (family vae)")
-    vae.add_argument("--latent-dim", type=int, help="size of the code z (EndoVAE: 6)")
     vae.add_argument("--architecture", choices=["endovae", "residual"], help="the encoder and decoder")
     vae.add_argument("--strides", type=int, nargs="+", help="stride per encoder stage (with --widths; --depths: "
                      "residual blocks per stage of the residual architecture)")
@@ -516,6 +546,93 @@ def vae_card(args, split, config) -> dict:
                     f"{config.architecture} architecture, {config.latent_dim}-dimensional latent, {kind}, "
                     f"{config.reconstruction} likelihood, beta {config.beta}",
             "augmentation": "random horizontal and vertical flips" if args.dataset == "kvasir_seg" else "none"}
+# -- GANs: real images and their labels; a fixed schedule keeps the last epoch ----------------------
+
+
+@dataclass
+class GANImages:
+    """A labelled split seen by a GAN: an "epoch" is `epoch_size` images drawn from it (a checkpoint every
+    few minutes on a CPU), class-balanced for the conditional families."""
+
+    split: object  # data.Split
+    epoch_size: int | None
+    balanced: bool
+
+    def __len__(self) -> int:
+        return self.epoch_size or len(self.split)  # drawn with replacement: may exceed the split
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.split.class_names
+
+    @property
+    def description(self) -> str:
+        return self.split.description
+
+
+def gan_load(args, root: Path, split: str):
+    data = labelled_load(args, root, split)
+    data.dataset_name = args.dataset  # gan_score finds the judge by it
+    return GANImages(data, args.epoch_size, args.family != "dcgan") if split == "train" else data
+
+
+def gan_order(data: GANImages, generator: torch.Generator) -> torch.Tensor:
+    """Conditional families: every class equally often (the label is an input); DCGAN: the data's own mix."""
+    labels = data.split.labels
+    if data.balanced:
+        counts = torch.bincount(labels).float()
+        return torch.multinomial((1.0 / counts)[labels], len(data), replacement=True, generator=generator)
+    return torch.randint(len(labels), (len(data),), generator=generator)
+
+
+def gan_batch(data: GANImages, index: torch.Tensor, generator: torch.Generator, args):
+    images, labels = data.split.batch(index)
+    return images, labels, generator  # no augmentation here: DiffAugment, if on, is the model's
+
+
+_JUDGES: dict = {}
+
+
+def gan_score(model, split) -> tuple[str, float]:
+    """Monitoring only (the last epoch is kept, whatever this says): GAN-test of 50 images per class with
+    the data set's judge (evaluators.py) for conditional families, or minus the Fréchet distance between
+    the judge's features of 200 generated and 200 val images for DCGAN; 0 when the data set has no judge."""
+    import evaluators
+    from metrics import frechet_distance, gan_test
+
+    dataset = getattr(split, "dataset_name", None)
+    name = evaluators.EVALUATORS.get(dataset)
+    folder = Path(__file__).resolve().parent / "weights" / str(name)
+    if name is None or not folder.is_dir():
+        return "none (no judge)", 0.0
+    judge = _JUDGES.get(name) or _JUDGES.setdefault(name, models.load(folder))
+    model.eval()
+    generator = torch.Generator().manual_seed(0)
+    if model.conditional:
+        requested = torch.arange(len(model.class_names)).repeat_interleave(50)
+        probabilities, _ = evaluators.judge(judge, model.sample(requested, generator))
+        return "GAN-test", gan_test(probabilities.numpy(), requested.numpy(), model.class_names)["overall"]
+    _, fake = evaluators.judge(judge, model.sample(200, generator))
+    _, real = evaluators.judge(judge, split.batch(torch.randperm(len(split), generator=generator)[:200])[0])
+    return "minus Fréchet distance", -frechet_distance(fake.numpy(), real.numpy())
+
+
+def gan_config(args, data) -> dict:
+    return {"class_names": data.class_names, "image_size": args.image_size, "in_channels": args.channels,
+            "widths": args.widths, "latent_dim": args.latent_dim, "loss": args.loss, "mode_seeking": args.mode_seeking,
+            "diff_augment": [p for p in args.diff_augment.split(",") if p]}
+
+
+def gan_card(args, data, config) -> dict:
+    return {"data": f"({', '.join(data.class_names)}), generating {config.image_size} px "
+                    f"{'grayscale' if config.in_channels == 1 else 'colour'} images; generator widths {config.widths} "
+                    f"from a {config.latent_dim}-d noise vector, discriminator the same widths in reverse",
+            "augmentation": ("DiffAugment (" + ", ".join(config.diff_augment) + ") on real and generated images "
+                             "before the discriminator") if config.diff_augment else "none"}
+
+
+GAN_TASK = Task(gan_score, load=gan_load, order=gan_order, batch=gan_batch, config=gan_config, card=gan_card,
+                keep_last=lambda args: True)
 
 
 SR_TASK = Task(sr_score, load=sr_load, order=sr_order, batch=sr_batch, config=sr_config, card=sr_card)
@@ -528,6 +645,7 @@ TASKS = {
     "pixelda": Task(classifier_score, load=adaptation_load, order=adaptation_order, batch=adaptation_batch, config=adaptation_config,
                     card=adaptation_card, keep_last=lambda args: args.dataset == "mnist_m"),
     "vae": Task(vae_score, order=vae_order, batch=vae_batch, config=vae_config, card=vae_card),
+    "dcgan": GAN_TASK, "cgan": GAN_TASK, "acgan": GAN_TASK,
 }
 
 
@@ -641,7 +759,8 @@ def main(argv=None) -> Path:
                          **SETTINGS[args.family], "augmentation": card["augmentation"],
                          "seed": args.seed, "processes": world},
             "calibration": calibration,
-            "limitations": VAE_LIMITATIONS.get((args.family, args.dataset)) or LIMITATIONS.get(args.dataset, []),
+            "limitations": (GAN_LIMITATIONS if task is GAN_TASK else
+                            VAE_LIMITATIONS.get((args.family, args.dataset)) or LIMITATIONS.get(args.dataset, [])),
         })
         log.info("wrote %s", out)
         if args.push_to_hub:

@@ -333,6 +333,16 @@ def headline(evaluation: dict) -> str:
         judged = (f"; GAN-test of its samples {evaluation['gan_test']['overall']:.1%}" if "gan_test" in evaluation else "")
         return (f"On the {where}: reconstruction PSNR {evaluation['psnr']:.2f} dB, SSIM {evaluation['ssim']:.3f}; "
                 f"ELBO {evaluation['elbo']:.1f} nats per image{judged}.")
+    if "judge" in evaluation:  # a generator, judged by an independent classifier
+        judge = evaluation["judge"]
+        if "gan_test" in evaluation:
+            figure = (f"GAN-test {evaluation['gan_test']['overall']:.1%} (the judge `{judge['name']}` reads the class "
+                      f"asked for; it reads {judge['accuracy_on_real']:.1%} of real test images right)")
+        else:
+            figure = f"unconditional; judged by `{judge['name']}`"
+        low = min(d["ratio"] for d in evaluation["diversity"].values())
+        return (f"{evaluation['n']} generated images: {figure}; diversity at least {low:.0%} of the real images' "
+                "(see the Generate page).")
     return f"Evaluated on the {where}: see the Evaluate page."
 
 

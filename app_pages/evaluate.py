@@ -158,6 +158,15 @@ elif "elbo" in evaluation:  # a VAE: how well it redraws held-out images, its bo
     if "gan_test" in evaluation:
         st.caption(f"The judge's own accuracy on the real test images: {g['judge_accuracy_on_real']:.1%}. Per class: "
                    + ", ".join(f"{k} {v:.1%}" for k, v in g["per_class"].items()) + ".")
+elif "judge" in evaluation:  # a generator, judged by an independent classifier (the Generate page shows it too)
+    import generators
+
+    st.subheader("Headline figures")
+    if "gan_test" in evaluation:
+        st.metric("GAN-test", f"{evaluation['gan_test']['overall']:.1%}", border=True,
+                  help="Share of generated images the independent judge reads as the class they were made for.")
+    st.dataframe(pd.DataFrame(generators.measured_rows(evaluation)), hide_index=True)
+    st.markdown(generators.MEANINGS)
 
 else:
     st.info("This page does not know how to draw this kind of evaluation yet; here it is as recorded.")

@@ -23,6 +23,9 @@ TINY = {
     "srgan": dict(channels=8, blocks=1, upsample_channels=4, tile=16, overlap=10, discriminator_widths=[4, 8]),
     "pixelda": dict(generator_width=4, generator_blocks=1, discriminator_widths=[4, 8, 16, 32]),
     "vae": dict(image_size=16, widths=[4, 8], strides=[2, 2], dense=16, latent_dim=2),
+    "dcgan": dict(image_size=16, widths=[8, 4], latent_dim=8, class_names=["a", "b"]),
+    "cgan": dict(image_size=16, widths=[8, 4], latent_dim=8, embed_dim=4, class_names=["a", "b"]),
+    "acgan": dict(image_size=16, widths=[8, 4], latent_dim=8, embed_dim=4, class_names=["a", "b"]),
 }
 
 

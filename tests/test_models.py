@@ -105,7 +105,7 @@ def test_a_pickle_renamed_safetensors_is_refused_without_unpickling(saved, tmp_p
 def test_config_of_another_family_is_refused(saved):
     config = json.loads((saved / "config.json").read_text())
     (saved / "config.json").write_text(json.dumps({**config, "family": "no-such-family"}))
-    with pytest.raises(WeightsError, match="unknown model family 'no-such-family'; known families: classifier"):
+    with pytest.raises(WeightsError, match="unknown model family .no-such-family.; known families: .*classifier"):
         models.load(saved)
     (saved / "config.json").write_text(json.dumps(config))
     with pytest.raises(WeightsError, match="holds a 'classifier' model, not a 'vae' model"):
@@ -127,5 +127,5 @@ def test_not_a_folder_nor_a_repo_id(tmp_path):
 def test_registry_is_strict():
     with pytest.raises(ValueError, match="registered twice"):
         register("classifier")(type("Another", (), {}))
-    with pytest.raises(KeyError, match="known families: classifier"):
+    with pytest.raises(KeyError, match="known families: .*classifier"):
         models.get("resnet-9000")
