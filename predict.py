@@ -141,7 +141,7 @@ def latent_model(args):
     model = inference.load_model(args.model)
     if not hasattr(model, "decode") or not hasattr(model, "noise"):
         sys.exit(f"{args.model} is a {model.family!r} model without a latent space (no noise/decode)")
-    conditional = getattr(model.config, "conditional", False)
+    conditional = model.conditional
     if conditional and args.label is None:
         sys.exit(f"{args.model} is conditional: pass --label, one of "
                  + ", ".join(f"{k} ({name})" for k, name in enumerate(model.class_names)))

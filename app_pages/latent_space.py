@@ -31,7 +31,7 @@ name = st.selectbox("Model", names, index=names.index(DEFAULT) if DEFAULT in nam
 ui.require_models(name)
 model = ui.load_model(name)
 size = latent.latent_size(model)
-conditional = bool(getattr(model.config, "conditional", False))
+conditional = model.conditional
 can_encode = hasattr(model, "encode")
 label = None
 if conditional:

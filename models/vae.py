@@ -185,6 +185,11 @@ class VAE(MedLabModel):
         return list(self.config.class_names)
 
     @property
+    def conditional(self) -> bool:
+        """Whether the class is an input, as every latent model says (the GANs too)."""
+        return bool(self.config.conditional)
+
+    @property
     def latent_dim(self) -> int:
         return self.config.latent_dim
 

@@ -123,3 +123,32 @@ def test_evaluate_page_shows_a_vaes_figures(latent_weights, use_weights, tmp_pat
     assert [m.value for m in at.metric] == ["20.50 dB", "0.610", "-80.0 nats", "97.0%"]
     at = run("app.py")  # home
     assert "reconstruction PSNR 20.50 dB" in text(at)
+
+
+@pytest.fixture(scope="module")
+def gan_weights(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("latent-gans")
+    torch.manual_seed(0)
+    for family in ("acgan", "dcgan"):
+        tiny_model(family).save_pretrained(folder / f"{family}-tiny")
+        cards.write(folder / f"{family}-tiny", {"name": f"{family}-tiny", "family": family, "title": f"Tiny {family}"})
+    return folder
+
+
+def test_a_gans_latent_space_walks_and_slides_but_has_no_map(gan_weights, use_weights):
+    use_weights(gan_weights)
+    at = run(PAGE)
+    assert at.selectbox[0].options == ["Tiny acgan (acgan-tiny)", "Tiny dcgan (dcgan-tiny)"]
+    at.selectbox[0].set_value("acgan-tiny").run()
+    assert "8-dimensional latent space, conditional on the class (a, b)" in text(at)
+    at.selectbox[1].set_value(1).run()  # the class every frame is drawn as
+    assert at.radio[1].options == ["two seeds"]  # no encoder: no uploads to walk between
+    assert "Download the animation (GIF)" in [b.proto.label for b in at.get("download_button")]
+    at.radio[0].set_value("Sliders").run()
+    assert len(at.slider) == 8 and "Decoded in" in text(at)
+    at.radio[0].set_value("Map").run()
+    assert "A GAN has no encoder" in text(at)
+    at.radio[0].set_value("Reconstruct").run()
+    assert "A GAN has no encoder" in text(at)
+    at.selectbox[0].set_value("dcgan-tiny").run()
+    assert not at.exception and "8-dimensional latent space." in text(at)
