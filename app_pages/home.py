@@ -45,12 +45,22 @@ with adapt.container(border=True):
              "turned into MNIST-M's photo style, before and after accuracy, and where each classifier puts the "
              "two domains.")
 
-latent_space, _ = st.columns(2)
+generate, latent_space = st.columns(2)
+with generate.container(border=True):
+    st.page_link("app_pages/generate.py", label="**Generate**", icon=":material/auto_awesome:")
+    st.write("New images from the shipped GANs by class label and seed, each with what an independent classifier "
+             "reads in it, and how well each generator measured: is the class recognisable, is there variety.")
 with latent_space.container(border=True):
     st.page_link("app_pages/latent_space.py", label="**Latent space**", icon=":material/scatter_plot:")
     st.write("What a VAE's few numbers hold: walk between two images or two random codes, see a whole test set "
              "laid out by the encoder, move one slider per dimension of an endoscopy VAE, and see how well an "
              "image of yours is redrawn from its code.")
+
+gan_lab, _ = st.columns(2)
+with gan_lab.container(border=True):
+    st.page_link("app_pages/gan_lab.py", label="**GAN lab**", icon=":material/model_training:")
+    st.write("Train a small GAN live: points learning a ring, a spiral or a shape you paint, or digits appearing "
+             "out of noise; change the loss and learning rates while it runs and watch both players.")
 
 st.header("The shipped models")
 names = ui.shipped_models()
