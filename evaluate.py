@@ -20,6 +20,7 @@ from tqdm import tqdm
 import cards
 import models
 from data import SPLITS, data_root, kvasir_ids, load_split, read_mask
+from generators import GENERATOR_FAMILIES
 from images import read_image, to_tensor
 from metrics import (average_precision, binary_report, confusion, pr_curve, reliability, roc_auc, roc_curve,
                      sharpness)
@@ -250,7 +251,6 @@ def evaluate_vae(model, root: Path, dataset: str, split: str, folder: Path | Non
                         value_name="polyp area (share of the frame)" if values is not None else "",
                         description=f"{len(keep)} images of {data.description}: the encoder's mean of each")
     return protocol, result
-GENERATORS = ("dcgan", "cgan", "acgan")
 DIVERSITY_BAR = 0.8  # generated diversity (1 - mean pairwise SSIM) at least 80% of the real images'
 
 
@@ -430,7 +430,7 @@ def main(argv=None) -> dict:
         protocol, body = evaluate_super_resolution(model, root)
     elif model.family == "vae":
         protocol, body = evaluate_vae(model, root, dataset, args.split, Path(path) if not args.no_write else None)
-    elif model.family in GENERATORS:
+    elif model.family in GENERATOR_FAMILIES:
         protocol, body = evaluate_generator(model, root, args.split, dataset, per_class=args.per_class)
         if args.cas and model.conditional:
             body["cas"] = classification_accuracy_score(model, root, args.split, dataset)

@@ -15,6 +15,7 @@ from PIL import Image
 import cards
 import evaluators
 import inference
+import latent
 
 GENERATOR_FAMILIES = ("dcgan", "cgan", "acgan")
 MAX_IMAGES = 64  # per request: a grid a person can look at, and bounded work per visitor
@@ -105,8 +106,7 @@ def sample(model, label: str | None, n: int, seed: int, *, truncation: float | N
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:
     """(C, S, S) in [0, 1] -> (S, S) or (S, S, 3) uint8."""
-    pixels = (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    return pixels[..., 0] if pixels.shape[-1] == 1 else pixels
+    return latent.to_uint8(image[None])[0]
 
 
 def png(image: torch.Tensor, *, scale: int = 1) -> bytes:
