@@ -125,6 +125,7 @@ class LiveGAN:
         self.discriminator = mlp([dim, *reversed(hidden), 1])
         self.optimizers = (torch.optim.Adam(self.generator.parameters(), betas=(0.5, 0.999)),
                            torch.optim.Adam(self.discriminator.parameters(), betas=(0.5, 0.999)))
+        self.configure(self.settings)  # the learning rates
         self.history: dict[str, list[float]] = {"step": [], "discriminator": [], "generator": []}
         self.steps, self.seconds = 0, 0.0
         # The same noise every time the page draws: the picture changes only because the generator did.
@@ -145,7 +146,6 @@ class LiveGAN:
     def step(self) -> None:
         """One generator update after `discriminator_steps` discriminator updates."""
         s = self.settings
-        self.configure(s)  # learning rates as the settings say
         opt_g, opt_d = self.optimizers
         score = lambda x: self.discriminator(x).squeeze(1)  # noqa: E731  (B, dim) -> (B,)
 

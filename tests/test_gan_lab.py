@@ -61,6 +61,8 @@ def test_same_seed_same_run_and_settings_change_the_learning_rate():
     assert torch.equal(runs[0].shown(), runs[1].shown())
     runs[0].configure(LabSettings(lr_generator=2e-4))
     assert runs[0].optimizers[0].param_groups[0]["lr"] == 2e-4
+    fresh = LiveGAN(TOYS["Spiral"], dim=2, settings=LabSettings(lr_discriminator=5e-4))
+    assert fresh.optimizers[1].param_groups[0]["lr"] == 5e-4  # from the first step on
     with pytest.raises(ValueError, match="choose one of"):
         runs[0].configure(LabSettings(loss="minimax"))
 
