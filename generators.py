@@ -23,15 +23,7 @@ MAX_IMAGES = 64  # per request: a grid a person can look at, and bounded work pe
 
 def shipped() -> list[str]:
     """Names of the generator weights folders under weights/ (their config.json names a GAN family)."""
-    names = []
-    for config in sorted(inference.WEIGHTS.glob("*/config.json")):
-        try:
-            family = json.loads(config.read_text()).get("family")
-        except (OSError, json.JSONDecodeError):
-            continue
-        if family in GENERATOR_FAMILIES:
-            names.append(config.parent.name)
-    return names
+    return [name for name, family in inference.shipped_families().items() if family in GENERATOR_FAMILIES]
 
 
 def facts(name: str) -> tuple[dict, dict]:

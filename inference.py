@@ -125,6 +125,20 @@ def configure_server() -> None:
         medlab.propagate = False
 
 
+def shipped_families() -> dict[str, str]:
+    """Each weights folder under WEIGHTS -> the family its config.json names (read without loading weights;
+    folders without a readable config are left out). The pages list their models from this."""
+    from models.base import read_config
+
+    found = {}
+    for folder in sorted(WEIGHTS.iterdir()) if WEIGHTS.is_dir() else []:
+        try:
+            found[folder.name] = read_config(folder)["family"]
+        except models.WeightsError:
+            continue
+    return found
+
+
 def load_model(name: str):
     """A routed model by name: from the Hub source chosen for it (`use_sources`), else its folder under
     weights/, else `name` itself as a folder or Hub id. Loaded once per process per source, even when

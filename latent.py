@@ -163,20 +163,11 @@ def load_map(folder) -> dict | None:
     return found
 
 
-def latent_models(weights) -> list[str]:
-    """Weights folders under `weights` whose family has the latent interface (noise and decode): the
-    VAEs and the GANs. Read from each config.json, without loading any weights."""
-    import json
-
+def latent_models() -> list[str]:
+    """Weights folders under weights/ whose family has the latent interface (noise and decode): the VAEs
+    and the GANs. Read from each config.json, without loading any weights."""
+    import inference
     import models
 
-    found = []
-    for folder in sorted(Path(weights).iterdir()) if Path(weights).is_dir() else []:
-        try:
-            family = json.loads((folder / "config.json").read_text())["family"]
-            cls = models.get(family)
-        except (OSError, ValueError, KeyError):  # not a weights folder, or an unknown family
-            continue
-        if hasattr(cls, "noise") and hasattr(cls, "decode"):
-            found.append(folder.name)
-    return found
+    return [name for name, family in inference.shipped_families().items()
+            if family in models.names() and hasattr(models.get(family), "noise") and hasattr(models.get(family), "decode")]

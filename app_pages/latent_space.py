@@ -23,7 +23,7 @@ st.write("A VAE compresses an image into a few numbers, its **code** z, and deco
          "a GAN decodes codes drawn at random. Walk from one code to another, see where a whole test set lands, "
          "and move each number by hand to see what it controls.")
 
-names = latent.latent_models(inference.WEIGHTS)
+names = latent.latent_models()
 if not names:
     ui.require_models(DEFAULT)  # says what to do (train it), then stops
 name = st.selectbox("Model", names, index=names.index(DEFAULT) if DEFAULT in names else 0,
