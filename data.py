@@ -331,6 +331,25 @@ def load_split(dataset: str, root: Path, split: str, *, size: int, channels: int
     return Split(images, torch.tensor(labels), classes, [str(f) for f in files], description)
 
 
+def reframed(split: Split, crops: list[float]) -> Split:
+    """The split seen at several framings: each image whole and as centre crops (fractions of its side,
+    resized back), pooled. In `chest_xray` the classes differ in framing (NORMAL images tend to show
+    neck and shoulders, PNEUMONIA images the lungs alone), a shortcut a network learns; a validation
+    set that only holds the training framing cannot see it. (N, ...) -> (N * len(crops), ...)."""
+    size = split.images.shape[-1]
+    views = []
+    for crop in crops:
+        side = int(round(size * crop))
+        top = (size - side) // 2
+        patch = split.images[..., top:top + side, top:top + side].float()
+        views.append(F.interpolate(patch, size=(size, size), mode="bilinear", antialias=True,
+                                   align_corners=False).round().clamp(0, 255).to(torch.uint8))
+    n = len(crops)
+    return Split(torch.cat(views), split.labels.repeat(n), split.class_names, split.files * n,
+                 f"{split.description}; each image whole and as centre crops of "
+                 f"{', '.join(f'{c:.0%}' for c in crops)} of its side, pooled")
+
+
 # -- sampling and augmentation ---------------------------------------------------------------------
 
 

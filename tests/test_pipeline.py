@@ -135,6 +135,29 @@ def test_chest_xray_validation_never_shares_a_patient_with_training(data_root):
     assert {Path(f).parent.name for f in val_files} == {"NORMAL", "PNEUMONIA"}
 
 
+def test_reframed_validation_holds_each_image_whole_and_cropped(data_root):
+    from data import Split, load_split, reframed
+
+    val = load_split("chest_xray", data_root, "val", size=32)
+    pooled = reframed(val, [1, 0.5])
+    assert pooled.images.shape == (2 * len(val), *val.images.shape[1:]) and pooled.images.dtype == torch.uint8
+    assert torch.equal(pooled.images[:len(val)], val.images)  # the whole image is unchanged
+    assert torch.equal(pooled.labels, val.labels.repeat(2)) and pooled.files == val.files * 2
+    assert "centre crops of 100%, 50% of its side" in pooled.description
+    # A 50% centre crop of a left-to-right ramp spans the ramp's middle half, blown up to the full side.
+    ramp = torch.linspace(0, 255, 64).round().to(torch.uint8).expand(1, 1, 64, 64)
+    crop = reframed(Split(ramp, torch.tensor([0]), ["a"], ["f"], "ramp"), [0.5]).images[0, 0, 32].float()
+    assert abs(crop[0] - 64) < 4 and abs(crop[-1] - 191) < 4 and (crop.diff() >= 0).all()
+
+
+def test_val_crops_reach_model_selection_and_the_card(data_root, tmp_path):
+    out = train.main(["classifier", "--dataset", "chest_xray", "--data-root", str(data_root), "--out",
+                      str(tmp_path / "w"), "--run-dir", str(tmp_path / "run"), "--epochs", "1",
+                      "--augment", "framing", "--val-crops", "1", "0.7", *TINY_ARGS])
+    card = (out / "README.md").read_text()
+    assert "centre crops of 100%, 70% of its side, pooled" in card and "random zoom (62-111%" in card
+
+
 def test_segmenter_trains_evaluates_and_writes_masks(data_root, tmp_path, monkeypatch, capsys):
     import inference
 
