@@ -42,10 +42,9 @@ def classifier_logits(model, split, batch_size: int = 128) -> torch.Tensor:
 
 @torch.no_grad()
 def segmenter_probabilities(model, split, batch_size: int = 16) -> torch.Tensor:
-    """Polyp probabilities (N, 1, S, S) at the network's size for a whole split."""
+    """Polyp probabilities (N, 1, S, S) for a whole split held at the network's size, as `predict` gives them."""
     model.eval()
-    return torch.cat([torch.sigmoid(model(split.batch(slice(i, i + batch_size))[0]))
-                      for i in range(0, len(split), batch_size)])
+    return torch.cat([model.predict(split.batch(slice(i, i + batch_size))[0]) for i in range(0, len(split), batch_size)])
 
 
 def _thin(*arrays, most: int = 200):

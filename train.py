@@ -198,7 +198,8 @@ def parse_args(argv=None):
     p.add_argument("--data-root", help="data root (default: $MEDLAB_DATA)")
     p.add_argument("--out", required=True, help="weights folder to write, e.g. weights/cxr-pneumonia")
     p.add_argument("--run-dir", help="checkpoints and log (default: runs/<name of --out>)")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int, default=30,
+                   help="0: no training, keep the --init-from weights and refit what is fitted on validation")
     p.add_argument("--patience", type=int, default=8,
                    help="stop after this many epochs without a better validation score (ROC-AUC; accuracy for >2 classes)")
     p.add_argument("--batch-size", type=int, default=32)
@@ -211,6 +212,8 @@ def parse_args(argv=None):
     p.add_argument("--augment", default="standard", choices=sorted(AUGMENTATIONS))
     p.add_argument("--per-image-norm", action="store_true",
                    help="classifier: standardise each image by its own mean and spread (exposure carries no signal)")
+    p.add_argument("--flip-average", action="store_true",
+                   help="U-Net: predict averages the frame and its three mirror images (refit with --epochs 0)")
     p.add_argument("--val-crops", type=float, nargs="+",
                    help="classifier: judge validation on each image whole and as these centre crops (fractions "
                         "of the side, e.g. 1 0.85 0.7), pooled, so model selection and the threshold see framing")
@@ -368,7 +371,8 @@ def labelled_batch(split, index: torch.Tensor, generator: torch.Generator, args)
 def labelled_config(args, split) -> dict:
     """The Config fields this command line sets (a field the family lacks is ignored)."""
     return {"class_names": split.class_names, "image_size": args.image_size, "in_channels": args.channels,
-            "widths": args.widths, "depths": args.depths, "per_image_norm": args.per_image_norm or None}
+            "widths": args.widths, "depths": args.depths, "per_image_norm": args.per_image_norm or None,
+            "flip_average": args.flip_average or None}
 
 
 def labelled_card(args, split, config) -> dict:
@@ -691,7 +695,7 @@ def main(argv=None) -> Path:
         log.info("initialised from %s: %s", args.init_from, initialise_from(model, args.init_from))
     optimizers = model.configure_optimizers(args.lr)
     steps_per_epoch = -(-len(train_split) // (args.batch_size * world))
-    total_steps = args.epochs * steps_per_epoch
+    total_steps = max(1, args.epochs * steps_per_epoch)  # at least 1: --epochs 0 builds the schedule but never steps
     warmup = min(steps_per_epoch, total_steps // 10 + 1)
 
     def schedule(step: int) -> float:  # linear warm-up, then cosine decay to zero
@@ -748,8 +752,12 @@ def main(argv=None) -> Path:
     if state["bad_epochs"] >= args.patience:
         log.info("early stop: no better validation %s for %d epochs", state.get("score_name", "score"), args.patience)
 
-    # 5. Best weights, then what is fitted on validation (calibration, thresholds).
-    model.load_state_dict(state["best_state"])
+    # 5. Best weights, then what is fitted on validation (calibration, thresholds). With --epochs 0 no
+    # epoch ran: the weights from --init-from are kept and only what is fitted on validation is refitted.
+    if state["best_state"] is None:
+        state["score_name"], state["best_score"] = task.score(model, val_split)
+    else:
+        model.load_state_dict(state["best_state"])
     model.eval()
     calibration = task.finish(model, val_split)
     if rank == 0:

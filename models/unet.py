@@ -24,6 +24,9 @@ class UNetConfig:
     widths: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256])  # channels per level, top to bottom
     mean: list[float] = field(default_factory=lambda: [0.56, 0.32, 0.24])  # Kvasir-SEG train RGB means
     std: list[float] = field(default_factory=lambda: [0.30, 0.21, 0.18])
+    # Average the probability over the frame and its three mirror images (a mirrored colonoscopy frame
+    # is still one, and the network saw flips in training): four passes, smoother boundaries.
+    flip_average: bool = False
 
 
 class Up(nn.Module):
@@ -70,7 +73,10 @@ class UNet(MedLabModel):
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> torch.Tensor:
         """Polyp probability (B, 1, H, W) at the input's own size, for images (B, C, H, W) in [0, 1]."""
-        logits = F.interpolate(self(images), size=images.shape[-2:], mode="bilinear", align_corners=False)
+        mirrors = [(), (-1,), (-2,), (-2, -1)] if self.config.flip_average else [()]
+        # Each mirrored view's logits (B, 1, S, S) are mirrored back before they are averaged.
+        logits = sum(self(images.flip(dims)).flip(dims) for dims in mirrors) / len(mirrors)
+        logits = F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False)
         return torch.sigmoid(logits)
 
     def mask(self, probabilities: torch.Tensor) -> torch.Tensor:

@@ -188,6 +188,33 @@ def test_segmenter_trains_evaluates_and_writes_masks(data_root, tmp_path, monkey
     inference.load_model.cache_clear()
 
 
+def test_epochs_0_keeps_the_weights_and_refits_the_flip_averaged_threshold(data_root, tmp_path):
+    import models
+
+    common = ["unet", "--dataset", "kvasir_seg", "--data-root", str(data_root), "--image-size", "32",
+              "--widths", "4", "8", "--channels", "3", "--batch-size", "8"]
+    first = train.main([*common, "--out", str(tmp_path / "first"), "--run-dir", str(tmp_path / "run1"), "--epochs", "1"])
+    refit = train.main([*common, "--out", str(tmp_path / "refit"), "--run-dir", str(tmp_path / "run2"), "--epochs", "0",
+                        "--init-from", str(first), "--flip-average"])
+    before, after = models.load(first), models.load(refit)
+    assert after.config.flip_average and not before.config.flip_average
+    trained = {k: v for k, v in before.state_dict().items() if k != "threshold"}
+    assert all(torch.equal(v, after.state_dict()[k]) for k, v in trained.items())  # no training step was taken
+    assert "epochs run: 0" in (refit / "README.md").read_text()
+
+
+def test_flip_average_is_the_mean_of_the_four_mirrored_views():
+    from tests.conftest import tiny_model
+
+    unet = tiny_model("unet", image_size=32, flip_average=True).eval()
+    frame = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        logits = [unet(frame.flip(d)).flip(d) for d in [(), (-1,), (-2,), (-2, -1)]]
+    assert torch.allclose(unet.predict(frame), torch.sigmoid(sum(logits) / 4), atol=1e-6)
+    mirrored = unet.predict(frame.flip(-1)).flip(-1)
+    assert torch.allclose(unet.predict(frame), mirrored, atol=1e-5)  # a mirrored frame gets the mirrored mask
+
+
 def test_augment_moves_masks_with_their_images():
     from data import augment
 
