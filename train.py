@@ -754,12 +754,12 @@ def main(argv=None) -> Path:
 
     # 5. Best weights, then what is fitted on validation (calibration, thresholds). With --epochs 0 no
     # epoch ran: the weights from --init-from are kept and only what is fitted on validation is refitted.
-    if state["best_state"] is None:
-        state["score_name"], state["best_score"] = task.score(model, val_split)
-    else:
+    if state["best_state"] is not None:
         model.load_state_dict(state["best_state"])
     model.eval()
     calibration = task.finish(model, val_split)
+    if state["best_state"] is None:  # the card states the refitted model's own validation score
+        state["score_name"], state["best_score"] = task.score(model, val_split)
     if rank == 0:
         model.save_pretrained(out)
         card = task.card(args, train_split, config)
