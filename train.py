@@ -126,8 +126,7 @@ SETTINGS = {  # what the model card says about each family's training recipe
                    "loss": "cross-entropy, label smoothing 0.05", "class imbalance": "class-balanced sampling"},
     "unet": {"optimiser": "AdamW, weight decay 1e-4, cosine schedule with warm-up",
              "loss": "binary cross-entropy + soft Dice (per image)"},
-    "srresnet": {"architecture": SR_ARCHITECTURE, "optimiser": "Adam (betas 0.9, 0.99), cosine schedule with warm-up",
-                 "loss": "L1 on RGB"},
+    "srresnet": {"architecture": SR_ARCHITECTURE, "optimiser": "Adam (betas 0.9, 0.99), cosine schedule with warm-up"},
     "srgan": {"architecture": SR_ARCHITECTURE + "; discriminator: three stages of two 3x3 convolutions (the second "
                               "strided), LeakyReLU, global average pool, one logit (paper: 8 convolutions to 512 channels, "
                               "batch norm, two dense layers); shipped with the weights, unused by predict",
@@ -212,6 +211,8 @@ def parse_args(argv=None):
     p.add_argument("--augment", default="standard", choices=sorted(AUGMENTATIONS))
     p.add_argument("--per-image-norm", action="store_true",
                    help="classifier: standardise each image by its own mean and spread (exposure carries no signal)")
+    p.add_argument("--loss", help="GANs: non-saturating, least-squares, wgan-gp or hinge (default: hinge); "
+                                  "SRResNet: l1 (default) or l2")
     p.add_argument("--flip-average", action="store_true",
                    help="U-Net: predict averages the frame and its three mirror images (refit with --epochs 0)")
     p.add_argument("--val-crops", type=float, nargs="+",
@@ -221,7 +222,6 @@ def parse_args(argv=None):
     p.add_argument("--latent-dim", type=int, help="GANs and VAEs: size of the noise vector or code z (default: the "
                    "family's; EndoVAE: 6)")
     gan = p.add_argument_group("GANs (families dcgan, cgan, acgan)")
-    gan.add_argument("--loss", default="hinge", help="non-saturating, least-squares, wgan-gp or hinge")
     gan.add_argument("--diff-augment", default="", help="DiffAugment policies, e.g. color,translation,cutout")
     gan.add_argument("--epoch-size", type=int, help="real images per epoch (default: the whole split)")
     gan.add_argument("--mode-seeking", type=float, help="weight of the mode-seeking term (default: the family's)")
@@ -502,13 +502,16 @@ def srgan_score(model, split) -> tuple[str, float]:
 
 def sr_config(args, split) -> dict:
     return {"scale": split.scale, "channels": args.widths[0] if args.widths else None,
-            "blocks": args.depths[0] if args.depths else None}
+            "blocks": args.depths[0] if args.depths else None, "loss": args.loss}
 
 
 def sr_card(args, split, config) -> dict:
     return {"data": f"(x{config.scale}: {args.image_size} px RGB high-resolution patches, {args.image_size // config.scale} "
                     "px low-resolution inputs)",
-            "augmentation": "random crops, horizontal flips and 90-degree rotations"}
+            "augmentation": "random crops, horizontal flips and 90-degree rotations",
+            # SRGAN's generator loss is described in SETTINGS; SRResNet's is this one pixel loss.
+            "settings": {} if args.family == "srgan" else {
+                "loss": "L2 (mean squared error) on RGB" if config.loss == "l2" else "L1 on RGB"}}
 
 
 # -- VAEs: images (and their classes, for a conditional VAE), scored by the validation ELBO -----------
@@ -774,7 +777,7 @@ def main(argv=None) -> Path:
             "train_command": command,
             "settings": {"epochs run": state["epoch"], f"{'last' if task.keep_last(args) else 'best'} validation {state.get('score_name', 'score')}": state["best_score"],
                          "batch size": args.batch_size * world, "learning rate": args.lr,
-                         **SETTINGS[args.family], "augmentation": card["augmentation"],
+                         **SETTINGS[args.family], **card.get("settings", {}), "augmentation": card["augmentation"],
                          "seed": args.seed, "processes": world},
             "calibration": calibration,
             "limitations": (GAN_LIMITATIONS if task is GAN_TASK else

@@ -23,9 +23,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .registry import register
-from .srresnet import SRResNet, SRResNetConfig
+from .srresnet import PIXEL_LOSSES, SRResNet, SRResNetConfig
 
-PIXEL_WEIGHT = 1.0  # L1 pixel term; at 0.1, 40 fine-tuning steps already fell 1.2 dB (val PSNR) to bicubic's level
+PIXEL_WEIGHT = 1.0  # pixel term (config.loss: L1 by default); at 0.1, 40 fine-tuning steps already fell 1.2 dB (val PSNR) to bicubic's level
 FEATURE_WEIGHT = 1.0  # discriminator-feature content loss (our stand-in for the paper's VGG loss)
 DISCRIMINATOR_LR_FACTOR = 4  # the discriminator starts from scratch; the generator from trained weights
 ADVERSARIAL_WEIGHT = 5e-3  # as ESRGAN (Wang et al., 2018); the paper's 1e-3 moves little in a short fine-tune
@@ -91,7 +91,7 @@ class SRGAN(SRResNet):
         logits_sr, features_sr = self.discriminator(sr)
         with torch.no_grad():
             _, features_hr = self.discriminator(high)
-        pixel = F.l1_loss(sr, high)
+        pixel = PIXEL_LOSSES[self.config.loss](sr, high)
         content = feature_loss(features_sr, features_hr)
         adversarial = F.binary_cross_entropy_with_logits(logits_sr, real)
         loss_g = PIXEL_WEIGHT * pixel + FEATURE_WEIGHT * content + ADVERSARIAL_WEIGHT * adversarial

@@ -25,6 +25,7 @@ from .base import MedLabModel
 from .registry import register
 
 SCALES = (2, 4)  # powers of two: one x2 sub-pixel stage per factor of 2
+PIXEL_LOSSES = {"l1": F.l1_loss, "l2": F.mse_loss}
 
 
 @dataclass
@@ -36,6 +37,9 @@ class SRResNetConfig:
     upsample_channels: int = 32  # features in the sub-pixel stages, which run at 2x and 4x: kept narrow for speed
     tile: int = 192  # low-resolution tile side for `predict` on large images: peak memory ~0.3 GB at x4
     overlap: int = 20  # context pixels around each tile; >= the network's reach (~18 px at low resolution) makes tiling exact
+    # Training loss on RGB: "l1" (sharper than L2 at the same PSNR, Zhao et al., 2017) or "l2", which is
+    # PSNR's own measure (mean squared error): a short last stage on it trades a little sharpness for PSNR.
+    loss: str = "l1"
 
 
 class ResidualBlock(nn.Module):
@@ -114,6 +118,8 @@ class SRResNet(MedLabModel):
         super().__init__(config)
         if config.scale not in SCALES:
             raise ValueError(f"scale must be one of {SCALES}; got {config.scale}")
+        if config.loss not in PIXEL_LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(PIXEL_LOSSES)}; got {config.loss!r}")
         self.generator = Generator(config)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -137,8 +143,8 @@ class SRResNet(MedLabModel):
     def training_step(self, batch, optimizers) -> dict[str, float]:
         low, high = batch  # (B, 3, h, w) and (B, 3, sh, sw) in [0, 1]
         (optimizer,) = optimizers
-        loss = F.l1_loss(self(low), high)  # L1: sharper than L2 at the same PSNR (Zhao et al., 2017)
+        loss = PIXEL_LOSSES[self.config.loss](self(low), high)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        return {"l1": loss.item()}
+        return {self.config.loss: loss.item()}

@@ -76,16 +76,22 @@ def test_shipped_tiling_settings_reach_past_the_receptive_field():
     assert reach <= config.overlap
 
 
-def test_srresnet_learns_on_one_batch():
+@pytest.mark.parametrize("loss", ["l1", "l2"])
+def test_srresnet_learns_on_one_batch(loss):
     torch.manual_seed(0)
-    model = tiny_model("srresnet")
+    model = tiny_model("srresnet", loss=loss)
     optimizers = model.configure_optimizers(3e-3)
     high = torch.rand(4, 3, 32, 32)
     batch = (torch.nn.functional.avg_pool2d(high, 4), high)
-    first = model.training_step(batch, optimizers)["l1"]
+    first = model.training_step(batch, optimizers)[loss]
     for _ in range(30):
-        last = model.training_step(batch, optimizers)["l1"]
+        last = model.training_step(batch, optimizers)[loss]
     assert last < first
+
+
+def test_an_unknown_pixel_loss_is_refused():
+    with pytest.raises(ValueError, match="l1, l2"):
+        tiny_model("srresnet", loss="l3")
 
 
 def test_srgan_step_updates_generator_and_discriminator():
