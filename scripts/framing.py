@@ -32,16 +32,21 @@ def main() -> None:
     torch.set_num_threads(1)
     folder = Path(args.model) if Path(args.model).is_dir() else WEIGHTS / args.model
     model = models.load(folder, family="classifier").eval()
-    val = load_split("chest_xray", data_root(args.data_root), "val", size=224)  # the shipped copies' size
+    # At the network's own size, as train.py holds the validation split (then cropped and resized back).
+    val = load_split("chest_xray", data_root(args.data_root), "val", size=model.config.image_size)
     labels = val.labels.numpy()
     print(f"{folder.name} on chest_xray val ({len(val)} images); P(PNEUMONIA) quartiles 25/50/75% per class")
     print("crop  | ROC-AUC | NORMAL             | PNEUMONIA")
+    pooled = []
     for crop in args.crops:
         view = reframed(val, [crop])  # the validation images as one centre crop each, resized back
         images = view.images.float() / 255
         scores = torch.cat([model.predict(images[i:i + 64])[:, 1] for i in range(0, len(images), 64)]).numpy()
+        pooled.append(scores)
         quartiles = [" ".join(f"{q:.3f}" for q in np.quantile(scores[labels == k], [0.25, 0.5, 0.75])) for k in (0, 1)]
         print(f"{crop:4.0%}  | {roc_auc(scores, labels):.4f}  | {quartiles[0]} | {quartiles[1]}")
+    # What `train.py --val-crops` selects models by: one ROC-AUC over all the crops' answers together.
+    print(f"pooled over these crops: ROC-AUC {roc_auc(np.concatenate(pooled), np.tile(labels, len(pooled))):.4f}")
 
 
 if __name__ == "__main__":

@@ -158,6 +158,19 @@ def test_val_crops_reach_model_selection_and_the_card(data_root, tmp_path):
     assert "centre crops of 100%, 70% of its side, pooled" in card and "random zoom (62-111%" in card
 
 
+def test_framing_script_prints_a_row_per_crop_and_the_pooled_auc(trained, data_root, monkeypatch, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("framing", ROOT / "scripts/framing.py")
+    framing = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(framing)
+    monkeypatch.setattr(sys, "argv", ["framing.py", str(trained), "--data-root", str(data_root), "--crops", "1", "0.6"])
+    framing.main()
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("|")[0].strip() for line in lines[2:4]] == ["100%", "60%"]
+    assert lines[-1].startswith("pooled over these crops: ROC-AUC ") and 0 <= float(lines[-1].split()[-1]) <= 1
+
+
 def test_segmenter_trains_evaluates_and_writes_masks(data_root, tmp_path, monkeypatch, capsys):
     import inference
 
