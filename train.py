@@ -68,6 +68,12 @@ LIMITATIONS = {
         "The generator only learns the MNIST -> MNIST-M style: any other input gets a style of digit-on-photo.",
         "Digits, not medical images: this model is in the lab to show the domain gap and how PixelDA closes it.",
     ],
+    "cifar10": [
+        "Trained on 9,000 CIFAR-10 photos (32 px, ten everyday classes) to judge generated CIFAR-10 images: it knows "
+        "nothing else, and names one of its ten classes for any image at all.",
+        "Its errors are a CIFAR classifier's (cat vs dog, automobile vs truck, bird vs airplane): a GAN-test figure "
+        "cannot be trusted beyond its own accuracy on real test images, stated beside it.",
+    ],
     "modality": [
         "Knows only the kinds of image it was trained on: pediatric chest X-rays, CT slices cropped from papers, "
         "colonoscopy frames, and digits and photos as 'other'. Other medical images (MRI, ultrasound, adult "
