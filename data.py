@@ -308,13 +308,38 @@ def _medmnist(name: str, class_names: list[str]):
     return build
 
 
+def _cifar10(root: Path, split: str, size: int, channels: int) -> Split:
+    """The CIFAR-10 subsets (npz `images` (N, 32, 32, 3) uint8, `labels`, `classes`): test is the test subset
+    (200 a class); val is 10% of each class of the train subset, drawn with the fixed seed; train the rest."""
+    part = "test" if split == "test" else "train"
+    path = root / "cifar10" / f"cifar10_{part}_subset.npz"
+    if not path.exists():
+        raise SystemExit(f"no {path.name} under {root / 'cifar10'}: is {root} the data root?")
+    arrays = np.load(path)
+    images, labels = arrays["images"], arrays["labels"].astype(np.int64).reshape(-1)
+    keep = np.arange(len(labels))
+    note = "the test subset (200 a class)"
+    if split != "test":
+        rng = np.random.default_rng(SPLIT_SEED)
+        held = np.zeros(len(labels), bool)
+        for k in np.unique(labels):  # stratified: the same share of every class
+            members = np.flatnonzero(labels == k)
+            held[rng.choice(members, size=max(1, round(VAL_FRACTION * len(members))), replace=False)] = True
+        keep = np.flatnonzero(held == (split == "val"))
+        note = (f"{VAL_FRACTION:.0%} of each class of the train subset held out (seed {SPLIT_SEED})" if split == "val"
+                else f"the train subset less our val ({VAL_FRACTION:.0%} of each class, seed {SPLIT_SEED})")
+    return Split(_resize(images[keep], size, channels), torch.from_numpy(labels[keep]),
+                 [str(c) for c in arrays["classes"]], [f"{path.name}:{i}" for i in keep],
+                 f"cifar10 {split}: {note}, 32 px{'' if size == 32 else f' resized to {size}'}")
+
+
 SPLITS = {
     "chest_xray": _chest_xray,
     "covid_ct": _image_folders("covid_ct", ["CT_NonCOVID", "CT_COVID"]),
     "folder": _image_folders("."),  # any <root>/<split>/<class>/ tree, e.g. the tests' generated data
 }
 BUILT = {"modality": _modality, "kvasir_seg": _kvasir, "pneumoniamnist": _medmnist("pneumoniamnist", ["NORMAL", "PNEUMONIA"]),
-         "mnist": _mnist, "mnist_m": _mnist_m}  # data sets assembled from several sources, straight into memory
+         "mnist": _mnist, "mnist_m": _mnist_m, "cifar10": _cifar10}  # data sets assembled from several sources, straight into memory
 
 
 def load_split(dataset: str, root: Path, split: str, *, size: int, channels: int = 1) -> Split:

@@ -14,6 +14,7 @@ from models.classifier import Classifier
 EVALUATORS = {
     "mnist": "mnist-source-only",  # the PixelDA task classifier trained on MNIST alone: MNIST test 0.991
     "chest_xray": "cxr-pneumonia",
+    "cifar10": "cifar10-classifier",  # a small ResNet trained on the CIFAR-10 train subset alone
 }
 
 

@@ -68,6 +68,12 @@ LIMITATIONS = {
         "The generator only learns the MNIST -> MNIST-M style: any other input gets a style of digit-on-photo.",
         "Digits, not medical images: this model is in the lab to show the domain gap and how PixelDA closes it.",
     ],
+    "cifar10": [
+        "Trained on 9,000 CIFAR-10 photos (32 px, ten everyday classes) to judge generated CIFAR-10 images: it knows "
+        "nothing else, and names one of its ten classes for any image at all.",
+        "Its errors are a CIFAR classifier's (cat vs dog, automobile vs truck, bird vs airplane): a GAN-test figure "
+        "cannot be trusted beyond its own accuracy on real test images, stated beside it.",
+    ],
     "modality": [
         "Knows only the kinds of image it was trained on: pediatric chest X-rays, CT slices cropped from papers, "
         "colonoscopy frames, and digits and photos as 'other'. Other medical images (MRI, ultrasound, adult "
@@ -171,6 +177,10 @@ AUGMENTATIONS = {  # --augment: the data.augment settings, and how the model car
     "crops": (dict(rotate=15.0, scale=(1.0, 1.6), shift=0.15, contrast=0.4, gamma=0.5, noise=0.03, erase=0.3, flip=True),
               "random crops (62-100% of the side), horizontal flips, rotation (15 degrees), gamma and contrast, "
               "Gaussian noise, cutout (p 0.3)"),
+    # Small natural photos (CIFAR-10): the usual shifts by up to 4 of 32 px and mirror images (a horse
+    # facing left is still a horse), a little zoom and colour jitter; no rotation (photos are upright).
+    "photo": (dict(rotate=0.0, scale=(0.9, 1.1), shift=0.125, contrast=0.2, gamma=0.2, flip=True),
+              "random shifts (up to 1/8 of the side), zoom (0.9-1.1), horizontal flips, gamma and contrast"),
 }
 
 
@@ -193,7 +203,7 @@ def initialise_from(model, path: str) -> str:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("family", help=f"model family: {', '.join(models.names())}")
-    p.add_argument("--dataset", default="chest_xray", help="chest_xray, covid_ct, kvasir_seg, modality, pneumoniamnist, or folder (<root>/<split>/<class>/)")
+    p.add_argument("--dataset", default="chest_xray", help="chest_xray, covid_ct, kvasir_seg, modality, pneumoniamnist, mnist, cifar10, or folder (<root>/<split>/<class>/)")
     p.add_argument("--data-root", help="data root (default: $MEDLAB_DATA)")
     p.add_argument("--out", required=True, help="weights folder to write, e.g. weights/cxr-pneumonia")
     p.add_argument("--run-dir", help="checkpoints and log (default: runs/<name of --out>)")

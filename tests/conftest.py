@@ -118,6 +118,23 @@ def make_digits_tree(root: Path, n_train: int = 160, n_test: int = 40, seed: int
     return root
 
 
+CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def make_cifar_tree(root: Path, per_class_train: int = 20, per_class_test: int = 4, seed: int = 0) -> Path:
+    """A miniature of ../shared/data/cifar10: the two npz subsets, `images` (N, 32, 32, 3) uint8, `labels`,
+    `classes`; class k is a colour whose red channel is 20 * k, so every image's class can be read back."""
+    rng = np.random.default_rng(seed)
+    (root / "cifar10").mkdir(parents=True, exist_ok=True)
+    for part, per_class in (("train", per_class_train), ("test", per_class_test)):
+        labels = rng.permutation(np.repeat(np.arange(10, dtype=np.uint8), per_class))
+        images = rng.integers(0, 256, (len(labels), 32, 32, 3)).astype(np.uint8)
+        images[..., 0] = 20 * labels[:, None, None]
+        np.savez(root / "cifar10" / f"cifar10_{part}_subset.npz", images=images, labels=labels,
+                 classes=np.array(CIFAR_CLASSES))
+    return root
+
+
 def make_router(modality: str):
     """A tiny modality recognizer that always answers `modality` (its head ignores the image)."""
     names = ["chest_xray", "ct", "endoscopy", "other"]
@@ -158,6 +175,7 @@ def data_root(tmp_path_factory) -> Path:
     make_chest_xray_tree(root)
     make_kvasir_tree(root)
     make_sr_tree(root)
+    make_cifar_tree(root)
     return root
 
 

@@ -120,3 +120,10 @@ def test_results_row_of_a_generator(gan_weights):
 
     row = results.describe(json.loads((gan_weights / "acgan-cxr" / "eval.json").read_text()))
     assert row.startswith("GAN-test ") and "NORMAL" in row and "floor" in row and "judge `cxr-pneumonia`" in row
+
+
+def test_the_page_opens_on_the_generator_shown_first(gan_weights, monkeypatch):
+    monkeypatch.setattr(inference, "WEIGHTS", gan_weights)
+    assert generators.shipped() == ["acgan-cxr", "dcgan-cxr"]  # alphabetical when SHOWN_FIRST is not shipped
+    monkeypatch.setattr(generators, "SHOWN_FIRST", "dcgan-cxr")
+    assert generators.shipped() == ["dcgan-cxr", "acgan-cxr"]
