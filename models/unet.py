@@ -24,7 +24,7 @@ class UNetConfig:
     widths: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256])  # channels per level, top to bottom
     mean: list[float] = field(default_factory=lambda: [0.56, 0.32, 0.24])  # Kvasir-SEG train RGB means
     std: list[float] = field(default_factory=lambda: [0.30, 0.21, 0.18])
-    # Average the probability over the frame and its three mirror images (a mirrored colonoscopy frame
+    # Average the logits over the frame and its three mirror images (a mirrored colonoscopy frame
     # is still one, and the network saw flips in training): four passes, smoother boundaries.
     flip_average: bool = False
 
