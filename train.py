@@ -518,10 +518,13 @@ def sr_config(args, split) -> dict:
 def sr_card(args, split, config) -> dict:
     return {"data": f"(x{config.scale}: {args.image_size} px RGB high-resolution patches, {args.image_size // config.scale} "
                     "px low-resolution inputs)",
-            "augmentation": "random crops, horizontal flips and 90-degree rotations",
-            # SRGAN's generator loss is described in SETTINGS; SRResNet's is this one pixel loss.
-            "settings": {} if args.family == "srgan" else {
-                "loss": "L2 (mean squared error) on RGB" if config.loss == "l2" else "L1 on RGB"}}
+            "augmentation": "random crops, horizontal flips and 90-degree rotations"}
+
+
+def srresnet_card(args, split, config) -> dict:
+    """SR's card, and SRResNet's one pixel loss (SRGAN's generator loss is described in SETTINGS)."""
+    loss = "L2 (mean squared error) on RGB" if config.loss == "l2" else "L1 on RGB"
+    return {**sr_card(args, split, config), "settings": {"loss": loss}}
 
 
 # -- VAEs: images (and their classes, for a conditional VAE), scored by the validation ELBO -----------
@@ -662,7 +665,7 @@ GAN_TASK = Task(gan_score, load=gan_load, order=gan_order, batch=gan_batch, conf
                 keep_last=lambda args: True)
 
 
-SR_TASK = Task(sr_score, load=sr_load, order=sr_order, batch=sr_batch, config=sr_config, card=sr_card)
+SR_TASK = Task(sr_score, load=sr_load, order=sr_order, batch=sr_batch, config=sr_config, card=srresnet_card)
 
 TASKS = {
     "classifier": Task(classifier_score, classifier_finish),

@@ -209,8 +209,9 @@ def test_train_evaluate_predict(data_root, tmp_path, monkeypatch, capsys):
     common = ["--dataset", "sr", "--data-root", str(data_root), "--epochs", "1", "--patches", "8",
               "--batch-size", "4", "--image-size", "32", "--widths", "8", "--depths", "1", "--threads", "1"]
     srresnet = train.main(["srresnet", *common, "--out", str(tmp_path / "srresnet-x4"),
-                           "--run-dir", str(tmp_path / "run1")])
-    assert models.load(srresnet).config.channels == 8
+                           "--run-dir", str(tmp_path / "run1"), "--loss", "l2"])
+    assert models.load(srresnet).config.channels == 8 and models.load(srresnet).config.loss == "l2"
+    assert "loss: L2 (mean squared error) on RGB" in (srresnet / "README.md").read_text()
     srgan = train.main(["srgan", *common, "--out", str(tmp_path / "srgan-x4"), "--run-dir", str(tmp_path / "run2"),
                         "--init-from", str(srresnet)])
     torch.testing.assert_close(models.load(srgan).generator.head.weight.float(),
@@ -222,6 +223,7 @@ def test_train_evaluate_predict(data_root, tmp_path, monkeypatch, capsys):
     assert written["sets"]["Set14"]["model"]["psnr_y"] == pytest.approx(result["sets"]["Set14"]["model"]["psnr_y"])
     card = (srgan / "README.md").read_text()
     assert "| Set14 (2) | srgan-x4 |" in card and "Gain over bicubic on Y" in card
+    assert "discriminator-feature content loss" in card  # SRGAN's own loss text, not SRResNet's pixel loss
 
     picture = data_root / "sr/Set5/x4/img_001_SRF_4_LR.png"
     broken = tmp_path / "broken.png"
