@@ -36,13 +36,14 @@ log = logging.getLogger("medlab.inference")
 
 WEIGHTS = Path(os.environ.get("MEDLAB_WEIGHTS", Path(__file__).resolve().parent / "weights"))
 ROUTER = "modality"
-CLASSIFIERS = {"chest_xray": "cxr-pneumonia"}  # modality -> the weights folder of its classifier
+CLASSIFIERS = {"chest_xray": "cxr-pneumonia", "ct": "covid-ct"}  # modality -> the weights folder of its classifier
 MODALITY_NAMES = {"chest_xray": "chest X-ray", "ct": "CT slice", "endoscopy": "endoscopy frame",
                   "other": "none of these"}
 PLURALS = {"chest_xray": "chest X-rays", "ct": "CT slices", "endoscopy": "colonoscopy frames"}
 LOOKS_LIKE = {"chest_xray": "looks like a chest X-ray", "ct": "looks like a CT slice",
               "endoscopy": "looks like an endoscopy frame", "other": "does not look like a medical image the lab knows"}
 SEGMENTERS = {"endoscopy": "polyp-unet"}  # modality -> the weights folder of its segmenter
+FAMILIES = {"covid-ct": "kmeans", "polyp-unet": "unet"}  # a routed model's family, where it is not "classifier"
 ROUTE_CONFIDENCE = 0.8  # below this, the recognizer is unsure and the image is refused
 FOUND_AREA = 0.005  # "polyp found" when the predicted mask covers at least 0.5% of the frame
 
@@ -82,9 +83,8 @@ def source_of(name: str) -> Source | None:
 
 
 def family_of(name: str) -> str:
-    """The model family a routed model's job needs: segmenters are U-Nets; the recognizer and classifiers
-    are classifiers."""
-    return "unet" if name in SEGMENTERS.values() else "classifier"
+    """The model family a routed model must be: a Hub repository or folder of another family is refused."""
+    return FAMILIES.get(name, "classifier")
 
 
 # -- serving many visitors at once -------------------------------------------------------------------

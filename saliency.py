@@ -20,6 +20,8 @@ def grad_cam(model, images: torch.Tensor, target: int | torch.Tensor | None = No
     model.eval()
     with torch.enable_grad():
         features = model.features(model.prepare(images))  # (B, c, h, w)
+        if not features.requires_grad:  # fixed filters (the k-means network): the map itself is what we differentiate
+            features.requires_grad_()
         logits = model.head(features)  # (B, K)
         if target is None:
             target = logits.argmax(1)

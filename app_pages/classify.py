@@ -76,6 +76,8 @@ def show_classification(upload, image, picture, key: str, stem: str, result: inf
                 + f", calibrated; {rule} (model `{result.model}`).")
     st.plotly_chart(charts.class_probabilities(result.probabilities, result.threshold, result.label),
                     key=f"bar-{upload.file_id}", config={"displayModeBar": False})
+    if evaluation := ui.read_eval(result.model):  # how far to trust it, as measured by evaluate.py
+        st.caption(f"How often `{result.model}` is right: {ui.headline(evaluation)}")
 
     # 4. Where it looked.
     show_cam = st.toggle("Grad-CAM overlay", value=True, key=f"cam-{upload.file_id}",

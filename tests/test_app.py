@@ -45,7 +45,7 @@ def write_tiny_weights(folder: Path, *, router_says: str = "chest_xray", evaluat
     cxr = tiny_model("classifier")
     cxr.threshold.fill_(0.45)
     # As the lead's CT model: the first class is the one to find, but the threshold is on the second.
-    ct = tiny_model("classifier", class_names=["CT_COVID", "CT_NonCOVID"])
+    ct = tiny_model("kmeans", class_names=["CT_COVID", "CT_NonCOVID"])
     ct.threshold.fill_(0.6)
     unet = tiny_model("unet")
     with torch.no_grad():  # polyp probability ~1 everywhere: a predictable "polyp found"
@@ -150,12 +150,6 @@ def endoscopy_weights(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def ct_classifier(monkeypatch):
-    """Route CT slices to the covid-ct classifier, as the shipped inference.CLASSIFIERS will."""
-    monkeypatch.setitem(inference.CLASSIFIERS, "ct", "covid-ct")
-
-
-@pytest.fixture
 def use_weights(monkeypatch):
     """Point the app at a weights folder; models loaded for another folder are forgotten."""
     def use(folder: Path) -> None:
@@ -241,6 +235,7 @@ def test_classify_chest_xray_gives_label_probability_and_grad_cam(chest_weights,
     assert "Modality recognizer:** chest X-ray (" in shown
     assert "### NORMAL" in shown or "### PNEUMONIA" in shown  # the label
     assert "P(PNEUMONIA) = **" in shown and "threshold 0.45" in shown
+    assert "How often `cxr-pneumonia` is right: On the test split of `chest_xray`, 48 images: ROC-AUC" in shown
     assert len(charts(at)) == 1  # the probability bar
     assert at.toggle[0].value and at.slider[0].value == 0.45  # Grad-CAM on by default
     assert [b.label for b in at.get("download_button")] == ["Overlay (PNG)", "Result (JSON)"]
@@ -279,7 +274,7 @@ def test_a_corrupt_file_shows_its_error_and_the_others_are_still_classified(ches
     assert "Summary (CSV)" in [b.label for b in at.get("download_button")]
 
 
-def test_classify_a_ct_slice_with_the_ct_classifier(ct_weights, use_weights, ct_classifier):
+def test_classify_a_ct_slice_with_the_ct_classifier(ct_weights, use_weights):
     use_weights(ct_weights)
     at = upload(run("app_pages/classify.py"), ("slice.png", png_bytes()))
     shown = text(at)
@@ -289,10 +284,11 @@ def test_classify_a_ct_slice_with_the_ct_classifier(ct_weights, use_weights, ct_
     assert "P(CT_COVID) = **" in shown and "P(CT_NonCOVID) = **" in shown
     assert "the model says CT_NonCOVID when P(CT_NonCOVID) reaches the decision threshold 0.60" in shown
     assert "PNEUMONIA" not in shown and len(charts(at)) == 1
+    assert "How often" not in shown  # this tiny model has no eval.json: nothing measured, nothing said
     assert not at.radio  # a PNG has no Hounsfield units: no window controls
 
 
-def test_a_ct_dicom_gets_window_controls_that_change_the_image(ct_weights, use_weights, ct_classifier):
+def test_a_ct_dicom_gets_window_controls_that_change_the_image(ct_weights, use_weights):
     use_weights(ct_weights)
     at = upload(run("app_pages/classify.py"), ("slice.dcm", ct_dicom_bytes()))
     assert "window: the file's own, center 40 HU, width 400 HU" in at.image[0].captions[0]
@@ -345,10 +341,10 @@ def test_evaluate_shows_metrics_charts_and_model_card(chest_weights, use_weights
     use_weights(chest_weights)
     at = run("app_pages/evaluate.py")
     evaluation = json.loads((chest_weights / "cxr-pneumonia" / "eval.json").read_text())
-    # The routed models first (covid-ct is not routed to until inference.CLASSIFIERS names it), then the recognizer.
-    assert at.selectbox[0].options == ["Tiny test classifier (NORMAL / PNEUMONIA)", "Tiny test polyp U-Net",
-                                       "Tiny test modality recognizer",
-                                       "Tiny test CT classifier (CT_COVID / CT_NonCOVID)"]
+    # The routed models first, in the order of inference.CLASSIFIERS and SEGMENTERS, then the recognizer.
+    assert at.selectbox[0].options == ["Tiny test classifier (NORMAL / PNEUMONIA)",
+                                       "Tiny test CT classifier (CT_COVID / CT_NonCOVID)", "Tiny test polyp U-Net",
+                                       "Tiny test modality recognizer"]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["ROC-AUC"] == f"{evaluation['roc_auc']:.3f}"
     assert len(at.metric) == 3 + 2 * 5  # threshold-free, then five at each threshold

@@ -1,0 +1,79 @@
+"""The k-means network: filters fitted without labels, a linear layer trained on top, Grad-CAM on its codes."""
+import torch
+
+import models
+import saliency
+import train
+from tests.conftest import tiny_model
+
+
+def textures(n: int, generator: torch.Generator, size: int = 24) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class 0: horizontal stripes; class 1: vertical stripes; random phase, brightness and noise."""
+    labels = torch.arange(n) % 2
+    coordinate = torch.arange(size).float()
+    phase = torch.rand(n, 1, 1, generator=generator) * 6
+    stripes = torch.sin(coordinate.view(1, -1, 1) * 1.5 + phase).expand(n, size, size).clone()
+    stripes[labels == 1] = stripes[labels == 1].transpose(1, 2)
+    brightness = 0.3 + 0.4 * torch.rand(n, 1, 1, generator=generator)
+    images = brightness + 0.2 * stripes + 0.05 * torch.randn(n, size, size, generator=generator)
+    return images.clamp(0, 1).unsqueeze(1), labels
+
+
+def test_fit_learns_unit_prototypes_and_whitens_the_windows():
+    model = tiny_model("kmeans", image_size=24)
+    images, _ = textures(40, torch.Generator().manual_seed(0))
+    model.fit(images, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(model.prototypes.norm(dim=1), torch.ones(model.config.centroids))
+    white = model.windows(model.prepare(images))  # (N*L, D)
+    covariance = torch.cov(white.T)
+    # Whitened windows are decorrelated: the off-diagonal covariance is small beside the diagonal.
+    assert covariance.diagonal().mean() > 10 * (covariance - torch.diag(covariance.diagonal())).abs().mean()
+    assert model.head[1].std.min() > 0
+
+
+def test_fit_is_reproducible_from_its_generator():
+    images, _ = textures(20, torch.Generator().manual_seed(0))
+    a, b = tiny_model("kmeans"), tiny_model("kmeans")
+    a.fit(images, generator=torch.Generator().manual_seed(3))
+    b.fit(images, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(a.prototypes, b.prototypes)
+
+
+def test_only_the_linear_layer_learns_and_it_separates_two_textures():
+    generator = torch.Generator().manual_seed(0)
+    model = tiny_model("kmeans", image_size=24, centroids=16, dropout=0.0)
+    images, labels = textures(64, generator)
+    model.fit(images, generator=generator)
+    filters = model.prototypes.clone()
+    optimizers = model.configure_optimizers(1e-2, weight_decay=0.0)
+    model.train()
+    for _ in range(40):
+        model.training_step((images, labels), optimizers)
+    torch.testing.assert_close(model.prototypes, filters)  # the filters are fitted, never trained
+    test_images, test_labels = textures(32, torch.Generator().manual_seed(1))
+    model.eval()
+    accuracy = (model.decide(model.predict(test_images)) == test_labels).float().mean()
+    assert accuracy >= 0.9
+
+
+def test_grad_cam_explains_the_code_map():
+    model = tiny_model("kmeans", image_size=24).eval()
+    images, _ = textures(2, torch.Generator().manual_seed(0), size=40)
+    heat = saliency.grad_cam(model, images)
+    assert heat.shape == (2, 40, 40) and 0 <= float(heat.min()) and float(heat.max()) <= 1
+
+
+def test_train_fits_the_filters_once_and_a_resumed_run_keeps_them(data_root, tmp_path, caplog):
+    args = ["kmeans", "--dataset", "chest_xray", "--data-root", str(data_root), "--out", str(tmp_path / "w"),
+            "--run-dir", str(tmp_path / "run"), "--image-size", "24", "--batch-size", "8", "--epochs", "1"]
+    caplog.set_level("INFO", logger="train")
+    out = train.main(args)
+    assert caplog.text.count("k-means filters") == 1
+    model = models.load(out)
+    assert not torch.equal(model.whitening, torch.eye(model.config.patch ** 2))  # fitted, not the untrained identity
+    card = (out / "README.md").read_text()
+    assert "k-means" in card and "linear layer only" in card
+    caplog.clear()
+    resumed = models.load(train.main(args[:-1] + ["2"]))
+    assert "resumed" in caplog.text and "k-means filters" not in caplog.text
+    torch.testing.assert_close(resumed.prototypes, model.prototypes)
