@@ -1,4 +1,4 @@
-"""Speed and memory of the shipped chest X-ray path on this machine; prints figures as Markdown.
+"""Speed and memory of the shipped classifier paths on this machine; prints figures as Markdown.
 
     python benchmark.py --data-root ../shared/data [--repeats 50] [--app]
 
@@ -6,6 +6,7 @@ Measures, on the CPU with 2 threads: one prediction (the classifier alone, and t
 path: read the file, recognise the modality, classify), a batch of 32, Grad-CAM, and peak memory.
 With --sr, only super-resolution instead: a 512x512 photo (a crop of Set14's img_002) made
 2048x2048 by bicubic, srresnet-x4 and srgan-x4 through `superres.upscale`, tiles and all.
+With --ct, the same figures for the COVID CT path (covid-ct, the k-means network) instead.
 With --latent MODEL ..., only the decoding of one code by each latent model (the Latent page's sliders).
 With --app it also starts `streamlit run app.py`, opens it in headless Chromium, uploads an image
 and times start to first shown prediction. Copy the output into BENCHMARKS.md.
@@ -40,12 +41,17 @@ def row(name: str, ms: list[float]) -> str:
     return f"| {name} | {p50:.1f} | {p95:.1f} | {len(ms)} |"
 
 
-def sample_image(data_root: str | None) -> bytes:
-    """A real chest X-ray (the first pneumonia image of chest_xray/test, 224x224 JPEG), so that the
-    routed path goes all the way through the recognizer to the classifier, as a user's upload does."""
-    found = sorted((data.data_root(data_root) / "chest_xray/test/PNEUMONIA").glob("*.jpeg"))
+# What each classifier path is timed on: its model, and the first test image of one class (real, so that the
+# routed path goes all the way through the recognizer to the classifier, as a user's upload does).
+PATHS = {"chest_xray": ("cxr-pneumonia", "chest_xray/test/PNEUMONIA", "*.jpeg", "224x224 chest X-ray"),
+         "ct": ("covid-ct", "covid_ct/test/CT_COVID", "*.png", "CT slice")}
+
+
+def sample_image(data_root: str | None, modality: str = "chest_xray") -> bytes:
+    folder, pattern = PATHS[modality][1:3]
+    found = sorted((data.data_root(data_root) / folder).glob(pattern))
     if not found:
-        raise SystemExit("no chest_xray/test images under the data root: pass --data-root")
+        raise SystemExit(f"no {folder} images under the data root: pass --data-root")
     return found[0].read_bytes()
 
 
@@ -126,6 +132,7 @@ def main() -> None:
     parser.add_argument("--data-root", help="where chest_xray/ is (default: $MEDLAB_DATA)")
     parser.add_argument("--sr", action="store_true",
                         help="benchmark super-resolution x4 instead (a tenth of --repeats, at least 1: each run takes seconds)")
+    parser.add_argument("--ct", action="store_true", help="the COVID CT path (covid-ct) instead of the chest X-ray one")
     parser.add_argument("--latent", nargs="+", metavar="MODEL",
                         help="benchmark decoding one code with these latent models instead (the Latent page's sliders)")
     args = parser.parse_args()
@@ -135,24 +142,26 @@ def main() -> None:
     if args.sr:
         return super_resolution(args.data_root, max(1, args.repeats // 10))
 
-    png = sample_image(args.data_root)
-    image = read_image(png, name="sample.jpeg")
-    model = inference.load_model("cxr-pneumonia")
+    modality = "ct" if args.ct else "chest_xray"
+    name, _, pattern, what = PATHS[modality]
+    png, filename = sample_image(args.data_root, modality), "sample" + pattern[1:]
+    image = read_image(png, name=filename)
+    model = inference.load_model(name)
     x = to_tensor(image, channels=1)
     batch = x.expand(32, -1, -1, -1).contiguous()
     if inference.classify(image).refusal:  # also loads the recognizer
-        raise SystemExit("the sample chest X-ray was refused: the routed path would not reach the classifier")
+        raise SystemExit(f"the sample {what} was refused: the routed path would not reach the classifier")
 
     print(f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
           f"torch {torch.__version__}; {args.repeats} repeats after one warm-up.\n")
     print("| what | p50 ms | p95 ms | runs |\n|---|---|---|---|")
-    print(row("classifier, one 224x224 chest X-ray", timed(lambda: model.predict(x), args.repeats)))
-    print(row("routed path: read the JPEG, recognise modality, classify", timed(
-        lambda: inference.classify(read_image(png, name="sample.jpeg")), args.repeats)))
+    print(row(f"{name}, one {image.pixels.shape[1]}x{image.pixels.shape[0]} {what}", timed(lambda: model.predict(x), args.repeats)))
+    print(row("routed path: read the file, recognise modality, classify", timed(
+        lambda: inference.classify(read_image(png, name=filename)), args.repeats)))
     ms = timed(lambda: model.predict(batch), max(5, args.repeats // 5))
-    print(row("classifier, batch of 32", ms))
+    print(row(f"{name}, batch of 32", ms))
     print(f"| (per image in the batch) | {np.percentile(ms, 50) / 32:.1f} | | |")
-    print(row("Grad-CAM, one image", timed(lambda: inference.explain(image, "cxr-pneumonia"), args.repeats)))
+    print(row("Grad-CAM, one image", timed(lambda: inference.explain(image, name), args.repeats)))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\nPeak resident memory of this process: {peak:.0f} MB.")
     if args.app:
