@@ -8,6 +8,7 @@ its verdicts on generated ones can mean: report it beside them.
 import torch
 
 from models.classifier import Classifier
+from models.kmeans import KMeansNet
 
 # data set -> the weights folder name (in weights/) of its judge. Generators of a data set are judged
 # by the same network, whichever family they are.
@@ -15,16 +16,18 @@ EVALUATORS = {
     "mnist": "mnist-source-only",  # the PixelDA task classifier trained on MNIST alone: MNIST test 0.991
     "chest_xray": "cxr-pneumonia",
     "cifar10": "cifar10-classifier",  # a small ResNet trained on the CIFAR-10 train subset alone
+    "covid_ct": "covid-ct",  # the k-means network at 96 px: test ROC-AUC 0.811, accuracy 0.764
 }
 
 
 @torch.no_grad()
 def judge(model, images: torch.Tensor, *, batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
     """Class probabilities (N, K) and a feature vector per image (N, D) for images (N, C, H, W) in [0, 1],
-    whatever the judge's family: a Classifier's pooled last stage, or any model's `features` (B, D)."""
+    whatever the judge's family: a Classifier's pooled last stage (the k-means network's pooled codes), or
+    any other model's `features` (B, D)."""
     probabilities, features = [], []
     for chunk in images.split(batch):
-        if isinstance(model, Classifier):
+        if isinstance(model, (Classifier, KMeansNet)):
             maps = model.features(model.prepare(chunk))  # (B, w, h, w')
             features.append(maps.mean(dim=(2, 3)))
             probabilities.append(model.predict(chunk))

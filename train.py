@@ -234,6 +234,9 @@ def parse_args(argv=None):
                    help="classifier: judge validation on each image whole and as these centre crops (fractions "
                         "of the side, e.g. 1 0.85 0.7), pooled, so model selection and the threshold see framing")
     p.add_argument("--init-from", help="a weights folder of the same family to start from (transfer learning)")
+    p.add_argument("--ema", type=float, metavar="DECAY",
+                   help="keep an exponential moving average of the weights (e.g. 0.999): validation scores the "
+                        "average, and the average is what is saved (a GAN's generator is smoother for it)")
     p.add_argument("--latent-dim", type=int, help="GANs and VAEs: size of the noise vector or code z (default: the "
                    "family's; EndoVAE: 6)")
     gan = p.add_argument_group("GANs (families dcgan, cgan, acgan)")
@@ -284,6 +287,17 @@ def average_gradients_across_processes(model: torch.nn.Module, world: int) -> No
 
 
 # -- checkpoints -----------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def update_average(average: dict[str, torch.Tensor], model, decay: float) -> None:
+    """One step of the exponential moving average of every floating-point tensor of the state dict
+    (Polyak averaging; batch-norm statistics are averaged too); counters are copied."""
+    for name, value in model.state_dict().items():
+        if value.dtype.is_floating_point:
+            average[name].lerp_(value, 1 - decay)
+        else:
+            average[name].copy_(value)
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -757,6 +771,9 @@ def main(argv=None) -> Path:
     elif not args.init_from:
         task.fit(model, train_split, torch.Generator().manual_seed(args.seed))
 
+    if args.ema and state.get("average") is None:  # the running average starts at the starting weights
+        state["average"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
     # 4. Train, validating after every epoch; keep the best weights by validation score.
     while state["epoch"] < args.epochs and state["bad_epochs"] < args.patience:
         epoch = state["epoch"] + 1
@@ -770,10 +787,16 @@ def main(argv=None) -> Path:
             logs = model.training_step(batch, optimizers)
             for sch in schedulers:
                 sch.step()
+            if args.ema:
+                update_average(state["average"], model, args.ema)
             for k, v in logs.items():
                 sums[k] = sums.get(k, 0.0) + v
             bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items()})
         steps = max(1, len(bar))
+        live = None
+        if args.ema:  # validation, and the weights kept, are the average's; training goes on from the live weights
+            live = {k: v.clone() for k, v in model.state_dict().items()}
+            model.load_state_dict(state["average"])
         score_name, value = task.score(model, val_split)
         state["score_name"] = score_name
         row = {"epoch": epoch, **{k: v / steps for k, v in sums.items()}, f"val_{score_name}": value,
@@ -784,6 +807,8 @@ def main(argv=None) -> Path:
                          best_state={k: v.clone() for k, v in model.state_dict().items()})
         else:
             state["bad_epochs"] += 1
+        if live is not None:
+            model.load_state_dict(live)
         state["epoch"] = epoch
         log.info("epoch %d: %s", epoch, json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}))
         if rank == 0:
@@ -817,6 +842,8 @@ def main(argv=None) -> Path:
             "settings": {"epochs run": state["epoch"], f"{'last' if task.keep_last(args) else 'best'} validation {state.get('score_name', 'score')}": state["best_score"],
                          "batch size": args.batch_size * world, "learning rate": args.lr,
                          **SETTINGS[args.family], **card.get("settings", {}), "augmentation": card["augmentation"],
+                         **({"weight averaging": f"exponential moving average of the weights, decay {args.ema}: "
+                             "validated and saved"} if args.ema else {}),
                          "seed": args.seed, "processes": world},
             "calibration": calibration,
             "limitations": (GAN_LIMITATIONS if task is GAN_TASK else

@@ -77,3 +77,13 @@ def test_train_fits_the_filters_once_and_a_resumed_run_keeps_them(data_root, tmp
     resumed = models.load(train.main(args[:-1] + ["2"]))
     assert "resumed" in caplog.text and "k-means filters" not in caplog.text
     torch.testing.assert_close(resumed.prototypes, model.prototypes)
+
+
+def test_a_kmeans_network_can_judge_generated_images():
+    import evaluators
+
+    model = tiny_model("kmeans", image_size=24).eval()
+    images, _ = textures(6, torch.Generator().manual_seed(0))
+    probabilities, features = evaluators.judge(model, images, batch=4)
+    assert probabilities.shape == (6, 2) and features.shape == (6, model.config.centroids)
+    torch.testing.assert_close(probabilities.sum(1), torch.ones(6))

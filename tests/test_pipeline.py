@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import evaluate
+import models
 import predict
 import train
 from tests.conftest import make_router
@@ -248,3 +249,19 @@ def test_init_from_copies_every_matching_tensor(trained, data_root, tmp_path, ca
                       str(tmp_path / "w"), "--run-dir", str(tmp_path / "run"), "--epochs", "1",
                       "--init-from", str(trained), *TINY_ARGS])
     assert "tensors copied" in caplog.text and f"from {trained}" in (out / "README.md").read_text()
+
+
+def test_ema_validates_and_saves_the_average_not_the_live_weights(data_root, tmp_path):
+    """With decay 1 the average never leaves the starting weights: what is saved is then exactly the
+    untrained network that `--epochs 0` writes, though an epoch of training ran."""
+    common = ["classifier", "--dataset", "chest_xray", "--data-root", str(data_root), *TINY_ARGS]
+    averaged = models.load(train.main([*common, "--out", str(tmp_path / "a"), "--run-dir", str(tmp_path / "ra"),
+                                       "--epochs", "1", "--ema", "1.0"]))
+    untrained = models.load(train.main([*common, "--out", str(tmp_path / "b"), "--run-dir", str(tmp_path / "rb"),
+                                        "--epochs", "0"]))
+    trained = models.load(train.main([*common, "--out", str(tmp_path / "c"), "--run-dir", str(tmp_path / "rc"),
+                                      "--epochs", "1"]))
+    weights = "stem.0.weight"
+    torch.testing.assert_close(averaged.state_dict()[weights], untrained.state_dict()[weights])
+    assert not torch.equal(trained.state_dict()[weights], untrained.state_dict()[weights])
+    assert "exponential moving average of the weights, decay 1.0" in (tmp_path / "a/README.md").read_text()
