@@ -196,5 +196,13 @@ def weights_dir(tmp_path, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Back to one torch thread after each test: a command line under test (train.py, evaluate.py) sets
+    its own count for the whole process, and two threads beside busy cores make tiny tensor work crawl."""
+    yield
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
 def _no_hub_token(monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)

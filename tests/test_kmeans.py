@@ -65,7 +65,7 @@ def test_grad_cam_explains_the_code_map():
 
 def test_train_fits_the_filters_once_and_a_resumed_run_keeps_them(data_root, tmp_path, caplog):
     args = ["kmeans", "--dataset", "chest_xray", "--data-root", str(data_root), "--out", str(tmp_path / "w"),
-            "--run-dir", str(tmp_path / "run"), "--image-size", "24", "--batch-size", "8", "--epochs", "1"]
+            "--run-dir", str(tmp_path / "run"), "--image-size", "24", "--batch-size", "8", "--threads", "1", "--epochs", "1"]
     caplog.set_level("INFO", logger="train")
     out = train.main(args)
     assert caplog.text.count("k-means filters") == 1

@@ -213,7 +213,7 @@ def test_train_and_evaluate_a_vae_end_to_end(data_root, tmp_path):
     out = train.main(["vae", "--dataset", "kvasir_seg", "--data-root", str(data_root), "--out", str(tmp_path / "w"),
                       "--run-dir", str(tmp_path / "run"), "--epochs", "2", "--image-size", "16", "--channels", "3",
                       "--widths", "4", "8", "--strides", "2", "2", "--dense", "16", "--latent-dim", "3",
-                      "--kl-warmup", "1", "--batch-size", "8"])
+                      "--kl-warmup", "1", "--batch-size", "8", "--threads", "1"])
     model = models.load(out)
     assert model.family == "vae" and model.config.latent_dim == 3 and int(model.steps) == 6  # 2 epochs of 3 steps
     assert model.config.kl_warmup_steps == 3
