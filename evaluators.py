@@ -23,11 +23,14 @@ EVALUATORS = {
 @torch.no_grad()
 def judge(model, images: torch.Tensor, *, batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
     """Class probabilities (N, K) and a feature vector per image (N, D) for images (N, C, H, W) in [0, 1],
-    whatever the judge's family: a Classifier's pooled last stage (the k-means network's pooled codes), or
-    any other model's `features` (B, D)."""
+    whatever the judge's family: a Classifier's pooled last stage, the k-means network's standardised
+    whole-image codes, or any other model's `features` (B, D)."""
     probabilities, features = [], []
     for chunk in images.split(batch):
-        if isinstance(model, (Classifier, KMeansNet)):
+        if isinstance(model, KMeansNet):
+            features.append(model.image_codes(chunk))
+            probabilities.append(model.predict(chunk))
+        elif isinstance(model, Classifier):
             maps = model.features(model.prepare(chunk))  # (B, w, h, w')
             features.append(maps.mean(dim=(2, 3)))
             probabilities.append(model.predict(chunk))

@@ -94,6 +94,13 @@ class KMeansNet(MedLabModel):
         codes = (distances.mean(1, keepdim=True) - distances).clamp_min(0)
         return codes.view(b, side, side, -1).permute(0, 3, 1, 2)
 
+    def image_codes(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) in [0, 1] -> (B, K * g^2) for the coarsest pyramid grid g (with the default [1, 2, 3]:
+        each prototype's mean code over the whole image), standardised as the linear layer sees it: the
+        features a judge compares generated and real images by (unit spread, whatever the codes' scale)."""
+        pooled = self.head[1](self.head[0](self.features(self.prepare(images))))
+        return pooled[:, :self.config.centroids * self.config.pyramid[0] ** 2]
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Raw (uncalibrated) logits (B, K); used for training."""
         return self.head(self.features(self.prepare(images)))
