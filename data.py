@@ -387,7 +387,8 @@ def balanced_order(labels: torch.Tensor, generator: torch.Generator) -> torch.Te
 
 def augment(images: torch.Tensor, generator: torch.Generator, *, masks: torch.Tensor | None = None,
             rotate: float = 10.0, scale=(0.85, 1.15), shift: float = 0.08, contrast: float = 0.25,
-            gamma: float = 0.3, flip: bool = False, noise: float = 0.0, erase: float = 0.0):
+            gamma: float = 0.3, flip: bool = False, noise: float = 0.0, erase: float = 0.0,
+            vflip: bool = False, colour: float = 0.0):
     """Per-image random affine (rotation in degrees, zoom, shift as a fraction) and intensity jitter.
 
     (B, C, H, W) in [0, 1] -> same shape. Flips only where asked: a mirrored chest X-ray is
@@ -395,6 +396,10 @@ def augment(images: torch.Tensor, generator: torch.Generator, *, masks: torch.Te
     same geometry and the pair (images, masks) is returned. `noise`: the largest standard deviation of
     added Gaussian noise; `erase`: the probability of blanking one random rectangle (cutout), which
     makes a classifier gather evidence from the whole image rather than one telltale patch.
+    `vflip`: upside-down mirror images too (an endoscope has no up or down); `colour`: each channel
+    scaled by its own factor in [1 - colour, 1 + colour] (white balance and tissue tint vary by scope
+    and light). Both off by default: they draw no random numbers then, so the other settings give
+    exactly what they gave before these options existed.
     """
     b = images.shape[0]
     u = lambda lo, hi: lo + (hi - lo) * torch.rand(b, generator=generator)  # noqa: E731
@@ -402,13 +407,18 @@ def augment(images: torch.Tensor, generator: torch.Generator, *, masks: torch.Te
     zoom = u(*scale)
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
     mirror = torch.where(torch.rand(b, generator=generator) < 0.5, -1.0, 1.0) if flip else torch.ones(b)
-    theta = torch.stack([torch.stack([cos * mirror, -sin, u(-shift, shift) * 2], 1),
-                         torch.stack([sin * mirror, cos, u(-shift, shift) * 2], 1)], 1)  # (B, 2, 3)
+    upend = torch.where(torch.rand(b, generator=generator) < 0.5, -1.0, 1.0) if vflip else torch.ones(b)
+    # rotation @ zoom @ diag(mirror, upend): the flips act on the output's x and y before the rotation
+    theta = torch.stack([torch.stack([cos * mirror, -sin * upend, u(-shift, shift) * 2], 1),
+                         torch.stack([sin * mirror, cos * upend, u(-shift, shift) * 2], 1)], 1)  # (B, 2, 3)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     out = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
     out = out.clamp(0, 1) ** torch.exp(u(-gamma, gamma)).view(b, 1, 1, 1)
     mean = out.mean(dim=(1, 2, 3), keepdim=True)
     out = ((out - mean) * u(1 - contrast, 1 + contrast).view(b, 1, 1, 1) + mean).clamp(0, 1)
+    if colour:
+        gains = 1 - colour + 2 * colour * torch.rand(b, out.shape[1], generator=generator)  # (B, C)
+        out = (out * gains.view(b, -1, 1, 1)).clamp(0, 1)
     if noise:
         out = (out + u(0, noise).view(b, 1, 1, 1) * torch.randn(out.shape, generator=generator)).clamp(0, 1)
     if erase:

@@ -186,6 +186,13 @@ AUGMENTATIONS = {  # --augment: the data.augment settings, and how the model car
     # facing left is still a horse), a little zoom and colour jitter; no rotation (photos are upright).
     "photo": (dict(rotate=0.0, scale=(0.9, 1.1), shift=0.125, contrast=0.2, gamma=0.2, flip=True),
               "random shifts (up to 1/8 of the side), zoom (0.9-1.1), horizontal flips, gamma and contrast"),
+    # Colonoscopy frames have no up or down (the scope turns freely): any rotation and both mirrors
+    # are real views; the light and the tissue's tint vary by scope, so each colour channel is scaled
+    # on its own. Masks are warped alike.
+    "endoscopy": (dict(rotate=180.0, scale=(0.8, 1.25), shift=0.1, contrast=0.3, gamma=0.3, flip=True, vflip=True,
+                       colour=0.1),
+                  "random rotation (any angle), zoom (0.8-1.25), shift, horizontal and vertical flips, gamma and "
+                  "contrast, per-channel colour gain (0.9-1.1)"),
 }
 
 
@@ -374,17 +381,26 @@ def kmeans_card(args, split, config) -> dict:
                    f"{' + '.join(f'{g}x{g}' for g in config.pyramid)} grids"}}
 
 
+def dice_by_threshold(probabilities: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, list[float]]:
+    """(candidate thresholds, mean per-image Dice at each): what segmenter_finish picks the threshold from."""
+    candidates = torch.arange(0.2, 0.81, 0.05)
+    return candidates, [float(dice(probabilities >= t, masks).mean()) for t in candidates]
+
+
 def segmenter_score(model, split) -> tuple[str, float]:
-    """Mean per-image Dice at the network's size and the current threshold."""
-    masks = model.mask(segmenter_probabilities(model, split))
-    return "Dice", float(dice(masks, split.labels).mean())
+    """Mean per-image Dice at the network's size and at the threshold segmenter_finish would fit now.
+
+    Scoring at the refitted threshold (not the current one: a model started --init-from another has
+    the default 0.5) makes every epoch's figure the one the shipped model gets on validation, so the
+    epoch kept and a refit-only run (--epochs 0) are judged alike.
+    """
+    _, scores = dice_by_threshold(segmenter_probabilities(model, split), split.labels)
+    return "Dice", max(scores)
 
 
 def segmenter_finish(model, split) -> dict:
     """The probability threshold with the best mean Dice on validation."""
-    probabilities = segmenter_probabilities(model, split)
-    candidates = torch.arange(0.2, 0.81, 0.05)
-    scores = [float(dice(probabilities >= t, split.labels).mean()) for t in candidates]
+    candidates, scores = dice_by_threshold(segmenter_probabilities(model, split), split.labels)
     model.threshold.fill_(float(candidates[int(np.argmax(scores))]))
     return {"mask threshold (best val Dice)": round(float(model.threshold), 2)}
 
