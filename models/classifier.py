@@ -34,8 +34,49 @@ class ClassifierConfig:
     per_image_norm: bool = False
 
 
+class CalibratedClassifier(MedLabModel):
+    """What every MedLab image classifier shares, whatever its network. A subclass builds `prepare`
+    (images -> the network's input), `features` (-> the map Grad-CAM explains) and `head` (-> logits),
+    calls `add_calibration()`, and says which parameters `configure_optimizers` trains; this class gives
+    the logits, the calibrated probabilities, the decision rule and the training step."""
+
+    def add_calibration(self) -> None:
+        # Fitted on validation after training; stored with the weights, so strict loading checks them.
+        self.register_buffer("temperature", torch.ones(()))
+        self.register_buffer("threshold", torch.tensor(0.5))  # on P(class 1), binary models only
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.config.class_names)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Raw (uncalibrated) logits (B, K); used for training."""
+        return self.head(self.features(self.prepare(images)))
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
+        """Calibrated class probabilities (B, K) for images (B, C, H, W) in [0, 1]."""
+        return torch.softmax(self(images) / self.temperature, dim=1)
+
+    def decide(self, probabilities: torch.Tensor) -> torch.Tensor:
+        """Class indices (B,): the fitted threshold on P(class 1) for two classes, argmax otherwise."""
+        if probabilities.shape[1] == 2:
+            return (probabilities[:, 1] >= self.threshold).long()
+        return probabilities.argmax(dim=1)
+
+    def training_step(self, batch, optimizers) -> dict[str, float]:
+        images, labels = batch
+        (optimizer,) = optimizers
+        logits = self(images)
+        loss = F.cross_entropy(logits, labels, label_smoothing=0.05)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return {"loss": loss.item(), "accuracy": (logits.argmax(1) == labels).float().mean().item()}
+
+
 @register("classifier")
-class Classifier(MedLabModel):
+class Classifier(CalibratedClassifier):
     Config = ClassifierConfig
 
     def __init__(self, config: ClassifierConfig):
@@ -51,13 +92,7 @@ class Classifier(MedLabModel):
         self.stages = nn.Sequential(*stages)  # (B, w[-1], S/2^(1+stages), ...)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(config.dropout),
                                   nn.Linear(c_in, len(config.class_names)))
-        # Fitted on validation after training; stored with the weights, so strict loading checks them.
-        self.register_buffer("temperature", torch.ones(()))
-        self.register_buffer("threshold", torch.tensor(0.5))  # on P(class 1), binary models only
-
-    @property
-    def class_names(self) -> list[str]:
-        return list(self.config.class_names)
+        self.add_calibration()
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) in [0, 1], any size and 1 or 3 channels -> the network's normalised input."""
@@ -81,32 +116,5 @@ class Classifier(MedLabModel):
         """Normalised input -> the last stage's feature map (B, w[-1], h, w), the layer Grad-CAM explains."""
         return self.stages(self.stem(x))
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Raw (uncalibrated) logits (B, K); used for training."""
-        return self.head(self.features(self.prepare(images)))
-
-    @torch.no_grad()
-    def predict(self, images: torch.Tensor) -> torch.Tensor:
-        """Calibrated class probabilities (B, K) for images (B, C, H, W) in [0, 1]."""
-        return torch.softmax(self(images) / self.temperature, dim=1)
-
-    def decide(self, probabilities: torch.Tensor) -> torch.Tensor:
-        """Class indices (B,): the fitted threshold on P(class 1) for two classes, argmax otherwise."""
-        if probabilities.shape[1] == 2:
-            return (probabilities[:, 1] >= self.threshold).long()
-        return probabilities.argmax(dim=1)
-
-    # -- training ----------------------------------------------------------------------------------
-
     def configure_optimizers(self, lr: float, *, weight_decay: float = 5e-4):
         return [torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=weight_decay)]
-
-    def training_step(self, batch, optimizers) -> dict[str, float]:
-        images, labels = batch
-        (optimizer,) = optimizers
-        logits = self(images)
-        loss = F.cross_entropy(logits, labels, label_smoothing=0.05)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return {"loss": loss.item(), "accuracy": (logits.argmax(1) == labels).float().mean().item()}

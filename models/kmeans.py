@@ -16,7 +16,7 @@ paper's figure was) instead of the lungs. Here no filter is fitted to the labels
 
 Steps 1-2 and the standardisation of step 4 are `fit` (before training, from the training images
 alone); the linear layer is what `training_step` learns. As in `classifier.py`, a temperature and
-(two classes) a threshold fitted on validation are stored with the weights.
+(two classes) a threshold fitted on validation are stored with the weights (`CalibratedClassifier`).
 """
 from dataclasses import dataclass, field
 
@@ -26,7 +26,7 @@ from torch import nn
 
 from images import LUMA
 
-from .base import MedLabModel
+from .classifier import CalibratedClassifier
 from .registry import register
 
 
@@ -50,7 +50,7 @@ def standardise_windows(windows: torch.Tensor) -> torch.Tensor:
 
 
 @register("kmeans")
-class KMeansNet(MedLabModel):
+class KMeansNet(CalibratedClassifier):
     Config = KMeansConfig
 
     def __init__(self, config: KMeansConfig):
@@ -64,12 +64,7 @@ class KMeansNet(MedLabModel):
         self.register_buffer("prototypes", F.normalize(torch.randn(k, d, generator=torch.Generator().manual_seed(0)), dim=1))
         self.head = nn.Sequential(PyramidPool(config.pyramid), Standardise(pooled), nn.Dropout(config.dropout),
                                   nn.Linear(pooled, len(config.class_names)))  # (B, K, S', S') -> logits
-        self.register_buffer("temperature", torch.ones(()))
-        self.register_buffer("threshold", torch.tensor(0.5))  # on P(class 1), binary models only
-
-    @property
-    def class_names(self) -> list[str]:
-        return list(self.config.class_names)
+        self.add_calibration()
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) in [0, 1], any size, 1 or 3 channels -> (B, 1, S, S) at the network's size."""
@@ -100,21 +95,6 @@ class KMeansNet(MedLabModel):
         features a judge compares generated and real images by (unit spread, whatever the codes' scale)."""
         pooled = self.head[1](self.head[0](self.features(self.prepare(images))))
         return pooled[:, :self.config.centroids * self.config.pyramid[0] ** 2]
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Raw (uncalibrated) logits (B, K); used for training."""
-        return self.head(self.features(self.prepare(images)))
-
-    @torch.no_grad()
-    def predict(self, images: torch.Tensor) -> torch.Tensor:
-        """Calibrated class probabilities (B, K) for images (B, C, H, W) in [0, 1]."""
-        return torch.softmax(self(images) / self.temperature, dim=1)
-
-    def decide(self, probabilities: torch.Tensor) -> torch.Tensor:
-        """Class indices (B,): the fitted threshold on P(class 1) for two classes, argmax otherwise."""
-        if probabilities.shape[1] == 2:
-            return (probabilities[:, 1] >= self.threshold).long()
-        return probabilities.argmax(dim=1)
 
     # -- fitting the filters (no labels) -------------------------------------------------------------
 
@@ -148,18 +128,9 @@ class KMeansNet(MedLabModel):
     # -- training the linear layer -------------------------------------------------------------------
 
     def configure_optimizers(self, lr: float, *, weight_decay: float = 0.1):
-        """Only the linear layer learns; strong weight decay, as for a logistic regression on many features."""
+        """Only the linear layer learns (the step is CalibratedClassifier's); strong weight decay, as for a
+        logistic regression on many features."""
         return [torch.optim.AdamW(self.head.parameters(), lr=lr, weight_decay=weight_decay)]
-
-    def training_step(self, batch, optimizers) -> dict[str, float]:
-        images, labels = batch
-        (optimizer,) = optimizers
-        logits = self(images)
-        loss = F.cross_entropy(logits, labels, label_smoothing=0.05)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return {"loss": loss.item(), "accuracy": (logits.argmax(1) == labels).float().mean().item()}
 
 
 class PyramidPool(nn.Module):
