@@ -30,6 +30,9 @@ def grad_cam(model, images: torch.Tensor, target: int | torch.Tensor | None = No
         (gradients,) = torch.autograd.grad(score, features)
     weights = gradients.mean(dim=(2, 3), keepdim=True)  # (B, c, 1, 1)
     cam = F.relu((weights * features).sum(1, keepdim=True)).detach()  # (B, 1, h, w)
+    if hasattr(model, "window_margins"):  # one cell per window, not per pixel: pad to the windows' centres
+        before, after = model.window_margins
+        cam = F.pad(cam, (before, after, before, after))
     cam = F.interpolate(cam, size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
     peak = cam.flatten(1).max(1).values.clamp_min(1e-8).view(-1, 1, 1)
     return cam / peak

@@ -89,6 +89,12 @@ class KMeansNet(CalibratedClassifier):
         codes = (distances.mean(1, keepdim=True) - distances).clamp_min(0)
         return codes.view(b, side, side, -1).permute(0, 3, 1, 2)
 
+    @property
+    def window_margins(self) -> tuple[int, int]:
+        """Pixels of the network's input before and after the code map's first and last cells: cell i is the
+        window whose centre is pixel i + (patch - 1) / 2. Grad-CAM pads by these to line the map up."""
+        return (self.config.patch - 1) // 2, self.config.patch // 2
+
     def image_codes(self, images: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) in [0, 1] -> (B, K * g^2) for the coarsest pyramid grid g (with the default [1, 2, 3]:
         each prototype's mean code over the whole image), standardised as the linear layer sees it: the

@@ -56,11 +56,14 @@ def test_only_the_linear_layer_learns_and_it_separates_two_textures():
     assert accuracy >= 0.9
 
 
-def test_grad_cam_explains_the_code_map():
-    model = tiny_model("kmeans", image_size=24).eval()
-    images, _ = textures(2, torch.Generator().manual_seed(0), size=40)
+def test_grad_cam_explains_the_code_map_where_its_windows_are():
+    model = tiny_model("kmeans", image_size=24).eval()  # windows of 4: centres from pixel 1.5 to 21.5
+    images, _ = textures(2, torch.Generator().manual_seed(0), size=24)
     heat = saliency.grad_cam(model, images)
-    assert heat.shape == (2, 40, 40) and 0 <= float(heat.min()) and float(heat.max()) <= 1
+    assert heat.shape == (2, 24, 24) and 0 <= float(heat.min()) and float(heat.max()) <= 1
+    assert float(heat.max()) > 0
+    # No window is centred on the outermost pixels: the map is padded there, not stretched over them.
+    assert float(heat[:, 0].abs().max()) == 0 and float(heat[:, :, -1].abs().max()) < float(heat.max())
 
 
 def test_train_fits_the_filters_once_and_a_resumed_run_keeps_them(data_root, tmp_path, caplog):
