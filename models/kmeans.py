@@ -44,8 +44,8 @@ class KMeansConfig:
 
 
 def standardise_windows(windows: torch.Tensor) -> torch.Tensor:
-    """(N, D) windows -> each with its own mean removed and divided by its spread (+ a little, as in the
-    paper, so that flat windows are not blown up into noise)."""
+    """(N, D) windows -> each with its own mean removed and divided by its spread (+ 0.01 under the root, so
+    that flat windows are not blown up into noise; the paper adds a constant for the same reason)."""
     return (windows - windows.mean(1, keepdim=True)) / (windows.var(1, keepdim=True) + 0.01).sqrt()
 
 
@@ -78,7 +78,7 @@ class KMeansNet(CalibratedClassifier):
         return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
 
     def windows(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, S, S) -> every window, standardised and whitened: (B, L, D), L = (S - patch + 1)^2."""
+        """(B, C, S, S) -> every window, standardised and whitened: (B * L, D), L = (S - patch + 1)^2."""
         columns = F.unfold(x, self.config.patch).transpose(1, 2)  # (B, L, D)
         return (standardise_windows(columns.flatten(0, 1)) - self.window_mean) @ self.whitening
 
