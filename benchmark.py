@@ -43,7 +43,7 @@ def row(name: str, ms: list[float]) -> str:
 
 # What each classifier path is timed on: its model, and the first test image of one class (real, so that the
 # routed path goes all the way through the recognizer to the classifier, as a user's upload does).
-PATHS = {"chest_xray": ("cxr-pneumonia", "chest_xray/test/PNEUMONIA", "*.jpeg", "224x224 chest X-ray"),
+PATHS = {"chest_xray": ("cxr-pneumonia", "chest_xray/test/PNEUMONIA", "*.jpeg", "chest X-ray"),
          "ct": ("covid-ct", "covid_ct/test/CT_COVID", "*.png", "CT slice")}
 
 
