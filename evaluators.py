@@ -7,8 +7,7 @@ its verdicts on generated ones can mean: report it beside them.
 """
 import torch
 
-from models.classifier import Classifier
-from models.kmeans import KMeansNet
+from models.classifier import CalibratedClassifier
 
 # data set -> the weights folder name (in weights/) of its judge. Generators of a data set are judged
 # by the same network, whichever family they are.
@@ -23,16 +22,12 @@ EVALUATORS = {
 @torch.no_grad()
 def judge(model, images: torch.Tensor, *, batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
     """Class probabilities (N, K) and a feature vector per image (N, D) for images (N, C, H, W) in [0, 1],
-    whatever the judge's family: a Classifier's pooled last stage, the k-means network's standardised
-    whole-image codes, or any other model's `features` (B, D)."""
+    whatever the judge's family: a classifier's `embedding` (its pooled features), or any other model's
+    `features` (B, D)."""
     probabilities, features = [], []
     for chunk in images.split(batch):
-        if isinstance(model, KMeansNet):
-            features.append(model.image_codes(chunk))
-            probabilities.append(model.predict(chunk))
-        elif isinstance(model, Classifier):
-            maps = model.features(model.prepare(chunk))  # (B, w, h, w')
-            features.append(maps.mean(dim=(2, 3)))
+        if isinstance(model, CalibratedClassifier):  # the ResNet classifier, the k-means network
+            features.append(model.embedding(chunk))
             probabilities.append(model.predict(chunk))
         else:  # families whose predict returns logits (PixelDA's task classifier)
             features.append(model.features(chunk))

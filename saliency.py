@@ -15,7 +15,7 @@ _RAMP = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 
 def grad_cam(model, images: torch.Tensor, target: int | torch.Tensor | None = None) -> torch.Tensor:
     """Heat maps (B, H, W) in [0, 1] at the input's size, for `target` (default: the predicted class).
 
-    `model` has `prepare`, `features` and `head` (the classifier family); images (B, C, H, W) in [0, 1].
+    `model` is a CalibratedClassifier (`prepare`, `features`, `head`, `window_margins`); images (B, C, H, W) in [0, 1].
     """
     model.eval()
     with torch.enable_grad():
@@ -30,9 +30,8 @@ def grad_cam(model, images: torch.Tensor, target: int | torch.Tensor | None = No
         (gradients,) = torch.autograd.grad(score, features)
     weights = gradients.mean(dim=(2, 3), keepdim=True)  # (B, c, 1, 1)
     cam = F.relu((weights * features).sum(1, keepdim=True)).detach()  # (B, 1, h, w)
-    if hasattr(model, "window_margins"):  # one cell per window, not per pixel: pad to the windows' centres
-        before, after = model.window_margins
-        cam = F.pad(cam, (before, after, before, after))
+    before, after = model.window_margins  # a map of windows (the k-means network) is padded to their centres
+    cam = F.pad(cam, (before, after, before, after))
     cam = F.interpolate(cam, size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
     peak = cam.flatten(1).max(1).values.clamp_min(1e-8).view(-1, 1, 1)
     return cam / peak

@@ -40,6 +40,10 @@ class CalibratedClassifier(MedLabModel):
     calls `add_calibration()`, and says which parameters `configure_optimizers` trains; this class gives
     the logits, the calibrated probabilities, the decision rule and the training step."""
 
+    # Input pixels before and after the `features` map's first and last cells: (0, 0) when the map spans
+    # the whole input, as a CNN's does; Grad-CAM pads the map by these before resizing it to the image.
+    window_margins: tuple[int, int] = (0, 0)
+
     def add_calibration(self) -> None:
         # Fitted on validation after training; stored with the weights, so strict loading checks them.
         self.register_buffer("temperature", torch.ones(()))
@@ -52,6 +56,11 @@ class CalibratedClassifier(MedLabModel):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Raw (uncalibrated) logits (B, K); used for training."""
         return self.head(self.features(self.prepare(images)))
+
+    def embedding(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) in [0, 1] -> (B, D): the feature map pooled over space, what a judge compares
+        generated and real images by (evaluators.py)."""
+        return self.features(self.prepare(images)).mean(dim=(2, 3))
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> torch.Tensor:

@@ -91,14 +91,14 @@ class KMeansNet(CalibratedClassifier):
 
     @property
     def window_margins(self) -> tuple[int, int]:
-        """Pixels of the network's input before and after the code map's first and last cells: cell i is the
-        window whose centre is pixel i + (patch - 1) / 2. Grad-CAM pads by these to line the map up."""
+        """Cell i of the code map is the window whose centre is pixel i + (patch - 1) / 2 of the input."""
         return (self.config.patch - 1) // 2, self.config.patch // 2
 
-    def image_codes(self, images: torch.Tensor) -> torch.Tensor:
+    def embedding(self, images: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) in [0, 1] -> (B, K * g^2) for the coarsest pyramid grid g (with the default [1, 2, 3]:
         each prototype's mean code over the whole image), standardised as the linear layer sees it: the
-        features a judge compares generated and real images by (unit spread, whatever the codes' scale)."""
+        features a judge compares generated and real images by (unit spread, whatever the codes' scale:
+        the raw codes are so small that Fréchet distances between them all round to 0)."""
         pooled = self.head[1](self.head[0](self.features(self.prepare(images))))
         return pooled[:, :self.config.centroids * self.config.pyramid[0] ** 2]
 
