@@ -5,7 +5,8 @@
 Measures, on the CPU with 2 threads: one prediction (the classifier alone, and the whole routed
 path: read the file, recognise the modality, classify), a batch of 32, Grad-CAM, and peak memory.
 With --sr, only super-resolution instead: a 512x512 photo (a crop of Set14's img_002) made
-2048x2048 by bicubic, srresnet-x4 and srgan-x4 through `superres.upscale`, tiles and all.
+2048x2048 by bicubic, srresnet-x4 and srgan-x4 through `superres.upscale`, tiles and all (and SRResNet
+with its x8 self-ensemble, the page's option).
 With --ct, the same figures for the COVID CT path (covid-ct, the k-means network) instead.
 With --latent MODEL ..., only the decoding of one code by each latent model (the Latent page's sliders).
 With --app it also starts `streamlit run app.py`, opens it in headless Chromium, uploads an image
@@ -90,14 +91,16 @@ def super_resolution(data_root: str | None, repeats: int) -> None:
     # CPU seconds (all threads) as well as wall-clock: on a machine shared with other jobs the wall
     # clock measures the queue; CPU time / threads is what the same work takes on idle cores.
     print("| what | p50 s (wall) | max s (wall) | p50 CPU s, all threads | runs |\n|---|---|---|---|---|")
-    for method in ("bicubic", *superres.MODELS):
+    ways = [("bicubic", False), *((method, False) for method in superres.MODELS), ("srresnet", True)]
+    for method, self_ensemble in ways:  # the self-ensemble (8 passes) once, for SRResNet: the page's option
         model = None if method == "bicubic" else inference.load_model(superres.MODELS[method])
         tiles = "" if model is None else f", {model.config.tile}-px tiles + {model.config.overlap}-px overlap"
+        tiles += ", x8 self-ensemble" if self_ensemble else ""
         cpu = []
 
         def run():
             start = time.process_time()
-            superres.upscale(image, model)
+            superres.upscale(image, model, self_ensemble=self_ensemble)
             cpu.append(time.process_time() - start)
 
         seconds = [ms / 1000 for ms in timed(run, repeats)]

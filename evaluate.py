@@ -19,9 +19,9 @@ from tqdm import tqdm
 
 import cards
 import models
-from data import SPLITS, data_root, kvasir_ids, load_split, read_mask
+from data import SPLITS, data_root, kvasir_ids, load_split, load_sr, read_mask
 from generators import GENERATOR_FAMILIES
-from images import read_image, to_tensor
+from images import LoadedImage, read_image, to_tensor
 from metrics import (average_precision, binary_report, confusion, pr_curve, reliability, roc_auc, roc_curve,
                      sharpness)
 
@@ -138,36 +138,55 @@ def evaluate_segmenter(model, root: Path, split: str) -> tuple[str, dict]:
 SR_SETS = ("Set5", "Set14")
 
 
-def evaluate_super_resolution(model, root: Path) -> tuple[str, dict]:
-    """Set5 and Set14 x4 from their provided LR images: PSNR and SSIM on Y (4-px border removed) and on
-    RGB, and no-reference sharpness, for bicubic and the model, each image read and upscaled exactly
-    as `predict.py upscale` does it (superres.upscale)."""
+def evaluate_super_resolution(model, root: Path, split: str) -> tuple[str, dict]:
+    """x4 on Set5 and Set14 (split "test") from their provided LR images, or on the held-out crops
+    train.py validates on (split "val"): PSNR and SSIM on Y (4-px border removed) and on RGB, and
+    no-reference sharpness, for bicubic, the model, and the model's 8-transform self-ensemble. Test images
+    are read and upscaled exactly as `predict.py upscale` does it (superres.upscale)."""
     import superres
 
+    def measure(low, high: np.ndarray) -> dict:  # one image: low a LoadedImage, high its pixels
+        return {"bicubic": superres.compare(superres.upscale(low, None), high),
+                "model": superres.compare(superres.upscale(low, model), high),
+                "self_ensemble": superres.compare(superres.upscale(low, model, self_ensemble=True), high),
+                "original": {"sharpness": float(sharpness(superres.to_rgb_tensor(high), border=superres.BORDER))}}
+
+    data, pairs_by_set = sr_pairs(root, split)
+    sets = {}
+    for name, pairs in pairs_by_set.items():
+        rows = [{"image": image, **measure(low, high)}
+                for image, low, high in tqdm(pairs, desc=name, unit="image", leave=False)]
+        mean = {who: {k: float(np.mean([r[who][k] for r in rows])) for k in rows[0][who]}
+                for who in ("bicubic", "model", "self_ensemble", "original")}
+        sets[name] = {"n": len(rows), **mean, "gain_psnr_y": mean["model"]["psnr_y"] - mean["bicubic"]["psnr_y"],
+                      "gain_psnr_y_self_ensemble": mean["self_ensemble"]["psnr_y"] - mean["bicubic"]["psnr_y"],
+                      "per_image": rows}
+    protocol = (f"{data}; PSNR (peak 1) and "
+                "SSIM (Gaussian 11x11, sigma 1.5) on the Y channel of BT.601 YCbCr (MATLAB's rgb2ycbcr) with a "
+                "4-pixel border removed, and on RGB over the whole image; per image, then averaged. Bicubic: PIL's "
+                "bicubic (a = -0.5, MATLAB's kernel) of the same LR image. Self-ensemble: the mean of the model's "
+                "answers for the 8 rotations and mirror images of the input. Sharpness: mean Sobel gradient "
+                "magnitude of Y x100 (no reference; the HR original's is given for scale)")
+    return protocol, {"n": sum(s["n"] for s in sets.values()), "sets": sets}
+
+
+def sr_pairs(root: Path, split: str) -> tuple[str, dict[str, list]]:
+    """(what the data are, {set name: [(image name, low-resolution LoadedImage, high-resolution pixels)]})."""
+    import superres
+
+    if split == "val":  # the crops train.py's monitor scores
+        crops = load_sr(root, "val", patch=128, n=1)
+        pairs = [(Path(file).name, LoadedImage(superres.to_pixels(low, False), Path(file).name, "PNG", False, 8),
+                  superres.to_pixels(high, False)) for file, (low, high) in zip(crops.files, crops.fixed())]
+        return crops.description + " (the crops train.py validates on)", {"val": pairs}
     sets = {}
     for name in SR_SETS:
         pairs = sorted((root / "sr" / name / "x4").glob("*_HR.png"))
         if not pairs:
             raise SystemExit(f"no {name} images under {root}/sr/{name}/x4: is {root} the data root?")
-        rows = []
-        for hr_file in tqdm(pairs, desc=name, unit="image", leave=False):
-            low, high = read_image(str(hr_file).replace("_HR.png", "_LR.png")), read_image(hr_file)
-            row = {"image": hr_file.name.replace("_SRF_4_HR.png", ""),
-                   "bicubic": superres.compare(superres.upscale(low, None), high.pixels),
-                   "model": superres.compare(superres.upscale(low, model), high.pixels),
-                   "original": {"sharpness": float(sharpness(superres.to_rgb_tensor(high.pixels),
-                                                             border=superres.BORDER))}}
-            rows.append(row)
-        mean = {who: {k: float(np.mean([r[who][k] for r in rows])) for k in rows[0][who]}
-                for who in ("bicubic", "model", "original")}
-        sets[name] = {"n": len(rows), **mean,
-                      "gain_psnr_y": mean["model"]["psnr_y"] - mean["bicubic"]["psnr_y"], "per_image": rows}
-    protocol = ("Set5 and Set14 x4, the provided LR images (MATLAB bicubic) against the HR images; PSNR (peak 1) and "
-                "SSIM (Gaussian 11x11, sigma 1.5) on the Y channel of BT.601 YCbCr (MATLAB's rgb2ycbcr) with a "
-                "4-pixel border removed, and on RGB over the whole image; per image, then averaged. Bicubic: PIL's "
-                "bicubic (a = -0.5, MATLAB's kernel) of the same LR image. Sharpness: mean Sobel gradient magnitude "
-                "of Y x100 (no reference; the HR original's is given for scale)")
-    return protocol, {"n": sum(s["n"] for s in sets.values()), "sets": sets}
+        sets[name] = [(hr.name.replace("_SRF_4_HR.png", ""), read_image(str(hr).replace("_HR.png", "_LR.png")),
+                       read_image(hr).pixels) for hr in pairs]
+    return "Set5 and Set14 x4, the provided LR images (MATLAB bicubic) against the HR images", sets
 
 
 def evaluate_adaptation(model, root: Path, split: str) -> tuple[str, dict]:
@@ -423,10 +442,10 @@ def main(argv=None) -> dict:
     if model.family == "unet":
         protocol, body = evaluate_segmenter(model, root, args.split)
     elif model.family in ("srresnet", "srgan"):
-        if args.split != "test":
-            sys.exit("super-resolution is measured on the test sets Set5 and Set14 only (--split test); "
-                     "validation is train.py's")
-        protocol, body = evaluate_super_resolution(model, root)
+        if args.split not in ("val", "test"):
+            sys.exit("super-resolution is measured on Set5 and Set14 (--split test) or on train.py's held-out "
+                     "crops (--split val)")
+        protocol, body = evaluate_super_resolution(model, root, args.split)
     elif model.family == "vae":
         protocol, body = evaluate_vae(model, root, dataset, args.split, Path(path) if not args.no_write else None)
     elif model.family in GENERATOR_FAMILIES:

@@ -11,12 +11,20 @@ from pathlib import Path
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 
 
+def self_ensemble(s: dict) -> str:
+    """An SR set's self-ensemble figures, where evaluate.py measured them."""
+    if "self_ensemble" not in s:
+        return ""
+    return (f"; with the x8 self-ensemble PSNR-Y {s['self_ensemble']['psnr_y']:.2f} dB "
+            f"({s['gain_psnr_y_self_ensemble']:+.2f}), SSIM-Y {s['self_ensemble']['ssim_y']:.4f}")
+
+
 def describe(result: dict) -> str:
     if "sets" in result:  # super-resolution x4
         return "; ".join(f"{name}: PSNR-Y {s['model']['psnr_y']:.2f} dB vs bicubic {s['bicubic']['psnr_y']:.2f} "
                          f"({s['gain_psnr_y']:+.2f}), SSIM-Y {s['model']['ssim_y']:.4f} vs {s['bicubic']['ssim_y']:.4f}, "
                          f"sharpness {s['model']['sharpness']:.2f} (bicubic {s['bicubic']['sharpness']:.2f}, HR "
-                         f"{s['original']['sharpness']:.2f})" for name, s in result["sets"].items())
+                         f"{s['original']['sharpness']:.2f})" + self_ensemble(s) for name, s in result["sets"].items())
     if "elbo" in result:  # a VAE
         text = (f"reconstruction PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.3f}; ELBO {result['elbo']:.1f} "
                 f"nats per image ({result['latent_dim']}-D latent)")

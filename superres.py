@@ -63,15 +63,16 @@ def bicubic(x: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(np.stack(channels))[None].clamp(0, 1)
 
 
-def upscale(image: LoadedImage, model, *, progress=None) -> np.ndarray:
+def upscale(image: LoadedImage, model, *, progress=None, self_ensemble: bool = False) -> np.ndarray:
     """x4 of a read image by `model` (a super-resolution family), or bicubic when model is None.
-    Refuses images past MAX_INPUT_PIXELS. `progress(done, total)` after each tile."""
+    Refuses images past MAX_INPUT_PIXELS. `progress(done, total)` after each tile. `self_ensemble`:
+    average the model's answers for the image's 8 rotations and mirror images (8x the time)."""
     check_size(image.height, image.width, image.name)
     x = to_rgb_tensor(image.pixels)  # (1, 3, H, W)
     if model is None:
         return to_pixels(bicubic(x), image.grayscale)
     with inference.computing():  # one of the server's model-call slots (limits.py), like every other model call
-        y = model.predict(x, progress=progress)  # (1, 3, 4H, 4W)
+        y = model.predict(x, progress=progress, self_ensemble=self_ensemble)  # (1, 3, 4H, 4W)
     return to_pixels(y, image.grayscale)
 
 

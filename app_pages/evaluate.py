@@ -141,7 +141,8 @@ elif "sets" in evaluation:  # super-resolution: bicubic and the model on each te
         column.metric(f"{set_name}: PSNR-Y", f"{s['model']['psnr_y']:.2f} dB", f"{s['gain_psnr_y']:+.2f} dB vs bicubic",
                       border=True, help="On the Y channel with a 4-pixel border removed, the literature's protocol.")
     rows = [{"set": set_name, "method": label, **s[who]} for set_name, s in evaluation["sets"].items()
-            for who, label in (("bicubic", "bicubic"), ("model", name), ("original", "HR original"))]
+            for who, label in (("bicubic", "bicubic"), ("model", name), ("self_ensemble", f"{name}, x8 self-ensemble"),
+                               ("original", "HR original")) if who in s]
     st.dataframe(pd.DataFrame(rows), hide_index=True)
 
 elif "elbo" in evaluation:  # a VAE: how well it redraws held-out images, its bound, and its samples

@@ -24,6 +24,9 @@ mode = st.radio("What to do", ["upscale", "restore"], horizontal=True, format_fu
     "restore": "Downscale x4, then restore (for an image you have at high resolution: measures against it)"}.get)
 upload = st.file_uploader("An image (PNG, JPEG, TIFF, DICOM, ...; 16-bit and grayscale are fine)",
                           type=None, key="sr-upload")
+self_ensemble = st.toggle("Self-ensemble (8x the time)", key="sr-self-ensemble", help=(
+    "Each network also upscales the image's 7 other rotations and mirror images; the 8 answers, turned back, "
+    "are averaged. Slightly more accurate (the model cards give the measured gain), eight times slower."))
 if upload is None:
     st.info(f"Upload an image of at most {superres.MAX_INPUT_PIXELS:,} pixels (e.g. 1024x1024) to upscale it; "
             "for 'downscale then restore', up to four times that per side.")
@@ -56,12 +59,12 @@ def floats(pixels: np.ndarray) -> np.ndarray:
 
 
 # The three results (and the scores), once per upload and mode: the zoom sliders rerun the page.
-key = f"{upload.file_id}-{mode}"
+key = f"{upload.file_id}-{mode}-{self_ensemble}"
 if st.session_state.get("sr-key") != key:
     results, scores, bar = {}, [], st.progress(0.0, text="Upscaling ...")
     for i, method in enumerate(METHODS):
         model = None if method == "bicubic" else ui.load_model(superres.MODELS[method])
-        pixels = superres.upscale(image, model, progress=lambda done, total: bar.progress(
+        pixels = superres.upscale(image, model, self_ensemble=self_ensemble, progress=lambda done, total: bar.progress(
             (i + done / total) / len(METHODS), text=f"{METHODS[method]}: tile {done} of {total}"))
         if original is not None:
             scores.append({"method": METHODS[method], **superres.compare(pixels, original)})

@@ -55,6 +55,19 @@ def test_restore_measures_against_the_original(sr_weights, use_weights):
     assert table["psnr_y"].iloc[0] > 10
 
 
+def test_self_ensemble_toggle_recomputes_with_eight_passes(sr_weights, use_weights):
+    use_weights(sr_weights)
+    at = run(PAGE)
+    at.radio[0].set_value("restore").run()
+    at = upload(at, ("big.png", photo(64, 64)))
+    one_pass = at.dataframe[0].value.set_index("method")
+    at.toggle(key="sr-self-ensemble").set_value(True).run()
+    averaged = at.dataframe[0].value.set_index("method")
+    assert not at.exception
+    assert averaged.loc["Bicubic", "psnr_y"] == pytest.approx(one_pass.loc["Bicubic", "psnr_y"])
+    assert averaged.loc["SRResNet", "psnr_y"] != pytest.approx(one_pass.loc["SRResNet", "psnr_y"], abs=1e-6)
+
+
 def test_too_large_is_refused_with_the_limit(sr_weights, use_weights, monkeypatch):
     use_weights(sr_weights)
     monkeypatch.setattr(superres, "MAX_INPUT_PIXELS", 500)

@@ -16,6 +16,7 @@ import superres
 import train
 from conftest import tiny_model
 from images import LoadedImage, read_image
+from models.srresnet import dihedral
 
 
 def loaded(pixels: np.ndarray, name: str = "test.png", bit_depth: int = 8, info=None) -> LoadedImage:
@@ -74,6 +75,37 @@ def test_shipped_tiling_settings_reach_past_the_receptive_field():
     rows = torch.nonzero(images.grad.abs().sum((0, 1)).sum(1)).flatten()
     reach = max(32 - int(rows.min()), int(rows.max()) - 32)
     assert reach <= config.overlap
+
+
+@pytest.mark.parametrize("t", range(8))
+def test_each_dihedral_transform_is_undone_by_its_inverse(t):
+    images = torch.rand(2, 3, 5, 7)  # not square: a quarter turn swaps the sides
+    moved = dihedral(images, t)
+    assert moved.shape[-2:] == ((5, 7) if t % 2 == 0 else (7, 5))
+    torch.testing.assert_close(dihedral(moved, t, inverse=True), images, atol=0, rtol=0)
+
+
+def test_the_eight_transforms_are_distinct():
+    images = torch.rand(1, 1, 4, 4)
+    seen = {tuple(dihedral(images, t).flatten().tolist()) for t in range(8)}
+    assert len(seen) == 8
+
+
+def test_self_ensemble_answer_turns_with_its_input():
+    """Averaged over every rotation and mirror image, the answer for a turned input is the turned answer:
+    the property a wrongly undone transform breaks. A single pass has no such property."""
+    torch.manual_seed(0)
+    model = tiny_model("srresnet", tile=12, overlap=10).eval()
+    images = torch.rand(1, 3, 14, 19)
+    calls = []
+    answer = model.predict(images, self_ensemble=True, progress=lambda done, total: calls.append((done, total)))
+    assert answer.shape == (1, 3, 56, 76) and calls[-1] == (32, 32)  # 8 passes of 2 x 2 tiles
+    for t in (1, 4, 6):
+        turned = model.predict(dihedral(images, t), self_ensemble=True)
+        torch.testing.assert_close(turned, dihedral(answer, t), atol=1e-5, rtol=0)
+    single = model.predict(images)
+    assert (model.predict(dihedral(images, 1)) - dihedral(single, 1)).abs().max() > 1e-4
+    assert (answer - single).abs().max() > 1e-4
 
 
 @pytest.mark.parametrize("loss", ["l1", "l2"])
@@ -221,8 +253,14 @@ def test_train_evaluate_predict(data_root, tmp_path, monkeypatch, capsys):
     assert set(result["sets"]) == {"Set5", "Set14"} and result["sets"]["Set5"]["n"] == 2
     written = json.loads((srgan / "eval.json").read_text())
     assert written["sets"]["Set14"]["model"]["psnr_y"] == pytest.approx(result["sets"]["Set14"]["model"]["psnr_y"])
+    assert written["sets"]["Set5"]["gain_psnr_y_self_ensemble"] == pytest.approx(
+        written["sets"]["Set5"]["self_ensemble"]["psnr_y"] - written["sets"]["Set5"]["bicubic"]["psnr_y"])
     card = (srgan / "README.md").read_text()
     assert "| Set14 (2) | srgan-x4 |" in card and "Gain over bicubic on Y" in card
+    assert "| Set14 (2) | srgan-x4, x8 self-ensemble |" in card
+    val = evaluate.main([str(srresnet), "--data-root", str(data_root), "--split", "val"])  # train.py's crops
+    assert set(val["sets"]) == {"val"} and val["sets"]["val"]["model"]["psnr_y"] > 0
+    assert (srresnet / "eval-val.json").is_file() and "the crops train.py validates on" in val["protocol"]
     assert "discriminator-feature content loss" in card  # SRGAN's own loss text, not SRResNet's pixel loss
 
     picture = data_root / "sr/Set5/x4/img_001_SRF_4_LR.png"
@@ -233,9 +271,12 @@ def test_train_evaluate_predict(data_root, tmp_path, monkeypatch, capsys):
     inference.load_model.cache_clear()
     capsys.readouterr()
     predict.main(["upscale", str(picture), str(broken), "--model", "srgan", "--out", str(tmp_path / "out"), "--json"])
+    predict.main(["upscale", str(picture), "--model", "srgan", "--out", str(tmp_path / "x8"), "--self-ensemble"])
     inference.load_model.cache_clear()
-    good, bad = (json.loads(line) for line in capsys.readouterr().out.splitlines())
-    assert good["output_size"] == [64, 64] and good["model"] == "srgan-x4"
+    good, bad, x8 = capsys.readouterr().out.splitlines()
+    good, bad = json.loads(good), json.loads(bad)
+    assert good["output_size"] == [64, 64] and good["model"] == "srgan-x4" and not good["self_ensemble"]
+    assert "(srgan-x4, x8 self-ensemble)" in x8
     assert Image.open(tmp_path / "out/img_001_SRF_4_LR-srgan-x4.png").size == (64, 64)
     assert bad["file"] == str(broken) and "broken.png" in bad["error"]
 
