@@ -174,10 +174,11 @@ def sr_pairs(root: Path, split: str) -> tuple[str, dict[str, list]]:
     """(what the data are, {set name: [(image name, low-resolution LoadedImage, high-resolution pixels)]})."""
     import superres
 
-    if split == "val":  # the crops train.py's monitor scores
+    if split == "val":  # the crops train.py's monitor scores: fixed() cuts them whatever the patch size
         crops = load_sr(root, "val", patch=128, n=1)
-        pairs = [(Path(file).name, LoadedImage(superres.to_pixels(low, False), Path(file).name, "PNG", False, 8),
-                  superres.to_pixels(high, False)) for file, (low, high) in zip(crops.files, crops.fixed())]
+        pairs = [(Path(file).name, LoadedImage(pixels=superres.to_pixels(low, grayscale=False), name=Path(file).name,
+                                               format="PNG", grayscale=False, bit_depth=8),
+                  superres.to_pixels(high, grayscale=False)) for file, (low, high) in zip(crops.files, crops.fixed())]
         return crops.description + " (the crops train.py validates on)", {"val": pairs}
     sets = {}
     for name in SR_SETS:
