@@ -29,6 +29,7 @@ import models
 from data import augment, balanced_order, data_root, load_split, load_sr, reframed
 from evaluate import classifier_logits, segmenter_probabilities
 from metrics import fit_temperature, psnr, roc_auc, sharpness, youden_threshold
+from models.srresnet import SRResNetConfig, reach
 from models.unet import dice
 
 log = logging.getLogger("train")
@@ -204,7 +205,8 @@ def initialise_from(model, path: str) -> str:
     if source_model.family not in allowed:
         raise SystemExit(f"--init-from {path} holds a {source_model.family!r} model; a {model.family!r} model "
                          f"starts from {' or '.join(map(repr, allowed))}")
-    source = source_model.state_dict()
+    # A family may lay the source's tensors out for a differently shaped network (SRResNet: a deeper one).
+    source = model.weights_from(source_model) if hasattr(model, "weights_from") else source_model.state_dict()
     own = model.state_dict()
     fitted = {"temperature", "threshold"}
     copied = {k: v for k, v in source.items() if k in own and v.shape == own[k].shape and k not in fitted}
@@ -228,7 +230,8 @@ def parse_args(argv=None):
     p.add_argument("--image-size", type=int, default=192)
     p.add_argument("--channels", type=int, default=1, choices=[1, 3], help="1: grayscale input; 3: colour")
     p.add_argument("--widths", type=int, nargs="+", help="channels per stage (default: the family's)")
-    p.add_argument("--depths", type=int, nargs="+", help="residual blocks per stage (default: the family's)")
+    p.add_argument("--depths", type=int, nargs="+", help="residual blocks per stage (default: the family's); an "
+                   "srresnet deeper than its --init-from keeps what that one computes: its new blocks start as the identity")
     p.add_argument("--patches", type=int, default=2000, help="super-resolution: random patches per epoch")
     p.add_argument("--augment", default="standard", choices=sorted(AUGMENTATIONS))
     p.add_argument("--per-image-norm", action="store_true",
@@ -564,8 +567,12 @@ def srgan_score(model, split) -> tuple[str, float]:
 
 
 def sr_config(args, split) -> dict:
-    return {"scale": split.scale, "channels": args.widths[0] if args.widths else None,
-            "blocks": args.depths[0] if args.depths else None, "loss": args.loss}
+    config = {"scale": split.scale, "channels": args.widths[0] if args.widths else None, "loss": args.loss}
+    if args.depths:  # a deeper network reaches further: its tiles need more context to stay seamless
+        blocks = args.depths[0]
+        deep_enough = reach(SRResNetConfig(scale=split.scale, blocks=blocks))
+        config |= {"blocks": blocks, "overlap": max(SRResNetConfig.overlap, deep_enough)}
+    return config
 
 
 def sr_card(args, split, config) -> dict:

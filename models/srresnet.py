@@ -5,8 +5,10 @@ A low-resolution image goes through residual blocks at its own resolution, then 
 (a convolution to 4x the channels, then `PixelShuffle(2)`, Shi et al. 2016) doubles the resolution,
 once per factor of 2. Differences from the paper, each for speed on one CPU thread:
 
-- 6 residual blocks of 64 channels (paper: 16), no batch norm (as EDSR, Lim et al. 2017, found better
-  for super-resolution), ReLU (paper: PReLU), 3x3 first and last convolutions (paper: 9x9).
+- 6 residual blocks of 64 channels by default (paper: 16), no batch norm (as EDSR, Lim et al. 2017,
+  found better for super-resolution), ReLU (paper: PReLU), 3x3 first and last convolutions (paper: 9x9).
+  A trained network can be made deeper and trained on: `weights_from` adds blocks that start as the
+  identity (train.py --init-from with --depths).
 - The network predicts the difference from the bicubic upscale (global residual learning, as VDSR,
   Kim et al. 2016): the easy part of the answer is given, and training converges in minutes.
 
@@ -15,7 +17,7 @@ larger than a tile are processed tile by tile with overlap (see `upscale_tiled`)
 bounded and no seam shows. `predict(..., self_ensemble=True)` averages the answers for the image's
 eight rotations and mirror images (the geometric self-ensemble of EDSR+, Lim et al. 2017, and Timofte
 et al. 2016): eight times the work for 0.05 to 0.19 dB more PSNR here (see the model cards). Training
-(`training_step`) minimises the L1 distance to the true image.
+(`training_step`) minimises the L1 or L2 distance to the true image (`loss`).
 """
 import math
 from dataclasses import dataclass
@@ -39,7 +41,7 @@ class SRResNetConfig:
     blocks: int = 6  # residual blocks at low resolution (paper: 16)
     upsample_channels: int = 32  # features in the sub-pixel stages, which run at 2x and 4x: kept narrow for speed
     tile: int = 192  # low-resolution tile side for `predict` on large images: peak memory ~0.3 GB at x4
-    overlap: int = 20  # context pixels around each tile; >= the network's reach (~18 px at low resolution) makes tiling exact
+    overlap: int = 20  # context pixels around each tile; >= `reach(config)` (16 px at the default depth) makes tiling exact
     # Training loss on RGB: "l1" (sharper than L2 at the same PSNR, Zhao et al., 2017) or "l2", which is
     # PSNR's own measure (mean squared error): a short last stage on it trades a little sharpness for PSNR.
     loss: str = "l1"
@@ -79,6 +81,16 @@ class Generator(nn.Module):
         features = features + self.body(features)  # the long skip of SRResNet
         residual = self.tail(self.upsample(features))  # (B, 3, sH, sW)
         return bicubic(images, self.scale) + residual
+
+
+def reach(config: SRResNetConfig) -> int:
+    """How far, in low-resolution pixels, an output pixel's inputs lie from it: the `overlap` tiles need.
+    Each 3x3 convolution sees one pixel further at its own resolution (a pixel at 2x is half a
+    low-resolution one); the bicubic upscale the network's answer is added to sees two."""
+    stages = int(math.log2(config.scale))
+    convolutions = 1 + 2 * config.blocks + 1  # head, two per residual block, the body's last
+    convolutions += sum(1 / 2 ** k for k in range(stages)) + 1 / 2 ** stages  # the sub-pixel stages and the tail
+    return math.ceil(max(convolutions, 2))  # the farther of the two paths
 
 
 def bicubic(images: torch.Tensor, scale: int) -> torch.Tensor:
@@ -138,6 +150,23 @@ class SRResNet(MedLabModel):
         if config.loss not in PIXEL_LOSSES:
             raise ValueError(f"loss must be one of {', '.join(PIXEL_LOSSES)}; got {config.loss!r}")
         self.generator = Generator(config)
+
+    def weights_from(self, source: "SRResNet") -> dict[str, torch.Tensor]:
+        """`source`'s tensors named as in this network, which may be deeper (train.py --init-from): the
+        extra residual blocks go after source's, before the body's last convolution, with their own last
+        convolution zeroed, so each starts as the identity and the deeper network computes exactly what
+        `source` computed (Goyal et al. 2017's zero-initialised residual branches)."""
+        theirs, mine = source.state_dict(), self.state_dict()
+        have, want = source.config.blocks, self.config.blocks
+        if want <= have:
+            return theirs  # same depth, or shallower: tensors are matched by name
+        renamed = {key.replace(f"generator.body.{have}.", f"generator.body.{want}.", 1): value
+                   for key, value in theirs.items()}  # the body's last convolution moves to the end
+        for block in range(have, want):
+            for part in ("weight", "bias"):
+                key = f"generator.body.{block}.body.2.{part}"
+                renamed[key] = torch.zeros_like(mine[key])
+        return renamed
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Unclamped super-resolved images (B, 3, sH, sW): what the losses see."""

@@ -2,6 +2,7 @@
 against values worked out by hand, and train -> evaluate -> predict on a miniature data root."""
 import io
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ import superres
 import train
 from conftest import tiny_model
 from images import LoadedImage, read_image
-from models.srresnet import dihedral
+from models.srresnet import dihedral, reach
 
 
 def loaded(pixels: np.ndarray, name: str = "test.png", bit_depth: int = 8, info=None) -> LoadedImage:
@@ -65,16 +66,41 @@ def test_tiles_without_overlap_do_show_seams():
     assert (model.predict(images) - whole).abs().max() > 1e-3
 
 
-def test_shipped_tiling_settings_reach_past_the_receptive_field():
-    """The default config's overlap is exact for the default depth: a pixel's output depends on
-    nothing further away than the overlap (measured with a gradient)."""
-    config = models.get("srresnet").Config()
-    model = models.get("srresnet")(config).eval()
+def measured_reach(model) -> int:
+    """How far from an output pixel its inputs lie, in input pixels: where the gradient is not zero."""
     images = torch.rand(1, 3, 64, 64, requires_grad=True)
-    model.generator(images)[0, :, 128, 128].sum().backward()
+    scale = model.config.scale
+    model.generator(images)[0, :, 32 * scale, 32 * scale].sum().backward()
     rows = torch.nonzero(images.grad.abs().sum((0, 1)).sum(1)).flatten()
-    reach = max(32 - int(rows.min()), int(rows.max()) - 32)
-    assert reach <= config.overlap
+    return max(32 - int(rows.min()), int(rows.max()) - 32)
+
+
+@pytest.mark.parametrize("blocks", [1, 6, 10])
+@pytest.mark.parametrize("scale", [2, 4])
+def test_reach_is_the_measured_receptive_field(blocks, scale):
+    model = tiny_model("srresnet", blocks=blocks, scale=scale).eval()
+    assert measured_reach(model) == reach(model.config)
+
+
+def test_shipped_tiling_settings_reach_past_the_receptive_field():
+    """The default config's overlap is exact for the default depth."""
+    config = models.get("srresnet").Config()
+    assert measured_reach(models.get("srresnet")(config).eval()) <= config.overlap
+
+
+def test_a_deeper_network_grown_from_a_shallower_one_starts_as_it(tmp_path):
+    """train.py --init-from with --depths: the new residual blocks start as the identity, so the deeper
+    network computes exactly what the shallower one did, and its tiles get the context it now needs."""
+    torch.manual_seed(0)
+    tiny_model("srresnet").save_pretrained(tmp_path / "shallow")
+    shallow = models.load(tmp_path / "shallow")  # as saved (the weights are stored in half precision)
+    args = train.parse_args(["srresnet", "--dataset", "sr", "--out", str(tmp_path / "deep"), "--depths", "10"])
+    config = train.sr_config(args, SimpleNamespace(scale=4))  # all it reads of the data split
+    deep = tiny_model("srresnet", blocks=config["blocks"], overlap=config["overlap"]).eval()
+    assert config["overlap"] == reach(deep.config) > models.get("srresnet").Config.overlap
+    assert "32 of 50 tensors copied" in train.initialise_from(deep, str(tmp_path / "shallow"))
+    images = torch.rand(1, 3, 40, 37)
+    torch.testing.assert_close(deep.predict(images), shallow.predict(images), atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("t", range(8))
