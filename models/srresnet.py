@@ -16,7 +16,7 @@ once per factor of 2. Differences from the paper, each for speed on one CPU thre
 larger than a tile are processed tile by tile with overlap (see `upscale_tiled`), so memory stays
 bounded and no seam shows. `predict(..., self_ensemble=True)` averages the answers for the image's
 eight rotations and mirror images (the geometric self-ensemble of EDSR+, Lim et al. 2017, and Timofte
-et al. 2016): eight times the work for 0.05 to 0.19 dB more PSNR here (see the model cards). Training
+et al. 2016): eight times the work for 0.05 to 0.21 dB more PSNR here (see the model cards). Training
 (`training_step`) minimises the L1 or L2 distance to the true image (`loss`).
 """
 import math
