@@ -15,7 +15,7 @@ METHODS = {"bicubic": "Bicubic", "srresnet": "SRResNet", "srgan": "SRGAN"}
 
 st.title("Super-resolution x4")
 st.write("Make an image four times larger and compare bicubic interpolation with two networks: SRResNet, trained "
-         "for the best pixel accuracy (PSNR), and SRGAN, the same network fine-tuned against a discriminator for "
+         "for the best pixel accuracy (PSNR), and SRGAN, an early, shallower SRResNet fine-tuned against a discriminator for "
          "sharper, more photo-like detail, some of it invented. Both were trained on photographs, not on medical images.")
 ui.require_models(*superres.MODELS.values())
 
