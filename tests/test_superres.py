@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 import evaluate
+import inference
 import metrics
 import models
 import predict
@@ -17,6 +18,7 @@ import superres
 import train
 from conftest import tiny_model
 from images import LoadedImage, read_image
+from models.base import read_config
 from models.srresnet import dihedral, reach
 
 
@@ -86,6 +88,15 @@ def test_shipped_tiling_settings_reach_past_the_receptive_field():
     """The default config's overlap is exact for the default depth."""
     config = models.get("srresnet").Config()
     assert measured_reach(models.get("srresnet")(config).eval()) <= config.overlap
+
+
+@pytest.mark.parametrize("name", [name for name, family in inference.shipped_families().items()
+                                  if family in ("srresnet", "srgan")])
+def test_every_shipped_network_tiles_without_seams(name):
+    """A shipped network's overlap covers its reach, whatever depth it was trained to."""
+    settings = read_config(inference.WEIGHTS / name)  # config.json: the family, then its Config's fields
+    config = models.get(settings.pop("family")).Config(**settings)
+    assert reach(config) <= config.overlap
 
 
 def test_a_deeper_network_grown_from_a_shallower_one_starts_as_it(tmp_path):
