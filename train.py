@@ -29,7 +29,6 @@ import models
 from data import augment, balanced_order, data_root, load_split, load_sr, reframed
 from evaluate import classifier_logits, segmenter_probabilities
 from metrics import fit_temperature, psnr, roc_auc, sharpness, youden_threshold
-from models.srresnet import SRResNetConfig, reach
 from models.unet import dice
 
 log = logging.getLogger("train")
@@ -205,8 +204,7 @@ def initialise_from(model, path: str) -> str:
     if source_model.family not in allowed:
         raise SystemExit(f"--init-from {path} holds a {source_model.family!r} model; a {model.family!r} model "
                          f"starts from {' or '.join(map(repr, allowed))}")
-    # A family may lay the source's tensors out for a differently shaped network (SRResNet: a deeper one).
-    source = model.weights_from(source_model) if hasattr(model, "weights_from") else source_model.state_dict()
+    source = model.weights_from(source_model)  # named as in `model`, which may be shaped differently (a deeper SRResNet)
     own = model.state_dict()
     fitted = {"temperature", "threshold"}
     copied = {k: v for k, v in source.items() if k in own and v.shape == own[k].shape and k not in fitted}
@@ -567,12 +565,8 @@ def srgan_score(model, split) -> tuple[str, float]:
 
 
 def sr_config(args, split) -> dict:
-    config = {"scale": split.scale, "channels": args.widths[0] if args.widths else None, "loss": args.loss}
-    if args.depths:  # a deeper network reaches further: its tiles need more context to stay seamless
-        blocks = args.depths[0]
-        deep_enough = reach(SRResNetConfig(scale=split.scale, blocks=blocks))
-        config |= {"blocks": blocks, "overlap": max(SRResNetConfig.overlap, deep_enough)}
-    return config
+    return {"scale": split.scale, "channels": args.widths[0] if args.widths else None,
+            "blocks": args.depths[0] if args.depths else None, "loss": args.loss}
 
 
 def sr_card(args, split, config) -> dict:

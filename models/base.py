@@ -73,6 +73,11 @@ class MedLabModel(
         """The mixin's `from_pretrained` lands here: always safetensors, always strict."""
         return load(model_id, family=cls.family, revision=revision)
 
+    def weights_from(self, source: "MedLabModel") -> dict[str, torch.Tensor]:
+        """`source`'s tensors under the names this network gives them (train.py --init-from copies those
+        whose names and shapes match). A family whose shape can change in training overrides it."""
+        return source.state_dict()
+
     @property
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -41,10 +41,14 @@ class SRResNetConfig:
     blocks: int = 6  # residual blocks at low resolution (paper: 16)
     upsample_channels: int = 32  # features in the sub-pixel stages, which run at 2x and 4x: kept narrow for speed
     tile: int = 192  # low-resolution tile side for `predict` on large images: peak memory ~0.3 GB at x4
-    overlap: int = 20  # context pixels around each tile; >= `reach(config)` (16 px at the default depth) makes tiling exact
+    overlap: int | None = None  # context pixels around each tile; None: `reach(config)`, which makes tiling exact
     # Training loss on RGB: "l1" (sharper than L2 at the same PSNR, Zhao et al., 2017) or "l2", which is
     # PSNR's own measure (mean squared error): a short last stage on it trades a little sharpness for PSNR.
     loss: str = "l1"
+
+    def __post_init__(self):
+        if self.overlap is None:  # a deeper network reaches further, so its tiles need more context
+            self.overlap = reach(self)
 
 
 class ResidualBlock(nn.Module):
@@ -159,7 +163,7 @@ class SRResNet(MedLabModel):
         theirs, mine = source.state_dict(), self.state_dict()
         have, want = source.config.blocks, self.config.blocks
         if want <= have:
-            return theirs  # same depth, or shallower: tensors are matched by name
+            return theirs  # same depth, or shallower: train.py copies the tensors whose names match
         renamed = {key.replace(f"generator.body.{have}.", f"generator.body.{want}.", 1): value
                    for key, value in theirs.items()}  # the body's last convolution moves to the end
         for block in range(have, want):

@@ -2,7 +2,6 @@
 against values worked out by hand, and train -> evaluate -> predict on a miniature data root."""
 import io
 import json
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -101,14 +100,12 @@ def test_every_shipped_network_tiles_without_seams(name):
 
 def test_a_deeper_network_grown_from_a_shallower_one_starts_as_it(tmp_path):
     """train.py --init-from with --depths: the new residual blocks start as the identity, so the deeper
-    network computes exactly what the shallower one did, and its tiles get the context it now needs."""
+    network computes exactly what the shallower one did; its tiles get the context its depth needs."""
     torch.manual_seed(0)
     tiny_model("srresnet").save_pretrained(tmp_path / "shallow")
     shallow = models.load(tmp_path / "shallow")  # as saved (the weights are stored in half precision)
-    args = train.parse_args(["srresnet", "--dataset", "sr", "--out", str(tmp_path / "deep"), "--depths", "10"])
-    config = train.sr_config(args, SimpleNamespace(scale=4))  # all it reads of the data split
-    deep = tiny_model("srresnet", blocks=config["blocks"], overlap=config["overlap"]).eval()
-    assert config["overlap"] == reach(deep.config) > models.get("srresnet").Config.overlap
+    deep = tiny_model("srresnet", blocks=10, overlap=None).eval()  # no overlap given: the network's reach
+    assert deep.config.overlap == reach(deep.config) == 24
     assert "32 of 50 tensors copied" in train.initialise_from(deep, str(tmp_path / "shallow"))
     images = torch.rand(1, 3, 40, 37)
     torch.testing.assert_close(deep.predict(images), shallow.predict(images), atol=1e-6, rtol=0)
