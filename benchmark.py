@@ -7,7 +7,7 @@ path: read the file, recognise the modality, classify), a batch of 32, Grad-CAM,
 With --sr, only super-resolution instead: a 512x512 photo (a crop of Set14's img_002) made
 2048x2048 by bicubic, srresnet-x4 and srgan-x4 through `superres.upscale`, tiles and all (and SRResNet
 with its x8 self-ensemble, the page's option).
-With --ct, the same figures for the COVID CT path (covid-ct, the k-means network) instead.
+With --ct, the same figures for the COVID CT path (covid-ct, an ensemble of two networks) instead.
 With --latent MODEL ..., only the decoding of one code by each latent model (the Latent page's sliders).
 With --app it also starts `streamlit run app.py`, opens it in headless Chromium, uploads an image
 and times start to first shown prediction. Copy the output into BENCHMARKS.md.

@@ -467,9 +467,13 @@ def main(argv=None) -> dict:
             labels, class_names, description = split.labels.numpy(), split.class_names, split.description
         if class_names != model.class_names:
             sys.exit(f"the split's classes {class_names} are not the model's {model.class_names}")
+        sizes = ([m.config.image_size for m in model.members] if model.family == "ensemble"
+                 else [model.config.image_size])
         protocol = (f"{description}; images read by images.read_image, "
-                    f"{'grayscale' if model.config.in_channels == 1 else 'RGB'}, resized to {model.config.image_size} "
-                    "px by the model; probabilities calibrated with the temperature fitted on val")
+                    f"{'grayscale' if model.config.in_channels == 1 else 'RGB'}, resized to "
+                    f"{' and '.join(map(str, sizes))} px by the model"
+                    f"{' (each member to its own)' if len(sizes) > 1 else ''}; probabilities calibrated with the "
+                    "temperature fitted on val")
         body = evaluate_classifier(model, probabilities, labels, class_names)
     result = {"model": Path(path).name, "dataset": dataset, "split": args.split, "command": command,
               "protocol": protocol, **body}

@@ -43,7 +43,7 @@ PLURALS = {"chest_xray": "chest X-rays", "ct": "CT slices", "endoscopy": "colono
 LOOKS_LIKE = {"chest_xray": "looks like a chest X-ray", "ct": "looks like a CT slice",
               "endoscopy": "looks like an endoscopy frame", "other": "does not look like a medical image the lab knows"}
 SEGMENTERS = {"endoscopy": "polyp-unet"}  # modality -> the weights folder of its segmenter
-FAMILIES = {"covid-ct": "kmeans", "polyp-unet": "unet"}  # a routed model's family, where it is not "classifier"
+FAMILIES = {"covid-ct": "ensemble", "polyp-unet": "unet"}  # a routed model's family, where it is not "classifier"
 ROUTE_CONFIDENCE = 0.8  # below this, the recognizer is unsure and the image is refused
 FOUND_AREA = 0.005  # "polyp found" when the predicted mask covers at least 0.5% of the frame
 

@@ -54,6 +54,13 @@ def youden_threshold(scores, labels) -> float:
     return float((low + high) / 2)
 
 
+def log_loss(scores, labels) -> float:
+    """Mean negative log-likelihood (nats) of binary labels under P(class 1) = scores (clipped to 1e-7):
+    how good the probabilities are, where a saturated ROC-AUC no longer tells two models apart."""
+    p, y = np.clip(np.asarray(scores, float), 1e-7, 1 - 1e-7), np.asarray(labels)
+    return float(-np.mean(np.where(y == 1, np.log(p), np.log1p(-p))))
+
+
 def confusion(predicted, labels, k: int = 2) -> np.ndarray:
     """k x k counts, rows = true class, columns = predicted class."""
     m = np.zeros((k, k), int)

@@ -8,6 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from models.ensemble import Ensemble
+
 # "inferno"-like colour ramp, dark to bright: keeps the X-ray readable under a translucent overlay.
 _RAMP = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], float) / 255
 
@@ -16,8 +18,14 @@ def grad_cam(model, images: torch.Tensor, target: int | torch.Tensor | None = No
     """Heat maps (B, H, W) in [0, 1] at the input's size, for `target` (default: the predicted class).
 
     `model` is a CalibratedClassifier (`prepare`, `features`, `head`, `window_margins`); images (B, C, H, W) in [0, 1].
+    An ensemble's map is the mean of its members' maps for the ensemble's class.
     """
     model.eval()
+    if isinstance(model, Ensemble):
+        if target is None:
+            target = model.predict(images).argmax(1)
+        cam = torch.stack([grad_cam(member, images, target) for member in model.members]).mean(0)
+        return cam / cam.flatten(1).max(1).values.clamp_min(1e-8).view(-1, 1, 1)
     with torch.enable_grad():
         features = model.features(model.prepare(images))  # (B, c, h, w)
         if not features.requires_grad:  # fixed filters (the k-means network): the map itself is what we differentiate

@@ -132,6 +132,8 @@ SETTINGS = {  # what the model card says about each family's training recipe
                    "loss": "cross-entropy, label smoothing 0.05", "class imbalance": "class-balanced sampling"},
     "kmeans": {"optimiser": "AdamW on the linear layer only, weight decay 0.1, cosine schedule with warm-up",
                "loss": "cross-entropy, label smoothing 0.05", "class imbalance": "class-balanced sampling"},
+    "ensemble": {"combination": "the mean of the members' calibrated probabilities (equal weights); the members "
+                                "are not retrained"},
     "unet": {"optimiser": "AdamW, weight decay 1e-4, cosine schedule with warm-up",
              "loss": "binary cross-entropy + soft Dice (per image)"},
     "srresnet": {"architecture": SR_ARCHITECTURE, "optimiser": "Adam (betas 0.9, 0.99), cosine schedule with warm-up"},
@@ -241,6 +243,9 @@ def parse_args(argv=None):
     p.add_argument("--val-crops", type=float, nargs="+",
                    help="classifier: judge validation on each image whole and as these centre crops (fractions "
                         "of the side, e.g. 1 0.85 0.7), pooled, so model selection and the threshold see framing")
+    p.add_argument("--members", nargs="+", metavar="FOLDER",
+                   help="ensemble: the classifier weights folders to average (nothing is trained; only the "
+                        "ensemble's temperature and threshold are fitted on validation)")
     p.add_argument("--init-from", help="a weights folder of the same family to start from (transfer learning)")
     p.add_argument("--ema", type=float, metavar="DECAY",
                    help="keep an exponential moving average of the weights (e.g. 0.999): validation scores the "
@@ -266,7 +271,12 @@ def parse_args(argv=None):
     p.add_argument("--title", help="the model card's title")
     p.add_argument("--push-to-hub", metavar="OWNER/NAME", help="after training, push the weights folder to this Hub repo")
     p.add_argument("--private", action="store_true", help="with --push-to-hub: create the repository private")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.family == "ensemble":
+        if args.init_from:
+            p.error("an ensemble is made of its --members; --init-from is for a family that trains")
+        args.epochs = 0  # its members were trained on their own
+    return args
 
 
 # -- distributed ---------------------------------------------------------------------------------
@@ -367,7 +377,7 @@ def classifier_finish(model, split) -> dict:
     return facts
 
 
-def kmeans_fit(model, split, generator: torch.Generator) -> None:
+def kmeans_fit(model, split, generator: torch.Generator, args) -> None:
     """The k-means network's filters and code statistics, from the training images alone (no labels)."""
     images, _ = split.batch(torch.arange(len(split)))
     log.info("fitting %d k-means filters on %d training images", model.config.centroids, len(split))
@@ -380,6 +390,49 @@ def kmeans_card(args, split, config) -> dict:
         "filters": f"{config.centroids} prototypes from spherical k-means on whitened {config.patch}x{config.patch} "
                    f"windows of the training images, fitted before training (no labels); codes pooled over "
                    f"{' + '.join(f'{g}x{g}' for g in config.pyramid)} grids"}}
+
+
+def ensemble_members(args) -> list[dict]:
+    """The config of each --members folder (its weights are copied in by `ensemble_fit`)."""
+    if not args.members or len(args.members) < 2:
+        raise SystemExit("an ensemble needs --members with two or more classifier weights folders")
+    return [models.base.read_config(models.base.resolve(folder)) for folder in args.members]
+
+
+def ensemble_load(args, root: Path, split: str):
+    """A labelled split at the largest member's input size (each member resizes to its own)."""
+    configs = ensemble_members(args)
+    return labelled_load(args, root, split, size=max(c["image_size"] for c in configs),
+                         channels=configs[0].get("in_channels", 1))
+
+
+def ensemble_config(args, split) -> dict:
+    configs = ensemble_members(args)
+    return {"class_names": split.class_names, "members": configs, "image_size": max(c["image_size"] for c in configs),
+            "in_channels": configs[0].get("in_channels", 1)}
+
+
+def ensemble_fit(model, split, generator: torch.Generator, args) -> None:
+    """Each member's trained weights, loaded strictly from its folder; nothing else is learned."""
+    for member, folder in zip(model.members, args.members):
+        member.load_state_dict(models.load(folder).state_dict())
+
+
+def ensemble_card(args, split, config) -> dict:
+    """Who the members are and how each was trained (their own cards' commands)."""
+    members = {}
+    for i, folder in enumerate(args.members, 1):
+        meta = cards.read_meta(models.base.resolve(folder))
+        score = next((f"{k} {v:.3f}" for k, v in meta.get("settings", {}).items() if k.startswith("best validation")), "")
+        members[f"member {i}"] = (f"{folder} ({meta.get('family', '?')}; {score}), trained by: "
+                                  f"{meta.get('train_command', 'unknown')}")
+    return {"data": f"({', '.join(split.class_names)}), members at "
+                    f"{', '.join(str(c['image_size']) for c in config.members)} px",
+            "augmentation": "none here (each member's own, in its command)",
+            "summary": f"An ensemble of {len(config.members)} classifiers "
+                       f"({', '.join(c['family'] for c in config.members)}) on `{args.dataset}`: the mean of their "
+                       "calibrated probabilities, with its own temperature and threshold fitted on validation.",
+            "settings": members}
 
 
 def dice_by_threshold(probabilities: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, list[float]]:
@@ -409,9 +462,10 @@ def segmenter_finish(model, split) -> dict:
 # -- what a family's data looks like: the labelled-image default, which a family's Task may replace ---
 
 
-def labelled_load(args, root: Path, split: str):
-    """A whole split of labelled images (or images and masks) in memory, at the network's input size."""
-    loaded = load_split(args.dataset, root, split, size=args.image_size, channels=args.channels)
+def labelled_load(args, root: Path, split: str, *, size: int | None = None, channels: int | None = None):
+    """A whole split of labelled images (or images and masks) in memory, at the network's input size
+    (--image-size and --channels unless given)."""
+    loaded = load_split(args.dataset, root, split, size=size or args.image_size, channels=channels or args.channels)
     return reframed(loaded, args.val_crops) if split == "val" and args.val_crops else loaded
 
 
@@ -457,9 +511,9 @@ class Task:
     config: Callable = labelled_config  # (args, train split) -> Config fields set from the command line
     card: Callable = labelled_card  # (args, train split, config) -> {"data": ..., "augmentation": ...} for the card
     keep_last: Callable = lambda args: False  # (args) -> True: a fixed schedule, the last epoch's weights are kept
-    # (model, train split, generator) -> None: what is learned from the training images before the first
+    # (model, train split, generator, args) -> None: what is learned from the training images before the first
     # step (the k-means network's filters); a resumed run has it in its checkpoint.
-    fit: Callable = lambda model, split, generator: None
+    fit: Callable = lambda model, split, generator, args: None
 
 
 # -- PixelDA: labelled MNIST (source) and unlabelled MNIST-M-style images (target) -------------------
@@ -724,6 +778,8 @@ SR_TASK = Task(sr_score, load=sr_load, order=sr_order, batch=sr_batch, config=sr
 TASKS = {
     "classifier": Task(classifier_score, classifier_finish),
     "kmeans": Task(classifier_score, classifier_finish, fit=kmeans_fit, card=kmeans_card),
+    "ensemble": Task(classifier_score, classifier_finish, load=ensemble_load, config=ensemble_config, fit=ensemble_fit,
+                     card=ensemble_card),
     "unet": Task(segmenter_score, segmenter_finish),
     "srresnet": SR_TASK,
     "srgan": Task(srgan_score, load=sr_load, order=sr_order, batch=sr_batch, config=sr_config, card=sr_card),
@@ -786,7 +842,7 @@ def main(argv=None) -> Path:
         state = resume(load_checkpoint(checkpoint), checkpoint, model, optimizers, schedulers, generator)
         log.info("resumed from %s after epoch %d", checkpoint, state["epoch"])
     elif not args.init_from:
-        task.fit(model, train_split, torch.Generator().manual_seed(args.seed))
+        task.fit(model, train_split, torch.Generator().manual_seed(args.seed), args)
 
     if args.ema and state.get("average") is None:  # the running average starts at the starting weights
         state["average"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -850,14 +906,14 @@ def main(argv=None) -> Path:
         cards.write(out, {
             "name": out.name, "family": args.family, "dataset": args.dataset,
             "title": args.title or f"{out.name}: {args.family} on {args.dataset}",
-            "summary": f"A {model.num_parameters / 1e6:.2f}M-parameter {args.family} trained "
-                       f"{'from ' + args.init_from if args.init_from else 'from scratch'} on `{args.dataset}` "
-                       f"{card['data']}.",
+            "summary": card.get("summary") or (
+                f"A {model.num_parameters / 1e6:.2f}M-parameter {args.family} trained "
+                f"{'from ' + args.init_from if args.init_from else 'from scratch'} on `{args.dataset}` {card['data']}."),
             "splits": [train_split.description, val_split.description + (
                 " (monitored only: a fixed schedule)" if task.keep_last(args) else " (model selection, calibration)")],
             "train_command": command,
             "settings": {"epochs run": state["epoch"], f"{'last' if task.keep_last(args) else 'best'} validation {state.get('score_name', 'score')}": state["best_score"],
-                         "batch size": args.batch_size * world, "learning rate": args.lr,
+                         **({"batch size": args.batch_size * world, "learning rate": args.lr} if state["epoch"] else {}),
                          **SETTINGS[args.family], **card.get("settings", {}), "augmentation": card["augmentation"],
                          **({"weight averaging": f"exponential moving average of the weights, decay {args.ema}: "
                              "validated and saved"} if args.ema else {}),

@@ -20,18 +20,21 @@ sys.path[:0] = [str(ROOT)]
 import models  # noqa: E402
 from data import data_root, load_split, reframed  # noqa: E402
 from inference import WEIGHTS  # noqa: E402
-from metrics import roc_auc  # noqa: E402
+from metrics import log_loss, roc_auc  # noqa: E402
+from models.classifier import CalibratedClassifier  # noqa: E402
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="a chest X-ray classifier: a name in weights/ or a folder")
+    p.add_argument("model", help="a chest X-ray classifier or ensemble: a name in weights/ or a folder")
     p.add_argument("--data-root")
     p.add_argument("--crops", type=float, nargs="+", default=[1, 0.85, 0.7, 0.6], help="fractions of the side")
     args = p.parse_args()
     torch.set_num_threads(1)
     folder = Path(args.model) if Path(args.model).is_dir() else WEIGHTS / args.model
-    model = models.load(folder, family="classifier").eval()
+    model = models.load(folder).eval()
+    if not isinstance(model, CalibratedClassifier) or model.class_names != ["NORMAL", "PNEUMONIA"]:
+        raise SystemExit(f"{folder} is not a chest X-ray classifier (NORMAL / PNEUMONIA)")
     # At the network's own size, as train.py holds the validation split (then cropped and resized back).
     val = load_split("chest_xray", data_root(args.data_root), "val", size=model.config.image_size)
     labels = val.labels.numpy()
@@ -45,8 +48,10 @@ def main() -> None:
         pooled.append(scores)
         quartiles = [" ".join(f"{q:.3f}" for q in np.quantile(scores[labels == k], [0.25, 0.5, 0.75])) for k in (0, 1)]
         print(f"{crop:4.0%}  | {roc_auc(scores, labels):.4f}  | {quartiles[0]} | {quartiles[1]}")
-    # What `train.py --val-crops` selects models by: one ROC-AUC over all the crops' answers together.
-    print(f"pooled over these crops: ROC-AUC {roc_auc(np.concatenate(pooled), np.tile(labels, len(pooled))):.4f}")
+    # What `train.py --val-crops` selects models by: one ROC-AUC over all the crops' answers together; and
+    # the log-loss of those calibrated probabilities, which still differs between models whose ROC-AUC is saturated.
+    scores, truth = np.concatenate(pooled), np.tile(labels, len(pooled))
+    print(f"pooled over these crops: ROC-AUC {roc_auc(scores, truth):.4f}, log-loss {log_loss(scores, truth):.4f}")
 
 
 if __name__ == "__main__":

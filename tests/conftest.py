@@ -18,6 +18,9 @@ torch.set_num_threads(1)  # tests run beside each other and beside training jobs
 TINY = {
     "classifier": dict(image_size=32, widths=[8, 16], depths=[1, 1]),
     "kmeans": dict(image_size=16, patch=4, centroids=8, pyramid=[1, 2]),
+    "ensemble": dict(class_names=["NORMAL", "PNEUMONIA"], image_size=32, members=[
+        dict(family="classifier", class_names=["NORMAL", "PNEUMONIA"], image_size=32, widths=[8, 16], depths=[1, 1]),
+        dict(family="kmeans", class_names=["NORMAL", "PNEUMONIA"], image_size=16, patch=4, centroids=8, pyramid=[1, 2])]),
     "unet": dict(image_size=32, widths=[4, 8, 16]),
     # tile 16 < the 40-px test images: the round-trip test goes through tiled inference too
     "srresnet": dict(channels=8, blocks=1, upsample_channels=4, tile=16, overlap=10),

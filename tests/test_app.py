@@ -21,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 import cards
 import inference
 import ui
-from conftest import make_kvasir_tree, make_router, tiny_model
+from conftest import TINY, make_kvasir_tree, make_router, tiny_model
 from data import Split
 from evaluate import classifier_logits, evaluate_classifier, evaluate_segmenter
 
@@ -45,7 +45,9 @@ def write_tiny_weights(folder: Path, *, router_says: str = "chest_xray", evaluat
     cxr = tiny_model("classifier")
     cxr.threshold.fill_(0.45)
     # As the lead's CT model: the first class is the one to find, but the threshold is on the second.
-    ct = tiny_model("kmeans", class_names=["CT_COVID", "CT_NonCOVID"])
+    ct_classes = ["CT_COVID", "CT_NonCOVID"]
+    ct = tiny_model("ensemble", class_names=ct_classes,
+                    members=[dict(member, class_names=ct_classes) for member in TINY["ensemble"]["members"]])
     ct.threshold.fill_(0.6)
     unet = tiny_model("unet")
     with torch.no_grad():  # polyp probability ~1 everywhere: a predictable "polyp found"

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from metrics import (average_precision, binary_report, confusion, fit_temperature, pr_curve, reliability, roc_auc,
-                     roc_curve, youden_threshold)
+from metrics import (average_precision, binary_report, confusion, fit_temperature, log_loss, pr_curve, reliability,
+                     roc_auc, roc_curve, youden_threshold)
 from saliency import grad_cam, overlay
 from tests.conftest import tiny_model
 
@@ -81,3 +81,9 @@ def test_grad_cam_is_a_normalised_map_at_input_size():
     assert heat.shape == (1, 32, 32) and 0 <= heat.min() and heat.max() <= 1
     rgb = overlay(image[0, 0].numpy(), heat[0].numpy(), 0.5)
     assert rgb.shape == (32, 32, 3) and rgb.dtype == np.uint8
+
+
+def test_log_loss_by_hand():
+    # -(log 0.8 + log 0.9) / 2 for two right answers; a certain wrong one is clipped, not infinite.
+    assert log_loss([0.8, 0.1], [1, 0]) == pytest.approx(-(np.log(0.8) + np.log(0.9)) / 2)
+    assert 16 < log_loss([0.0], [1]) < 16.2  # -log(1e-7)

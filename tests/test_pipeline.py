@@ -169,7 +169,9 @@ def test_framing_script_prints_a_row_per_crop_and_the_pooled_auc(trained, data_r
     framing.main()
     lines = capsys.readouterr().out.splitlines()
     assert [line.split("|")[0].strip() for line in lines[2:4]] == ["100%", "60%"]
-    assert lines[-1].startswith("pooled over these crops: ROC-AUC ") and 0 <= float(lines[-1].split()[-1]) <= 1
+    pooled = lines[-1].split()
+    assert lines[-1].startswith("pooled over these crops: ROC-AUC ") and 0 <= float(pooled[-3].rstrip(",")) <= 1
+    assert pooled[-2] == "log-loss" and float(pooled[-1]) > 0
 
 
 def test_segmenter_trains_evaluates_and_writes_masks(data_root, tmp_path, monkeypatch, capsys):
