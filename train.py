@@ -206,7 +206,10 @@ def initialise_from(model, path: str) -> str:
     if source_model.family not in allowed:
         raise SystemExit(f"--init-from {path} holds a {source_model.family!r} model; a {model.family!r} model "
                          f"starts from {' or '.join(map(repr, allowed))}")
-    source = model.weights_from(source_model)  # named as in `model`, which may be shaped differently (a deeper SRResNet)
+    try:  # named as in `model`, which may be shaped differently (a deeper SRResNet)
+        source = model.weights_from(source_model)
+    except ValueError as error:
+        raise SystemExit(f"--init-from {path}: {error}") from None
     own = model.state_dict()
     fitted = {"temperature", "threshold"}
     copied = {k: v for k, v in source.items() if k in own and v.shape == own[k].shape and k not in fitted}

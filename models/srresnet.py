@@ -162,8 +162,11 @@ class SRResNet(MedLabModel):
         `source` computed (Goyal et al. 2017's zero-initialised residual branches)."""
         theirs, mine = source.state_dict(), self.state_dict()
         have, want = source.config.blocks, self.config.blocks
-        if want <= have:
-            return theirs  # same depth, or shallower: train.py copies the tensors whose names match
+        if want < have:  # the body's last convolution would meet a trained block in its place
+            raise ValueError(f"the network to start from has {have} residual blocks: a {want}-block network cannot "
+                             f"start from it (train.py: pass --depths {have})")
+        if want == have:
+            return theirs
         renamed = {key.replace(f"generator.body.{have}.", f"generator.body.{want}.", 1): value
                    for key, value in theirs.items()}  # the body's last convolution moves to the end
         for block in range(have, want):

@@ -106,6 +106,14 @@ def test_a_deeper_network_grown_from_a_shallower_one_starts_as_it(tmp_path):
     torch.testing.assert_close(deep.predict(images), shallow.predict(images), atol=1e-6, rtol=0)
 
 
+def test_a_shallower_network_cannot_start_from_a_deeper_one(tmp_path):
+    """Without --depths, train.py builds the family's default depth: starting it from a deeper network
+    is refused, rather than copying the blocks whose names happen to match."""
+    tiny_model("srresnet", blocks=3).save_pretrained(tmp_path / "deep")
+    with pytest.raises(SystemExit, match="3 residual blocks.*pass --depths 3"):
+        train.initialise_from(tiny_model("srresnet", blocks=2), str(tmp_path / "deep"))
+
+
 @pytest.mark.parametrize("t", range(8))
 def test_each_dihedral_transform_is_undone_by_its_inverse(t):
     images = torch.rand(2, 3, 5, 7)  # not square: a quarter turn swaps the sides
