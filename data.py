@@ -480,8 +480,10 @@ class SRPatches:
             top = int(torch.randint(image.shape[1] - p + 1, (1,), generator=generator))
             left = int(torch.randint(image.shape[2] - p + 1, (1,), generator=generator))
             crop = image[:, top:top + p, left:left + p]
-            if p < self.patch:  # a small image: pad by reflection to the batch's size
-                crop = F.pad(crop[None].float(), (0, self.patch - p, 0, self.patch - p), mode="reflect")[0]
+            if p < self.patch:  # a small image: pad by reflection to the batch's size (numpy's reflection
+                # repeats for pads wider than the image, where torch's refuses)
+                pad = self.patch - p
+                crop = torch.from_numpy(np.pad(crop.numpy(), ((0, 0), (0, pad), (0, pad)), mode="reflect"))
             flip, turns = torch.randint(2, (1,), generator=generator), torch.randint(4, (1,), generator=generator)
             crop = crop.flip(-1) if flip else crop
             crops.append(torch.rot90(crop, int(turns), (1, 2)))
