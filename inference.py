@@ -43,7 +43,10 @@ PLURALS = {"chest_xray": "chest X-rays", "ct": "CT slices", "endoscopy": "colono
 LOOKS_LIKE = {"chest_xray": "looks like a chest X-ray", "ct": "looks like a CT slice",
               "endoscopy": "looks like an endoscopy frame", "other": "does not look like a medical image the lab knows"}
 SEGMENTERS = {"endoscopy": "polyp-unet"}  # modality -> the weights folder of its segmenter
-FAMILIES = {"covid-ct": "ensemble", "polyp-unet": "unet"}  # a routed model's family, where it is not "classifier"
+# The families a routed model may be: a classifier's place takes any calibrated classifier (one network, the
+# k-means network, or an ensemble of them); the segmenter's, a U-Net.
+CLASSIFIER_FAMILIES = ("classifier", "kmeans", "ensemble")
+FAMILIES = {"polyp-unet": ("unet",)}
 ROUTE_CONFIDENCE = 0.8  # below this, the recognizer is unsure and the image is refused
 FOUND_AREA = 0.005  # "polyp found" when the predicted mask covers at least 0.5% of the frame
 
@@ -82,9 +85,9 @@ def source_of(name: str) -> Source | None:
     return _SOURCES.get().get(name)
 
 
-def family_of(name: str) -> str:
-    """The model family a routed model must be: a Hub repository or folder of another family is refused."""
-    return FAMILIES.get(name, "classifier")
+def families_of(name: str) -> tuple[str, ...]:
+    """The model families a routed model may be: a Hub repository or folder of another family is refused."""
+    return FAMILIES.get(name, CLASSIFIER_FAMILIES)
 
 
 # -- serving many visitors at once -------------------------------------------------------------------
@@ -165,10 +168,10 @@ def _load_uncounted(name: str, source: Source | None):
         path = WEIGHTS / name
         # A routed model's family is checked too: a U-Net's config.json in a classifier's folder is refused.
         routed = name in {ROUTER, *CLASSIFIERS.values(), *SEGMENTERS.values()}
-        return models.load(path if path.is_dir() else name, family=family_of(name) if routed else None)
+        return models.load(path if path.is_dir() else name, family=families_of(name) if routed else None)
     if not is_repo_id(source.repo_id):
         raise models.WeightsError(f"{source.repo_id!r} is not a Hub repository id (owner/name)")
-    model = models.load(source.repo_id, family=family_of(name), revision=source.revision)
+    model = models.load(source.repo_id, family=families_of(name), revision=source.revision)
     if name == ROUTER and not set(model.class_names) <= set(MODALITY_NAMES):
         raise models.WeightsError(f"{source} is a classifier of {', '.join(model.class_names)}, not a modality "
                                   f"recognizer (its classes must be among {', '.join(MODALITY_NAMES)})")

@@ -200,9 +200,12 @@ AUGMENTATIONS = {  # --augment: the data.augment settings, and how the model car
 
 def initialise_from(model, path: str) -> str:
     """Start from another model's weights (e.g. the chest X-ray classifier for CT): every tensor whose
-    name and shape match is copied; the rest (a new head, fitted buffers) starts afresh."""
+    name and shape match is copied; the rest (a new head, fitted buffers) starts afresh. From an
+    ensemble, the first of its members that is of a family `model` can start from."""
     source_model = models.load(path)
     allowed = (model.family, *getattr(model, "initialises_from", ()))  # e.g. SRGAN starts from SRResNet
+    if source_model.family == "ensemble":
+        source_model = next((m for m in source_model.members if m.family in allowed), source_model)
     if source_model.family not in allowed:
         raise SystemExit(f"--init-from {path} holds a {source_model.family!r} model; a {model.family!r} model "
                          f"starts from {' or '.join(map(repr, allowed))}")

@@ -136,7 +136,7 @@ def model_sources() -> dict[str, inference.Source]:
         for name, role in routed.items():
             repo = st.text_input(role, key=f"source-repo-{name}", placeholder="bundled",
                                  help=f"Empty: the bundled weights `{name}`. Or a Hub model repository holding a "
-                                      f"MedLab {inference.family_of(name)}.").strip()
+                                      f"MedLab {' or '.join(inference.families_of(name))} model.").strip()
             if not repo:
                 continue
             revision = st.text_input("Revision", key=f"source-revision-{name}", placeholder="main",

@@ -83,7 +83,8 @@ class MedLabModel(
         return sum(p.numel() for p in self.parameters())
 
 
-def resolve(path_or_repo_id: str | Path, *, revision: str | None = None, family: str | None = None) -> Path:
+def resolve(path_or_repo_id: str | Path, *, revision: str | None = None,
+            family: str | tuple[str, ...] | None = None) -> Path:
     """A local folder as it is, or a Hub repository id downloaded through the Hub client's cache.
 
     For a repository, config.json comes first, alone: a repository of another family (or not a MedLab
@@ -138,13 +139,19 @@ def read_config(folder: Path) -> dict:
     return config
 
 
-def check_family(config: dict, family: str | None, source) -> None:
-    if family is not None and config["family"] != family:
-        raise WeightsError(f"{source} holds a {config['family']!r} model, not a {family!r} model")
+def check_family(config: dict, family: str | tuple[str, ...] | None, source) -> None:
+    """Refuse a model of another family than `family` (one name, or a tuple of the names allowed)."""
+    allowed = (family,) if isinstance(family, str) else family
+    if allowed is not None and config["family"] not in allowed:
+        names = [repr(name) for name in allowed]
+        either = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+        raise WeightsError(f"{source} holds a {config['family']!r} model, not a {either} model")
 
 
-def load(path_or_repo_id: str | Path, *, family: str | None = None, revision: str | None = None) -> MedLabModel:
-    """Build a model from a weights folder or Hub repository and load its weights strictly; eval mode."""
+def load(path_or_repo_id: str | Path, *, family: str | tuple[str, ...] | None = None,
+         revision: str | None = None) -> MedLabModel:
+    """Build a model from a weights folder or Hub repository and load its weights strictly; eval mode.
+    `family`: the family it must be (or a tuple of the families it may be)."""
     folder = resolve(path_or_repo_id, revision=revision, family=family)
     config = read_config(folder)
     check_family(config, family, path_or_repo_id)

@@ -72,3 +72,16 @@ def test_train_needs_two_members_and_no_init_from(data_root, tmp_path, capsys):
     with pytest.raises(SystemExit):
         train.main([*common, "--members", "a", "b", "--init-from", "a"])
     assert "--init-from is for a family that trains" in capsys.readouterr().err
+
+
+def test_init_from_an_ensemble_starts_from_its_first_member_of_the_family(tmp_path):
+    """The CT classifier starts from the chest X-ray model, which may be an ensemble: its first ResNet."""
+    tiny_model("ensemble").save_pretrained(tmp_path / "ens")
+    ensemble = models.load(tmp_path / "ens")
+    resnet = tiny_model("classifier", class_names=["CT_NonCOVID", "CT_COVID"])
+    assert train.initialise_from(resnet, str(tmp_path / "ens")).endswith("tensors copied")
+    for name, tensor in ensemble.members[0].state_dict().items():
+        if not name.startswith("head") and name not in ("temperature", "threshold"):
+            torch.testing.assert_close(resnet.state_dict()[name], tensor)
+    with pytest.raises(SystemExit, match="holds a 'ensemble' model"):
+        train.initialise_from(tiny_model("unet"), str(tmp_path / "ens"))

@@ -61,6 +61,7 @@ def test_a_conditional_vae_needs_labels_and_says_so():
 
 
 def test_the_class_changes_what_a_conditional_vae_decodes():
+    torch.manual_seed(0)  # not whatever state the tests before left: some random decoders saturate alike
     model = tiny_model("vae", **VARIANTS["conditional"]).eval()
     z = torch.zeros(1, 2)
     assert not torch.allclose(model.decode(z, [0]), model.decode(z, [1]))
