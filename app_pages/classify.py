@@ -129,7 +129,7 @@ def show_segmentation(upload, image, picture, key: str, stem: str, modality: str
 
 
 st.title("Classify")
-st.write(f"Upload a {ui.routed_modalities()} and see what a small network trained from scratch makes of it. "
+st.write(f"Upload a {ui.routed_modalities()} and see what small networks trained from scratch make of it. "
          "A modality recognizer checks each image first and sends it to the model for its kind; anything else "
          "is refused with the reason.")
 ui.disclaimer()

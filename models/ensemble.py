@@ -1,10 +1,11 @@
 """An ensemble of calibrated classifiers: the mean of its members' calibrated probabilities.
 
-Members are any `CalibratedClassifier` families with the same classes (for COVID CT: the k-means network
-and the small ResNet started from the chest X-ray model): networks that err differently, so their mean
-errs less. Each keeps its own config, weights and temperature; the
-ensemble's logits are log(mean_m P_m), and its own temperature and threshold are fitted on validation
-like any classifier's (`train.py ensemble --members A B ...`, which trains nothing).
+Members are any `CalibratedClassifier` families with the same classes: networks that err differently, so
+their mean errs less. The chest X-ray model is two small ResNets of the same recipe and different seeds; the
+COVID CT model, the k-means network and a small ResNet started from the chest X-ray model. Each member keeps
+its own config, weights and temperature; the ensemble's logits are log(mean_m P_m), and its own temperature
+and threshold are fitted on validation like any classifier's (`train.py ensemble --members A B ...`, which
+trains nothing).
 
 One folder holds it all: config.json lists each member's config (with its family) and model.safetensors
 holds member i's tensors under `members.i.`, so loading stays strict. Grad-CAM of an ensemble is the
