@@ -144,7 +144,7 @@ def check_family(config: dict, family: str | tuple[str, ...] | None, source) -> 
     allowed = (family,) if isinstance(family, str) else family
     if allowed is not None and config["family"] not in allowed:
         names = [repr(name) for name in allowed]
-        either = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+        either = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
         raise WeightsError(f"{source} holds a {config['family']!r} model, not a {either} model")
 
 
