@@ -30,6 +30,7 @@ from huggingface_hub.utils import validate_repo_id
 import limits
 import models
 from images import LoadedImage, to_tensor
+from models.ensemble import Ensemble
 from saliency import grad_cam
 
 log = logging.getLogger("medlab.inference")
@@ -199,6 +200,7 @@ class Classification:
     label: str | None = None
     probabilities: dict[str, float] | None = None
     threshold: float | None = None  # on P(second class), chosen on validation
+    members: list[dict[str, float]] | None = None  # an ensemble's: each member's own calibrated probabilities
     refusal: str | None = None  # why no classifier judged the image
     source: str | None = None  # the Hub repository the classifier came from, if not its bundled weights
 
@@ -260,14 +262,19 @@ def classify(image: LoadedImage, *, modality: str | None = None, seen: dict[str,
         return Classification(image.name, best, round(seen.get(best, 0.0), 4), refusal=str(refusal))
     name = CLASSIFIERS[chosen]
     model = load_model(name)
+    x = to_tensor(image, channels=model.config.in_channels)
     with computing():
-        p = model.predict(to_tensor(image, channels=model.config.in_channels))
+        p, members = model.predict_with_members(x) if isinstance(model, Ensemble) else (model.predict(x), None)
+
+    def named(probabilities: torch.Tensor) -> dict[str, float]:
+        return {c: round(v, 4) for c, v in zip(model.class_names, probabilities.tolist())}
+
     return Classification(
         file=image.name, modality=chosen, modality_probability=round(seen[chosen], 4), model=name,
         source=str(source_of(name)) if source_of(name) else None,
-        label=model.class_names[int(model.decide(p)[0])],
-        probabilities={c: round(v, 4) for c, v in zip(model.class_names, p[0].tolist())},
-        threshold=round(float(model.threshold), 4) if len(model.class_names) == 2 else None)
+        label=model.class_names[int(model.decide(p)[0])], probabilities=named(p[0]),
+        threshold=round(float(model.threshold), 4) if len(model.class_names) == 2 else None,
+        members=None if members is None else [named(member[0]) for member in members])
 
 
 def explain(image: LoadedImage, model_name: str, target: str | None = None) -> np.ndarray:

@@ -9,8 +9,9 @@
     python predict.py interpolate --model endovae-kvasir --images a.jpg b.jpg --frames 12 --out out/
     python predict.py sample acgan-mnist --label 7 --n 16 --seed 0 --out sevens/
 
-Each line has `file` (the path as given), `modality`, `model`, `label` and `probabilities`; or
-`file` and `error` when the file could not be read or no model could judge it. The other files
+Each line has `file` (the path as given), `modality`, `model`, `label` and `probabilities` (and, from an
+ensemble, `members`: each network's own); or `file` and `error` when the file could not be read or no model
+could judge it. The other files
 are still processed. Exit status 0 unless the command itself was wrong.
 """
 import argparse

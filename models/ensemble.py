@@ -57,6 +57,13 @@ class Ensemble(CalibratedClassifier):
         log_probabilities = torch.stack([torch.log_softmax(m(images) / m.temperature, dim=1) for m in self.members])
         return torch.logsumexp(log_probabilities, dim=0) - math.log(len(self.members))
 
+    @torch.no_grad()
+    def predict_with_members(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the ensemble's calibrated probabilities (B, K), each member's (M, B, K)): `predict`, plus what each
+        member said on its own, from one pass of each member."""
+        members = torch.stack([m.predict(images) for m in self.members])
+        return torch.softmax(members.mean(0).clamp_min(1e-12).log() / self.temperature, dim=1), members
+
     def embedding(self, images: torch.Tensor) -> torch.Tensor:
         """The members' embeddings side by side (B, sum of D_m)."""
         return torch.cat([m.embedding(images) for m in self.members], dim=1)

@@ -24,6 +24,7 @@ import ui
 from conftest import TINY, make_kvasir_tree, make_router, tiny_model
 from data import Split
 from evaluate import classifier_logits, evaluate_classifier, evaluate_segmenter
+from images import read_image
 
 torch.set_num_threads(1)  # a training run may share the machine
 ROOT = Path(__file__).resolve().parent.parent
@@ -286,8 +287,20 @@ def test_classify_a_ct_slice_with_the_ct_classifier(ct_weights, use_weights):
     assert "P(CT_COVID) = **" in shown and "P(CT_NonCOVID) = **" in shown
     assert "the model says CT_NonCOVID when P(CT_NonCOVID) reaches the decision threshold 0.60" in shown
     assert "PNEUMONIA" not in shown and len(charts(at)) == 1
+    # An ensemble: what each of its networks said on its own.
+    assert "`covid-ct` is an ensemble of 2 networks. On their own they gave P(CT_NonCOVID) = " in shown
     assert "How often" not in shown  # this tiny model has no eval.json: nothing measured, nothing said
     assert not at.radio  # a PNG has no Hounsfield units: no window controls
+
+
+def test_an_ensembles_answer_carries_each_networks_own(ct_weights, use_weights):
+    """predict.py and the API print what inference.classify gives: for an ensemble, its members' answers too."""
+    use_weights(ct_weights)
+    answer = inference.classify(read_image(png_bytes(), name="slice.png")).to_json()
+    model = inference.load_model("covid-ct")
+    assert answer["model"] == "covid-ct" and len(answer["members"]) == len(model.members) == 2
+    for member in answer["members"]:
+        assert list(member) == list(answer["probabilities"]) and abs(sum(member.values()) - 1) < 1e-3
 
 
 def test_a_ct_dicom_gets_window_controls_that_change_the_image(ct_weights, use_weights):

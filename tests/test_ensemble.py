@@ -23,6 +23,15 @@ def test_an_ensemble_gives_the_mean_of_its_members_calibrated_probabilities():
     assert float((softer - 0.5).abs().max()) < float((expected - 0.5).abs().max())
 
 
+def test_predict_with_members_gives_predict_and_each_members_answer():
+    ensemble = tiny_model("ensemble").eval()
+    ensemble.temperature.fill_(1.7)
+    images = torch.rand(3, 1, 40, 40)
+    probabilities, members = ensemble.predict_with_members(images)
+    torch.testing.assert_close(probabilities, ensemble.predict(images))
+    torch.testing.assert_close(members, torch.stack([m.predict(images) for m in ensemble.members]))
+
+
 def test_an_ensemble_refuses_members_of_other_classes_or_families():
     members = [dict(m) for m in TINY["ensemble"]["members"]]
     members[1]["class_names"] = ["CT_NonCOVID", "CT_COVID"]
