@@ -467,8 +467,8 @@ def main(argv=None) -> dict:
             labels, class_names, description = split.labels.numpy(), split.class_names, split.description
         if class_names != model.class_names:
             sys.exit(f"the split's classes {class_names} are not the model's {model.class_names}")
-        sizes = ([m.config.image_size for m in model.members] if model.family == "ensemble"
-                 else [model.config.image_size])
+        sizes = sorted({m.config.image_size for m in model.members} if model.family == "ensemble"
+                       else {model.config.image_size})
         protocol = (f"{description}; images read by images.read_image, "
                     f"{'grayscale' if model.config.in_channels == 1 else 'RGB'}, resized to "
                     f"{' and '.join(map(str, sizes))} px by the model"
