@@ -432,9 +432,7 @@ def ensemble_card(args, split, config) -> dict:
         score = next((f"{k} {v:.3f}" for k, v in meta.get("settings", {}).items() if k.startswith("best validation")), "")
         members[f"member {i}"] = (f"{folder} ({meta.get('family', '?')}; {score}), trained by: "
                                   f"{meta.get('train_command', 'unknown')}")
-    return {"data": f"({', '.join(split.class_names)}), members at "
-                    f"{', '.join(str(c['image_size']) for c in config.members)} px",
-            "augmentation": "none here (each member's own, in its command)",
+    return {"augmentation": "none here (each member's own, in its command)",
             "summary": f"An ensemble of {len(config.members)} classifiers "
                        f"({', '.join(c['family'] for c in config.members)}) on `{args.dataset}`: the mean of their "
                        "calibrated probabilities, with its own temperature and threshold fitted on validation.",
@@ -515,7 +513,9 @@ class Task:
     order: Callable = labelled_order  # (split, generator) -> one epoch's indices
     batch: Callable = labelled_batch  # (split, indices, generator, args) -> what training_step takes
     config: Callable = labelled_config  # (args, train split) -> Config fields set from the command line
-    card: Callable = labelled_card  # (args, train split, config) -> {"data": ..., "augmentation": ...} for the card
+    # (args, train split, config) -> {"data": ..., "augmentation": ...} for the card; "summary" and "settings" are
+    # optional ("summary" replaces the default sentence built from "data")
+    card: Callable = labelled_card
     keep_last: Callable = lambda args: False  # (args) -> True: a fixed schedule, the last epoch's weights are kept
     # (model, train split, generator, args) -> None: what is learned from the training images before the first
     # step (the k-means network's filters); a resumed run has it in its checkpoint.

@@ -52,17 +52,24 @@ class Ensemble(CalibratedClassifier):
         self.members = nn.ModuleList(built)
         self.add_calibration()
 
+    def member_log_probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        """Each member's calibrated log-probabilities (M, B, K)."""
+        return torch.stack([torch.log_softmax(m(images) / m.temperature, dim=1) for m in self.members])
+
+    @staticmethod
+    def pool(log_probabilities: torch.Tensor) -> torch.Tensor:
+        """(M, B, K) -> log of the members' mean probability (B, K): the ensemble's logits."""
+        return torch.logsumexp(log_probabilities, dim=0) - math.log(len(log_probabilities))
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """log of the mean of the members' calibrated probabilities (B, K): the ensemble's logits."""
-        log_probabilities = torch.stack([torch.log_softmax(m(images) / m.temperature, dim=1) for m in self.members])
-        return torch.logsumexp(log_probabilities, dim=0) - math.log(len(self.members))
+        """The ensemble's (uncalibrated) logits (B, K): log of the mean of its members' calibrated probabilities."""
+        return self.pool(self.member_log_probabilities(images))
 
     @torch.no_grad()
     def predict_with_members(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(the ensemble's calibrated probabilities (B, K), each member's (M, B, K)): `predict`, plus what each
-        member said on its own, from one pass of each member."""
-        members = torch.stack([m.predict(images) for m in self.members])
-        return torch.softmax(members.mean(0).clamp_min(1e-12).log() / self.temperature, dim=1), members
+        """(`predict`'s answer (B, K), each member's calibrated probabilities (M, B, K)), from one pass of each."""
+        members = self.member_log_probabilities(images)
+        return torch.softmax(self.pool(members) / self.temperature, dim=1), members.exp()
 
     def embedding(self, images: torch.Tensor) -> torch.Tensor:
         """The members' embeddings side by side (B, sum of D_m)."""

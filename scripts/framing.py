@@ -19,9 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 import models  # noqa: E402
 from data import data_root, load_split, reframed  # noqa: E402
-from inference import WEIGHTS  # noqa: E402
+from inference import CLASSIFIER_FAMILIES, WEIGHTS  # noqa: E402
 from metrics import log_loss, roc_auc  # noqa: E402
-from models.classifier import CalibratedClassifier  # noqa: E402
 
 
 def main() -> None:
@@ -32,8 +31,8 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     folder = Path(args.model) if Path(args.model).is_dir() else WEIGHTS / args.model
-    model = models.load(folder).eval()
-    if not isinstance(model, CalibratedClassifier) or model.class_names != ["NORMAL", "PNEUMONIA"]:
+    model = models.load(folder, family=CLASSIFIER_FAMILIES).eval()
+    if model.class_names != ["NORMAL", "PNEUMONIA"]:
         raise SystemExit(f"{folder} is not a chest X-ray classifier (NORMAL / PNEUMONIA)")
     # At the network's own size, as train.py holds the validation split (then cropped and resized back).
     val = load_split("chest_xray", data_root(args.data_root), "val", size=model.config.image_size)

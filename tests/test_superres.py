@@ -335,13 +335,14 @@ def test_predict_refuses_a_too_large_file_and_goes_on(tmp_path, monkeypatch, cap
     assert done["output_size"] == [40, 32] and (tmp_path / "out/small-bicubic-x4.png").is_file()
 
 
-def test_patches_from_an_image_smaller_than_the_patch_are_padded_by_reflection():
-    """T91 has images of 76 px: a 192-px training patch of one is the image mirrored out to 192."""
+def test_patches_from_an_image_smaller_than_the_patch_are_padded_by_reflection(tmp_path):
+    """T91 has images of 76 px: a 192-px training patch of one is the image mirrored out to 192 (torch's
+    reflection refuses a pad wider than the image). Mirrored, never zero-padded: every value is the image's."""
     from data import SRPatches
 
-    patches = SRPatches.__new__(SRPatches)  # no files: one small image in memory
-    patches.images, patches.files = [torch.randint(0, 256, (3, 50, 44), dtype=torch.uint8)], ["small"]
-    patches.patch, patches.scale, patches.n = 192, 4, 2
+    pixels = np.random.default_rng(0).integers(100, 200, (50, 44, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "small.png")
+    patches = SRPatches([tmp_path / "small.png"], patch=192, n=2, scale=4, description="one small image")
     low, high = patches.batch(2, torch.Generator().manual_seed(0))
     assert high.shape == (2, 3, 192, 192) and low.shape == (2, 3, 48, 48)
-    assert 0 <= float(high.min()) and float(high.max()) <= 1
+    assert 100 / 255 - 1e-6 <= float(high.min()) and float(high.max()) <= 199 / 255 + 1e-6
