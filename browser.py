@@ -81,4 +81,4 @@ def classify_in_browser(page, url: str, image: Path, timeout_ms: int = 60_000) -
     """Open Classify, upload `image` through the browser's own file input, wait for the result."""
     page.goto(f"{url}/classify", timeout=timeout_ms)
     page.locator('input[type="file"]').set_input_files(image, timeout=timeout_ms)
-    page.get_by_text(RESULT).wait_for(timeout=timeout_ms)
+    page.get_by_text(RESULT).first.wait_for(timeout=timeout_ms)  # an ensemble also shows its members' P(...)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from browser import CHROMIUM, StreamlitServer, launch_chromium
+from browser import CHROMIUM, StreamlitServer, classify_in_browser, launch_chromium
 from tests.test_app import png_bytes, write_tiny_weights
 
 if not Path(CHROMIUM).exists():
@@ -43,6 +43,23 @@ def test_upload_a_chest_xray_in_a_real_browser(server, tmp_path):
             result.wait_for(timeout=30_000)
             assert page.get_by_role("heading", name=re.compile(r"^(NORMAL|PNEUMONIA)$")).count() == 1
             assert page.get_by_text(re.compile(r"^Modality recognizer: chest X-ray \(\d+%\)$")).count() == 1
+            assert page.locator('[data-testid="stException"]').count() == 0
+        finally:
+            browser.close()
+
+
+def test_classify_in_browser_waits_for_an_ensembles_answer(tmp_path):
+    """benchmark.py --app times this helper. An ensemble's answer shows its members' P(...) as well as its own."""
+    image = tmp_path / "slice.png"
+    image.write_bytes(png_bytes(64))
+    weights = write_tiny_weights(tmp_path / "weights", router_says="ct")  # the tiny CT model is an ensemble
+    with StreamlitServer(weights=weights, log=tmp_path / "streamlit.log", env={"OMP_NUM_THREADS": "1"}) as running, \
+            sync_api.sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            classify_in_browser(page, running.url, image)
+            assert page.get_by_text("is an ensemble of 2 networks").count() == 1
             assert page.locator('[data-testid="stException"]').count() == 0
         finally:
             browser.close()
