@@ -94,8 +94,11 @@ def super_resolution(data_root: str | None, repeats: int) -> None:
     ways = [("bicubic", False), *((method, False) for method in superres.MODELS), ("srresnet", True)]
     for method, self_ensemble in ways:  # the self-ensemble (8 passes) once, for SRResNet: the page's option
         model = None if method == "bicubic" else inference.load_model(superres.MODELS[method])
-        tiles = "" if model is None else f", {model.config.tile}-px tiles + {model.config.overlap}-px overlap"
-        tiles += ", x8 self-ensemble" if self_ensemble else ""
+        tiles = ""
+        if model is not None:
+            passes = len(model.config.transforms)
+            tiles = f", {model.config.tile}-px tiles + {model.config.overlap}-px overlap" + (
+                ", x8 self-ensemble" if self_ensemble else f", its default of {passes} passes" if passes > 1 else "")
         cpu = []
 
         def run():

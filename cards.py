@@ -8,6 +8,8 @@ from pathlib import Path
 
 import yaml
 
+import results
+
 INTENDED_USE = ("Teaching and demonstration of deep learning on medical images (MedLab). "
                 "Not a medical device: never use it to diagnose, triage or treat anyone.")
 
@@ -82,17 +84,14 @@ def render(meta: dict) -> str:
             lines += ["| set (n) | method | PSNR-Y (dB) | SSIM-Y | PSNR-RGB (dB) | SSIM-RGB | sharpness |",
                       "|---|---|---|---|---|---|---|"]
             model = meta.get("name", "this model")
-            methods = (("bicubic", "bicubic"), ("model", model), ("self_ensemble", f"{model}, x8 self-ensemble"))
             for name, s in result["sets"].items():
-                for who, label in ((who, label) for who, label in methods if who in s):
+                for who, label in results.sr_methods(model, s):
                     m = s[who]
                     lines.append(f"| {name} ({s['n']}) | {label} | {m['psnr_y']:.2f} | {m['ssim_y']:.4f} | "
                                  f"{m['psnr_rgb']:.2f} | {m['ssim_rgb']:.4f} | {m['sharpness']:.2f} |")
                 lines.append(f"| {name} ({s['n']}) | HR original | | | | | {s['original']['sharpness']:.2f} |")
             lines += ["", "Gain over bicubic on Y: " + ", ".join(
-                f"{name} {s['gain_psnr_y']:+.2f} dB" + (f" ({s['gain_psnr_y_self_ensemble']:+.2f} dB with the x8 "
-                                                         "self-ensemble)" if "self_ensemble" in s else "")
-                for name, s in result["sets"].items()) + ".", ""]
+                f"{name} {results.sr_gain(s)}" for name, s in result["sets"].items()) + ".", ""]
         if "elbo" in result:  # a VAE: reconstruction, the bound, and (conditional) GAN-test of its samples
             lines += [f"Reconstruction PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.3f}; held-out ELBO "
                       f"{result['elbo']:.1f} nats per image.", ""]

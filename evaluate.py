@@ -141,13 +141,17 @@ SR_SETS = ("Set5", "Set14")
 def evaluate_super_resolution(model, root: Path, split: str) -> tuple[str, dict]:
     """x4 on Set5 and Set14 (split "test") from their provided LR images, or on the held-out crops
     train.py validates on (split "val"): PSNR and SSIM on Y (4-px border removed) and on RGB, and
-    no-reference sharpness, for bicubic, the model, and the model's 8-transform self-ensemble. Test images
+    no-reference sharpness, for bicubic, the model as it answers by default (and in one pass, when that
+    default is more), and the model's 8-transform self-ensemble. Test images
     are read and upscaled exactly as `predict.py upscale` does it (superres.upscale)."""
     import superres
+
+    passes = len(model.config.transforms)  # the model's default; one pass is measured too when that is more
 
     def measure(low, high: np.ndarray) -> dict:  # one image: low a LoadedImage, high its pixels
         return {"bicubic": superres.compare(superres.upscale(low, None), high),
                 "model": superres.compare(superres.upscale(low, model), high),
+                **({"one_pass": superres.compare(superres.upscale(low, model, transforms=[0]), high)} if passes > 1 else {}),
                 "self_ensemble": superres.compare(superres.upscale(low, model, self_ensemble=True), high),
                 "original": {"sharpness": float(sharpness(superres.to_rgb_tensor(high), border=superres.BORDER))}}
 
@@ -157,14 +161,20 @@ def evaluate_super_resolution(model, root: Path, split: str) -> tuple[str, dict]
         rows = [{"image": image, **measure(low, high)}
                 for image, low, high in tqdm(pairs, desc=name, unit="image", leave=False)]
         mean = {who: {k: float(np.mean([r[who][k] for r in rows])) for k in rows[0][who]}
-                for who in ("bicubic", "model", "self_ensemble", "original")}
-        sets[name] = {"n": len(rows), **mean, "gain_psnr_y": mean["model"]["psnr_y"] - mean["bicubic"]["psnr_y"],
-                      "gain_psnr_y_self_ensemble": mean["self_ensemble"]["psnr_y"] - mean["bicubic"]["psnr_y"],
-                      "per_image": rows}
+                for who in rows[0] if who != "image"}
+        gains = {who: mean[who]["psnr_y"] - mean["bicubic"]["psnr_y"] for who in ("one_pass", "self_ensemble")
+                 if who in mean}
+        sets[name] = {"n": len(rows), "passes": passes, **mean,
+                      "gain_psnr_y": mean["model"]["psnr_y"] - mean["bicubic"]["psnr_y"],
+                      **{f"gain_psnr_y_{who}": gain for who, gain in gains.items()}, "per_image": rows}
     protocol = (f"{data}; PSNR (peak 1) and "
                 "SSIM (Gaussian 11x11, sigma 1.5) on the Y channel of BT.601 YCbCr (MATLAB's rgb2ycbcr) with a "
                 "4-pixel border removed, and on RGB over the whole image; per image, then averaged. Bicubic: PIL's "
-                "bicubic (a = -0.5, MATLAB's kernel) of the same LR image. Self-ensemble: the mean of the model's "
+                "bicubic (a = -0.5, MATLAB's kernel) of the same LR image. The model as it answers by default: "
+                + (f"the mean of its answers for {passes} of the input's 8 rotations and mirror images (transforms "
+                   f"{model.config.transforms} of models.srresnet.dihedral; one pass also given). " if passes > 1
+                   else "one pass. ") +
+                "Self-ensemble: the mean of the model's "
                 "answers for the 8 rotations and mirror images of the input. Sharpness: mean Sobel gradient "
                 "magnitude of Y x100 (no reference; the HR original's is given for scale)")
     return protocol, {"n": sum(s["n"] for s in sets.values()), "sets": sets}

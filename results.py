@@ -11,20 +11,30 @@ from pathlib import Path
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 
 
-def self_ensemble(s: dict) -> str:
-    """An SR set's self-ensemble figures, where evaluate.py measured them."""
-    if "self_ensemble" not in s:
-        return ""
-    return (f"; with the x8 self-ensemble PSNR-Y {s['self_ensemble']['psnr_y']:.2f} dB "
-            f"({s['gain_psnr_y_self_ensemble']:+.2f}), SSIM-Y {s['self_ensemble']['ssim_y']:.4f}")
+def sr_methods(name: str, s: dict) -> list[tuple[str, str]]:
+    """(key, label) of each way evaluate.py upscaled an SR set `s` with model `name`, in display order:
+    bicubic, the model as it answers by default, and where measured one pass and the x8 self-ensemble."""
+    passes = s.get("passes", 1)
+    labels = {"bicubic": "bicubic", "model": name if passes == 1 else f"{name} (its default: {passes} passes)",
+              "one_pass": f"{name}, one pass", "self_ensemble": f"{name}, x8 self-ensemble"}
+    return [(who, label) for who, label in labels.items() if who in s]
+
+
+def sr_gain(s: dict) -> str:
+    """An SR set's gain in PSNR-Y over bicubic, with how many passes gave it and the other ways measured."""
+    passes = s.get("passes", 1)
+    others = [f"its default of {passes} passes"] if passes > 1 else []
+    others += [f"{what} {s[f'gain_psnr_y_{who}']:+.2f} dB" for who, what in
+               (("one_pass", "one pass"), ("self_ensemble", "x8 self-ensemble")) if who in s]
+    return f"{s['gain_psnr_y']:+.2f} dB" + (f" ({'; '.join(others)})" if others else "")
 
 
 def describe(result: dict) -> str:
     if "sets" in result:  # super-resolution x4
-        return "; ".join(f"{name}: PSNR-Y {s['model']['psnr_y']:.2f} dB vs bicubic {s['bicubic']['psnr_y']:.2f} "
-                         f"({s['gain_psnr_y']:+.2f}), SSIM-Y {s['model']['ssim_y']:.4f} vs {s['bicubic']['ssim_y']:.4f}, "
+        return "; ".join(f"{name}: PSNR-Y {s['model']['psnr_y']:.2f} dB vs bicubic {s['bicubic']['psnr_y']:.2f}, "
+                         f"gain {sr_gain(s)}; SSIM-Y {s['model']['ssim_y']:.4f} vs {s['bicubic']['ssim_y']:.4f}, "
                          f"sharpness {s['model']['sharpness']:.2f} (bicubic {s['bicubic']['sharpness']:.2f}, HR "
-                         f"{s['original']['sharpness']:.2f})" + self_ensemble(s) for name, s in result["sets"].items())
+                         f"{s['original']['sharpness']:.2f})" for name, s in result["sets"].items())
     if "elbo" in result:  # a VAE
         text = (f"reconstruction PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.3f}; ELBO {result['elbo']:.1f} "
                 f"nats per image ({result['latent_dim']}-D latent)")

@@ -4,6 +4,7 @@ import streamlit as st
 
 import charts
 import inference
+import results
 import ui
 from data import read_mask
 from images import read_image
@@ -139,10 +140,10 @@ elif "sets" in evaluation:  # super-resolution: bicubic and the model on each te
     st.subheader("Headline figures")
     for column, (set_name, s) in zip(st.columns(len(evaluation["sets"])), evaluation["sets"].items()):
         column.metric(f"{set_name}: PSNR-Y", f"{s['model']['psnr_y']:.2f} dB", f"{s['gain_psnr_y']:+.2f} dB vs bicubic",
-                      border=True, help="On the Y channel with a 4-pixel border removed, the literature's protocol.")
+                      border=True, help="On the Y channel with a 4-pixel border removed, the literature's protocol; "
+                                        f"the model as it answers by default ({results.sr_gain(s)}).")
     rows = [{"set": set_name, "method": label, **s[who]} for set_name, s in evaluation["sets"].items()
-            for who, label in (("bicubic", "bicubic"), ("model", name), ("self_ensemble", f"{name}, x8 self-ensemble"),
-                               ("original", "HR original")) if who in s]
+            for who, label in [*results.sr_methods(name, s), ("original", "HR original")]]
     st.dataframe(pd.DataFrame(rows), hide_index=True)
 
 elif "elbo" in evaluation:  # a VAE: how well it redraws held-out images, its bound, and its samples

@@ -24,9 +24,12 @@ mode = st.radio("What to do", ["upscale", "restore"], horizontal=True, format_fu
     "restore": "Downscale x4, then restore (for an image you have at high resolution: measures against it)"}.get)
 upload = st.file_uploader("An image (PNG, JPEG, TIFF, DICOM, ...; 16-bit and grayscale are fine)",
                           type=None, key="sr-upload")
-self_ensemble = st.toggle("Self-ensemble (8x the time)", key="sr-self-ensemble", help=(
-    "Each network also upscales the image's 7 other rotations and mirror images; the 8 answers, turned back, "
-    "are averaged. Slightly more accurate (the model cards give the measured gain), eight times slower."))
+passes = {method: len(ui.load_model(name).config.transforms) for method, name in superres.MODELS.items()}
+self_ensemble = st.toggle("Self-ensemble (8 passes)", key="sr-self-ensemble", help=(
+    "Each network upscales the image's 8 rotations and mirror images; the 8 answers, turned back, are averaged. "
+    "Slightly more accurate (the model cards give the measured gain); each pass takes as long as the first. "
+    "Without it: " + ", ".join(f"{METHODS[method]} {n} pass{'es' if n > 1 else ''}" for method, n in passes.items())
+    + " (a network's default number of passes was chosen on validation; see its model card)."))
 if upload is None:
     st.info(f"Upload an image of at most {superres.MAX_INPUT_PIXELS:,} pixels (e.g. 1024x1024) to upscale it; "
             "for 'downscale then restore', up to four times that per side.")

@@ -2,6 +2,7 @@
 against values worked out by hand, and train -> evaluate -> predict on a miniature data root."""
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -143,6 +144,22 @@ def test_self_ensemble_answer_turns_with_its_input():
     single = model.predict(images)
     assert (model.predict(dihedral(images, 1)) - dihedral(single, 1)).abs().max() > 1e-4
     assert (answer - single).abs().max() > 1e-4
+
+
+def test_a_default_of_two_transforms_averages_those_two_passes():
+    torch.manual_seed(0)
+    model = tiny_model("srresnet", tile=12, overlap=10, transforms=[0, 5]).eval()
+    images = torch.rand(1, 3, 14, 19)
+    calls = []
+    answer = model.predict(images, progress=lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (8, 8)  # 2 passes of 2 x 2 tiles
+    with torch.no_grad():  # the two passes unclamped, untiled: the tiles reach past the receptive field
+        first, second = model(images), dihedral(model(dihedral(images, 5)), 5, inverse=True)
+    torch.testing.assert_close(answer, ((first + second) / 2).clamp(0, 1), atol=1e-5, rtol=0)
+    assert (answer - model.predict(images, transforms=[0])).abs().max() > 1e-4
+    for wrong in ([], [0, 0], [8]):
+        with pytest.raises(ValueError, match="transforms must be distinct numbers in 0..7"):
+            tiny_model("srresnet", transforms=wrong)
 
 
 @pytest.mark.parametrize("loss", ["l1", "l2"])
@@ -298,6 +315,18 @@ def test_train_evaluate_predict(data_root, tmp_path, monkeypatch, capsys):
     val = evaluate.main([str(srresnet), "--data-root", str(data_root), "--split", "val"])  # train.py's crops
     assert set(val["sets"]) == {"val"} and val["sets"]["val"]["model"]["psnr_y"] > 0
     assert (srresnet / "eval-val.json").is_file() and "the crops train.py validates on" in val["protocol"]
+    assert "one_pass" not in val["sets"]["val"] and val["sets"]["val"]["passes"] == 1
+    config = json.loads((srresnet / "config.json").read_text())
+    (srresnet / "config.json").write_text(json.dumps({**config, "transforms": [0, 5]}))  # a default of two passes
+    two = evaluate.main([str(srresnet), "--data-root", str(data_root)])["sets"]["Set5"]
+    assert two["passes"] == 2 and two["gain_psnr_y_one_pass"] == pytest.approx(
+        two["one_pass"]["psnr_y"] - two["bicubic"]["psnr_y"])
+    assert two["model"]["psnr_y"] != pytest.approx(two["one_pass"]["psnr_y"], abs=1e-6)
+    two_card = (srresnet / "README.md").read_text()
+    assert "| Set5 (2) | srresnet-x4 (its default: 2 passes) |" in two_card
+    assert "| Set5 (2) | srresnet-x4, one pass |" in two_card
+    assert (f"Set5 {two['gain_psnr_y']:+.2f} dB (its default of 2 passes; one pass {two['gain_psnr_y_one_pass']:+.2f} "
+            "dB") in two_card
     assert "discriminator-feature content loss" in card  # SRGAN's own loss text, not SRResNet's pixel loss
 
     picture = data_root / "sr/Set5/x4/img_001_SRF_4_LR.png"
@@ -313,6 +342,7 @@ def test_train_evaluate_predict(data_root, tmp_path, monkeypatch, capsys):
     good, bad, x8 = capsys.readouterr().out.splitlines()
     good, bad = json.loads(good), json.loads(bad)
     assert good["output_size"] == [64, 64] and good["model"] == "srgan-x4" and not good["self_ensemble"]
+    assert good["passes"] == 1
     assert "(srgan-x4, x8 self-ensemble)" in x8
     assert Image.open(tmp_path / "out/img_001_SRF_4_LR-srgan-x4.png").size == (64, 64)
     assert bad["file"] == str(broken) and "broken.png" in bad["error"]
@@ -346,3 +376,21 @@ def test_patches_from_an_image_smaller_than_the_patch_are_padded_by_reflection(t
     low, high = patches.batch(2, torch.Generator().manual_seed(0))
     assert high.shape == (2, 3, 192, 192) and low.shape == (2, 3, 48, 48)
     assert 100 / 255 - 1e-6 <= float(high.min()) and float(high.max()) <= 199 / 255 + 1e-6
+
+
+def test_choose_transforms_writes_the_best_pair_on_validation(data_root, tmp_path, capsys):
+    import importlib.util
+    script = Path(__file__).resolve().parent.parent / "scripts/choose_transforms.py"
+    spec = importlib.util.spec_from_file_location("choose_transforms", script)
+    choose = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(choose)
+    torch.manual_seed(0)
+    folder = tmp_path / "sr"
+    tiny_model("srresnet").save_pretrained(folder)
+    best = choose.main([str(folder), "--passes", "2", "--data-root", str(data_root), "--write"])
+    table = capsys.readouterr().out
+    assert len(best) == 2 and best[0] == 0 and f"| {best} |" in table.splitlines()[4]  # the first row is the best
+    assert table.count("| [0, ") == 7 and "all 8 (the self-ensemble)" in table
+    assert models.load(folder).config.transforms == best and read_config(folder)["family"] == "srresnet"
+    with pytest.raises(SystemExit):
+        choose.main([str(folder), "--passes", "9", "--data-root", str(data_root)])

@@ -1,0 +1,71 @@
+"""Which passes should a super-resolution network average by default? Chosen on validation.
+
+    python scripts/choose_transforms.py srresnet-x4 --passes 2 --data-root ../shared/data [--write]
+
+Averaging the answers for several of an image's 8 rotations and mirror images (the geometric
+self-ensemble) buys PSNR for time: each pass costs as much as the first. For a budget of `--passes`,
+this scores every set of that many transforms that includes the image as it is, on the crops train.py
+validates on (never Set5 or Set14), through `superres.upscale`, the page's and evaluate.py's own path.
+It prints them best first, beside one pass and all eight. With `--write`, the best becomes the model's
+default: its config.json's `transforms`, which the page, predict.py and evaluate.py then use.
+"""
+import argparse
+import itertools
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT)]
+import models  # noqa: E402
+import superres  # noqa: E402
+from data import data_root  # noqa: E402
+from evaluate import sr_pairs  # noqa: E402
+from inference import WEIGHTS  # noqa: E402
+from models.base import CONFIG_FILE, read_config  # noqa: E402
+from models.srresnet import SELF_ENSEMBLE  # noqa: E402
+
+
+def val_psnr_y(model, pairs, transforms: list[int]) -> float:
+    """Mean PSNR-Y over the validation crops of the model averaging `transforms`."""
+    return float(np.mean([superres.compare(superres.upscale(low, model, transforms=transforms), high)["psnr_y"]
+                          for _, low, high in pairs]))
+
+
+def main(argv=None) -> list[int]:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="a super-resolution model: a name in weights/ or a folder")
+    p.add_argument("--passes", type=int, default=2, help=f"how many transforms to average, 1 to {SELF_ENSEMBLE}")
+    p.add_argument("--data-root")
+    p.add_argument("--write", action="store_true", help="make the best set the model's default (config.json)")
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    if not 1 <= args.passes <= SELF_ENSEMBLE:
+        p.error(f"--passes must be 1 to {SELF_ENSEMBLE}")
+    torch.set_num_threads(args.threads)
+    folder = Path(args.model) if Path(args.model).is_dir() else WEIGHTS / args.model
+    model = models.load(folder, family=("srresnet", "srgan")).eval()
+    described, sets = sr_pairs(data_root(args.data_root), "val")
+    pairs = sets["val"]
+    candidates = [[0, *rest] for rest in itertools.combinations(range(1, SELF_ENSEMBLE), args.passes - 1)]
+    scores = {tuple(t): val_psnr_y(model, pairs, t) for t in tqdm(candidates, desc="transform sets", leave=False)}
+    one, every = val_psnr_y(model, pairs, [0]), val_psnr_y(model, pairs, list(range(SELF_ENSEMBLE)))
+    print(f"{folder.name} on {described}: mean PSNR-Y (dB), 4-px border removed\n")
+    print("| transforms | PSNR-Y | vs one pass |\n|---|---|---|")
+    for transforms, score in sorted(scores.items(), key=lambda item: -item[1]):
+        print(f"| {list(transforms)} | {score:.3f} | {score - one:+.3f} |")
+    print(f"| one pass [0] | {one:.3f} | |\n| all {SELF_ENSEMBLE} (the self-ensemble) | {every:.3f} | {every - one:+.3f} |")
+    best = list(max(scores, key=scores.get))
+    if args.write:
+        config = read_config(folder) | {"transforms": best}
+        (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+        print(f"\nWrote transforms {best} into {folder / CONFIG_FILE}: rerun evaluate.py for its card.")
+    return best
+
+
+if __name__ == "__main__":
+    main()
