@@ -79,7 +79,9 @@ if st.session_state.get("sr-key") != key:
 results, scores = st.session_state["sr-results"], st.session_state["sr-scores"]
 shown = ({"original": compact(original)} if original is not None else {}) | results
 height, width = results["bicubic"].shape[:2]
-st.caption(f"{image.width}x{image.height} -> {width}x{height} pixels.")
+how = ("each network averaged 8 passes (the self-ensemble)" if self_ensemble else
+       ", ".join(f"{METHODS[method]} in {n} pass{'es' if n > 1 else ''}" for method, n in passes.items()))
+st.caption(f"{image.width}x{image.height} -> {width}x{height} pixels; {how}.")
 
 # The synchronised zoom window: the same region of every result, enlarged with nearest-neighbour so
 # pixels show as pixels.

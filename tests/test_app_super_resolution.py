@@ -61,9 +61,10 @@ def test_self_ensemble_toggle_recomputes_with_eight_passes(sr_weights, use_weigh
     at.radio[0].set_value("restore").run()
     at = upload(at, ("big.png", photo(64, 64)))
     one_pass = at.dataframe[0].value.set_index("method")
+    assert "SRResNet in 1 pass, SRGAN in 1 pass" in text(at)  # the tiny models' default
     at.toggle(key="sr-self-ensemble").set_value(True).run()
     averaged = at.dataframe[0].value.set_index("method")
-    assert not at.exception
+    assert not at.exception and "each network averaged 8 passes" in text(at)
     assert averaged.loc["Bicubic", "psnr_y"] == pytest.approx(one_pass.loc["Bicubic", "psnr_y"])
     assert averaged.loc["SRResNet", "psnr_y"] != pytest.approx(one_pass.loc["SRResNet", "psnr_y"], abs=1e-6)
 
