@@ -292,8 +292,8 @@ def main(argv=None) -> None:
     p.add_argument("--out", required=True, help="folder for the results, one <stem>-<model>-x4.png per input")
     p.add_argument("--self-ensemble", action="store_true",
                    help="average the network's answers for the 8 rotations and mirror images of each input: "
-                        "8 passes instead of the model's default (1, or 2 for srresnet), 0.05 to 0.21 dB more PSNR-Y "
-                        "than one pass as measured (see the model card)")
+                        "8 passes instead of the model's default number (its config.json's transforms), 0.05 to "
+                        "0.21 dB more PSNR-Y than one pass as measured (see the model card)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(run=upscale)
     p = verbs.add_parser("adapt", help="turn digits (MNIST style: light on dark) into MNIST-M style with PixelDA")

@@ -211,6 +211,8 @@ class SRResNet(MedLabModel):
             total = total + dihedral(answer, t, inverse=True)
         return (total / len(transforms)).clamp(0, 1)
 
+    # -- training ----------------------------------------------------------------------------------
+
     def configure_optimizers(self, lr: float):
         return [torch.optim.Adam(self.generator.parameters(), lr=lr, betas=(0.9, 0.99))]
 
