@@ -262,6 +262,9 @@ def parse_args(argv=None):
     gan.add_argument("--diff-augment", default="", help="DiffAugment policies, e.g. color,translation,cutout")
     gan.add_argument("--epoch-size", type=int, help="real images per epoch (default: the whole split)")
     gan.add_argument("--mode-seeking", type=float, help="weight of the mode-seeking term (default: the family's)")
+    gan.add_argument("--twin-weight", type=float,
+                     help="ACGAN: add TAC-GAN's twin class head, which learns generated images' classes, and reward G "
+                          "with this weight for fooling it (more variety within a class; the paper: 1)")
     vae = p.add_argument_group("VAEs (family vae)")
     vae.add_argument("--architecture", choices=["endovae", "residual"], help="the encoder and decoder")
     vae.add_argument("--strides", type=int, nargs="+", help="stride per encoder stage (with --widths; --depths: "
@@ -764,6 +767,7 @@ def gan_score(model, split) -> tuple[str, float]:
 def gan_config(args, data) -> dict:
     return {"class_names": data.class_names, "image_size": args.image_size, "in_channels": args.channels,
             "widths": args.widths, "latent_dim": args.latent_dim, "loss": args.loss, "mode_seeking": args.mode_seeking,
+            "twin_weight": args.twin_weight,
             "diff_augment": [p for p in args.diff_augment.split(",") if p]}
 
 
@@ -772,7 +776,10 @@ def gan_card(args, data, config) -> dict:
                     f"{'grayscale' if config.in_channels == 1 else 'colour'} images; generator widths {config.widths} "
                     f"from a {config.latent_dim}-d noise vector, discriminator the same widths in reverse",
             "augmentation": ("DiffAugment (" + ", ".join(config.diff_augment) + ") on real and generated images "
-                             "before the discriminator") if config.diff_augment else "none"}
+                             "before the discriminator") if config.diff_augment else "none",
+            "settings": {"twin classifier": f"TAC-GAN (Gong et al., 2019): a twin class head in D learns the classes "
+                                            f"of generated images; G's loss subtracts {config.twin_weight} x its "
+                                            "cross-entropy"} if config.twin_weight else {}}
 
 
 GAN_TASK = Task(gan_score, load=gan_load, order=gan_order, batch=gan_batch, config=gan_config, card=gan_card,

@@ -12,7 +12,8 @@ one generator and one discriminator and differ only in how the class label enter
 - `acgan`: auxiliary-classifier GAN (Odena et al., 2017). G(z, y) as CGAN; D has a second head that
   predicts the class. D learns that head on real images only; G is trained so that D's head reads its
   images as the class asked for. (The paper also trains D's head on fakes, which lets D learn to
-  classify G's mistakes and costs variety within a class.)
+  classify G's mistakes and costs variety within a class.) With a `twin_weight`, TAC-GAN (Gong et
+  al., 2019): a second head learns the classes of generated images and G is rewarded for fooling it.
 
     z ~ N(0, I) (B, latent) --+-- G --> image (B, C, S, S) --DiffAugment--> D --> real/fake score (B,)
     label y (B,) -- embed ----+                                              \\--> class logits (ACGAN)
@@ -51,6 +52,11 @@ class GANConfig:
     loss: str = "hinge"  # one of gan_losses.LOSSES
     diff_augment: list[str] = field(default_factory=list)  # subset of DIFF_AUGMENT; [] = off
     class_weight: float = 1.0  # ACGAN: weight of the class loss beside the adversarial loss
+    # ACGAN: a twin class head in D learns the classes of generated images, and G is also rewarded, with this
+    # weight, for making it fail (TAC-GAN, Gong et al., 2019; the paper's weight is class_weight). ACGAN alone
+    # pulls each class toward its most easily named images, which costs variety within the class; the twin's
+    # term cancels that pull. 0: off (no twin head).
+    twin_weight: float = 0.0
     # Mode seeking (Mao et al., 2019, MSGAN): G is penalised when two noise vectors with the same label give
     # near-identical images. Without it the conditional generators made one image per class.
     mode_seeking: float = 0.2  # weight of 1 / (image distance / noise distance); 0: off
@@ -135,7 +141,8 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """Image (B, C, S, S) in [-1, 1] -> real/fake score (B,) and, for ACGAN, class logits (B, K).
+    """Image (B, C, S, S) in [-1, 1] -> real/fake score (B,) and, for ACGAN, class logits (B, K) (and the
+    twin head's (B, K) with a `twin_weight`; otherwise None).
 
     Strided convolutions (kernel 4, stride 2) halve the side down to 4x4 through the generator's widths
     in reverse; the minibatch standard deviation joins them, a 3x3 convolution, then the features are summed over space (B, widths[0]) and the heads
@@ -160,6 +167,7 @@ class Discriminator(nn.Module):
         self.score = norm(nn.Linear(c_in, 1))
         self.project = norm(nn.Embedding(k, c_in)) if conditioning == "projection" else None
         self.classify = norm(nn.Linear(c_in, k)) if conditioning == "auxiliary" else None
+        self.twin = norm(nn.Linear(c_in, k)) if conditioning == "auxiliary" and config.twin_weight else None
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None):
         h = self.body(x)  # (B, widths[0], 4, 4)
@@ -168,7 +176,8 @@ class Discriminator(nn.Module):
         if self.project is not None and labels is not None:  # CGAN: + <embed(y), h>
             score = score + (self.project(labels) * h).sum(1)
         logits = self.classify(h) if self.classify is not None else None  # (B, K) or None
-        return score, logits
+        twin = self.twin(h) if self.twin is not None else None  # (B, K) or None
+        return score, logits, twin
 
 
 # -- the families ------------------------------------------------------------------------------------
@@ -190,6 +199,8 @@ class GAN(MedLabModel):
             raise ValueError(f"discriminator_norm must be 'spectral' or 'batch', got {config.discriminator_norm!r}")
         if config.discriminator_norm == "batch" and config.loss == "wgan-gp":
             raise ValueError("wgan-gp penalises each sample's gradient: use discriminator_norm 'spectral', not 'batch'")
+        if config.twin_weight and self.conditioning != "auxiliary":
+            raise ValueError(f"twin_weight is ACGAN's (its discriminator names classes); {self.family} has no class head")
         if set(config.diff_augment) - set(DIFF_AUGMENT):
             raise ValueError(f"unknown DiffAugment policy in {config.diff_augment}; choose from {', '.join(DIFF_AUGMENT)}")
         self.generator = Generator(config, conditional=self.conditional)
@@ -262,7 +273,7 @@ class GAN(MedLabModel):
         """The discriminator's raw real/fake score (B, 1) for images (B, C, S, S) in [0, 1] (higher: more real;
         CGAN: its label-free part); for ACGAN also its class logits: (B, 1 + K), the score first.
         Not a calibrated probability."""
-        score, logits = self.discriminator(images * 2 - 1, None)
+        score, logits, _ = self.discriminator(images * 2 - 1, None)
         return score.unsqueeze(1) if logits is None else torch.cat([score.unsqueeze(1), logits], dim=1)
 
     # -- training --------------------------------------------------------------------------------------
@@ -292,8 +303,8 @@ class GAN(MedLabModel):
         # ---------------------
         #  Train Discriminator
         # ---------------------
-        real_score, real_logits = self.discriminator(self._augment(real, rng), y)
-        fake_score, _ = self.discriminator(self._augment(fake.detach(), rng), y_fake)
+        real_score, real_logits, _ = self.discriminator(self._augment(real, rng), y)
+        fake_score, _, fake_twin = self.discriminator(self._augment(fake.detach(), rng), y_fake)
         d_loss = gan_losses.discriminator_loss(kind, real_score, fake_score)
         logs = {}
         if kind == "wgan-gp":
@@ -308,6 +319,10 @@ class GAN(MedLabModel):
             d_loss = d_loss + self.config.class_weight * d_class
             logs["d_class_loss"] = d_class.item()
             logs["d_real_accuracy"] = (real_logits.argmax(1) == labels).float().mean().item()
+        if fake_twin is not None:  # TAC-GAN: the twin learns the classes of generated images
+            d_twin = F.cross_entropy(fake_twin, fake_labels)
+            d_loss = d_loss + self.config.class_weight * d_twin
+            logs["d_twin_loss"] = d_twin.item()
         d_optimizer.zero_grad(set_to_none=True)
         d_loss.backward()
         d_optimizer.step()
@@ -315,7 +330,7 @@ class GAN(MedLabModel):
         # -----------------
         #  Train Generator
         # -----------------
-        score, logits = self.discriminator(self._augment(fake, rng), y_fake)
+        score, logits, twin = self.discriminator(self._augment(fake, rng), y_fake)
         g_loss = gan_losses.generator_loss(kind, score)
         if self.config.mode_seeking:  # image distance over noise distance, pair by pair; G pushes it up
             ratio = ((fake[:half] - fake[half:]).abs().flatten(1).mean(1) / (z[:half] - z[half:]).abs().mean(1)).mean()
@@ -325,6 +340,8 @@ class GAN(MedLabModel):
             g_class = F.cross_entropy(logits, fake_labels)
             g_loss = g_loss + self.config.class_weight * g_class
             logs["g_class_loss"] = g_class.item()
+        if twin is not None:  # TAC-GAN: "... and the twin, which learns my images' classes, should fail"
+            g_loss = g_loss - self.config.twin_weight * F.cross_entropy(twin, fake_labels)
         g_optimizer.zero_grad(set_to_none=True)
         d_optimizer.zero_grad(set_to_none=True)  # D's gradients from this pass are not used
         g_loss.backward()

@@ -122,6 +122,20 @@ def test_acgan_discriminator_learns_the_classes():
     assert (model.eval().predict(images)[:, 1:].argmax(1) == labels).all()
 
 
+def test_the_twin_classifier_learns_generated_classes_and_only_acgan_has_one():
+    torch.manual_seed(0)
+    model = tiny_model("acgan", twin_weight=1.0)
+    assert tiny_model("acgan").discriminator.twin is None
+    before = model.discriminator.twin.parametrizations.weight.original.detach().clone()
+    optimizers = model.configure_optimizers(2e-3)
+    rng = torch.Generator().manual_seed(0)
+    losses = [model.training_step((*two_class_batch(seed=step), rng), optimizers)["d_twin_loss"] for step in range(30)]
+    assert not torch.equal(before, model.discriminator.twin.parametrizations.weight.original)
+    assert all(torch.isfinite(torch.tensor(losses))) and losses[0] > 0
+    with pytest.raises(ValueError, match="twin_weight is ACGAN's"):
+        tiny_model("cgan", twin_weight=0.5)
+
+
 def test_diff_augment_keeps_shapes_and_gradients_and_follows_the_seed():
     x = torch.rand(6, 3, 16, 16, requires_grad=True)
     for policies in ([], ["color"], ["translation"], ["cutout"], list(DIFF_AUGMENT)):
@@ -162,9 +176,10 @@ def test_train_then_evaluate_a_generator(data_root, tmp_path, monkeypatch):
     out = train.main(["acgan", "--dataset", "chest_xray", "--data-root", str(data_root), "--out", str(weights / "g"),
                       "--run-dir", str(tmp_path / "run"), "--image-size", "16", "--widths", "8", "4", "--latent-dim", "8",
                       "--epochs", "2", "--epoch-size", "16", "--batch-size", "8", "--loss", "least-squares",
-                      "--diff-augment", "color,translation", "--threads", "1"])
+                      "--diff-augment", "color,translation", "--twin-weight", "0.5", "--threads", "1"])
     config = json.loads((out / "config.json").read_text())
     assert config["loss"] == "least-squares" and config["diff_augment"] == ["color", "translation"]
+    assert config["twin_weight"] == 0.5 and "twin classifier: TAC-GAN" in (out / "README.md").read_text()
     monkeypatch.setattr(evaluate, "CAS_RECIPE", dict(widths=[4, 8], depths=[1, 1], epochs=1, per_class=8, batch=8, lr=1e-3))
     result = evaluate.main(["g", "--data-root", str(data_root), "--per-class", "6", "--cas", "--threads", "1"])
     assert result["cas"]["n_train"] == 16 and result["cas"]["n_test"] == 12
