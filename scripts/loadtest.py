@@ -91,7 +91,7 @@ def hostile_files(_root: Path, folder: Path | None = None) -> list[Path]:
 ACTIONS = {
     "classify": Action("classify", "/classify", chest_xrays, r"P\(\w+\) = \d+\.\d%"),
     "segment": Action("classify", "/segment", colonoscopy_frames, r"^(Polyp found|No polyp found)$"),
-    "upscale": Action("super_resolution", "/upscale", small_images, r"^\d+x\d+ (->|→) \d+x\d+ pixels\.$"),  # Streamlit draws -> as an arrow
+    "upscale": Action("super_resolution", "/upscale", small_images, r"^\d+x\d+ (->|→) \d+x\d+ pixels; .+\.$"),  # Streamlit draws -> as an arrow
     "hostile": Action("classify", "/classify", hostile_files, ""),  # the answer is the file's own error
 }
 

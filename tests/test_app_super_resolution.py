@@ -1,5 +1,6 @@
 """The Super-resolution page, run headless with AppTest against tiny SRResNet and SRGAN weights."""
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,12 @@ def test_upscale_shows_three_results_with_downloads(sr_weights, use_weights):
     use_weights(sr_weights)
     at = upload(run(PAGE), ("photo.png", photo(40, 30)))
     assert "40x30 -> 160x120 pixels" in text(at)
+    # scripts/loadtest.py knows the answer has come by this caption: the load run must see it too
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("loadtest", Path(__file__).resolve().parent.parent / "scripts/loadtest.py")
+    loadtest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loadtest)
+    assert any(re.search(loadtest.ACTIONS["upscale"].answer, caption.value) for caption in at.caption)
     downloads = [b for b in at.get("download_button")]
     assert len(downloads) == 3
     at.slider[0].set_value(10).run()  # move the zoom window: no recomputation, no error
