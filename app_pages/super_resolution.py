@@ -25,11 +25,11 @@ mode = st.radio("What to do", ["upscale", "restore"], horizontal=True, format_fu
 upload = st.file_uploader("An image (PNG, JPEG, TIFF, DICOM, ...; 16-bit and grayscale are fine)",
                           type=None, key="sr-upload")
 passes = {method: len(ui.load_model(name).config.transforms) for method, name in superres.MODELS.items()}
+by_default = ", ".join(f"{METHODS[method]} in {n} pass{'es' if n > 1 else ''}" for method, n in passes.items())
 self_ensemble = st.toggle("Self-ensemble (8 passes)", key="sr-self-ensemble", help=(
     "Each network upscales the image's 8 rotations and mirror images; the 8 answers, turned back, are averaged. "
     "Slightly more accurate (the model cards give the measured gain); each pass takes as long as the first. "
-    "Without it: " + ", ".join(f"{METHODS[method]} {n} pass{'es' if n > 1 else ''}" for method, n in passes.items())
-    + " (a network's default number of passes was chosen on validation; see its model card)."))
+    f"Without it: {by_default} (a network's default number of passes was chosen on validation; see its model card)."))
 if upload is None:
     st.info(f"Upload an image of at most {superres.MAX_INPUT_PIXELS:,} pixels (e.g. 1024x1024) to upscale it; "
             "for 'downscale then restore', up to four times that per side.")
@@ -79,8 +79,7 @@ if st.session_state.get("sr-key") != key:
 results, scores = st.session_state["sr-results"], st.session_state["sr-scores"]
 shown = ({"original": compact(original)} if original is not None else {}) | results
 height, width = results["bicubic"].shape[:2]
-how = ("each network averaged 8 passes (the self-ensemble)" if self_ensemble else
-       ", ".join(f"{METHODS[method]} in {n} pass{'es' if n > 1 else ''}" for method, n in passes.items()))
+how = "each network averaged 8 passes (the self-ensemble)" if self_ensemble else by_default
 st.caption(f"{image.width}x{image.height} -> {width}x{height} pixels; {how}.")
 
 # The synchronised zoom window: the same region of every result, enlarged with nearest-neighbour so
