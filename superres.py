@@ -25,7 +25,7 @@ from metrics import psnr, sharpness, ssim
 
 SCALE = 4
 MODELS = {"srresnet": "srresnet-x4", "srgan": "srgan-x4"}  # --model choice -> folder under weights/
-MAX_INPUT_PIXELS = 1024 * 1024  # the limit, here only: 1 megapixel in, 16 megapixels out (~35 s in two passes on 2 CPU cores)
+MAX_INPUT_PIXELS = 1024 * 1024  # the limit, here only: 1 megapixel in, 16 megapixels out (four times the 512x512 benchmark of BENCHMARKS.md)
 BORDER = 4  # pixels removed at each edge before PSNR/SSIM on Y (the literature's protocol at x4)
 ALPHA_NOTE = "transparency was dropped: the image was composited on black before upscaling"
 
