@@ -30,7 +30,6 @@ from huggingface_hub.utils import validate_repo_id
 import limits
 import models
 from images import LoadedImage, to_tensor
-from models.ensemble import Ensemble
 from saliency import grad_cam
 
 log = logging.getLogger("medlab.inference")
@@ -264,7 +263,7 @@ def classify(image: LoadedImage, *, modality: str | None = None, seen: dict[str,
     model = load_model(name)
     x = to_tensor(image, channels=model.config.in_channels)
     with computing():
-        p, members = model.predict_with_members(x) if isinstance(model, Ensemble) else (model.predict(x), None)
+        p, members = model.predict_with_members(x)  # members: an ensemble's networks, each on its own
 
     def named(probabilities: torch.Tensor) -> dict[str, float]:
         return {c: round(v, 4) for c, v in zip(model.class_names, probabilities.tolist())}

@@ -67,6 +67,12 @@ class CalibratedClassifier(MedLabModel):
         """Calibrated class probabilities (B, K) for images (B, C, H, W) in [0, 1]."""
         return torch.softmax(self(images) / self.temperature, dim=1)
 
+    @torch.no_grad()
+    def predict_with_members(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(`predict`'s answer (B, K), each member's (M, B, K)): one network has no members, so None;
+        an ensemble (models/ensemble.py) gives its members' answers from the same pass."""
+        return self.predict(images), None
+
     def decide(self, probabilities: torch.Tensor) -> torch.Tensor:
         """Class indices (B,): the fitted threshold on P(class 1) for two classes, argmax otherwise."""
         if probabilities.shape[1] == 2:

@@ -30,6 +30,9 @@ def test_predict_with_members_gives_predict_and_each_members_answer():
     probabilities, members = ensemble.predict_with_members(images)
     torch.testing.assert_close(probabilities, ensemble.predict(images))
     torch.testing.assert_close(members, torch.stack([m.predict(images) for m in ensemble.members]))
+    one = ensemble.members[0]  # a single network answers the same question: its answer, and no members
+    alone, none = one.predict_with_members(images)
+    assert none is None and torch.equal(alone, one.predict(images))
 
 
 def test_an_ensemble_refuses_members_of_other_classes_or_families():
