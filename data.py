@@ -7,6 +7,7 @@ so a model is trained on exactly the preprocessing it meets at inference.
 """
 import csv
 import gzip
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from torchvision.transforms.functional import gaussian_blur
 
 from images import LUMA, read_image, to_tensor
 
@@ -388,7 +390,7 @@ def balanced_order(labels: torch.Tensor, generator: torch.Generator) -> torch.Te
 def augment(images: torch.Tensor, generator: torch.Generator, *, masks: torch.Tensor | None = None,
             rotate: float = 10.0, scale=(0.85, 1.15), shift: float = 0.08, contrast: float = 0.25,
             gamma: float = 0.3, flip: bool = False, noise: float = 0.0, erase: float = 0.0,
-            vflip: bool = False, colour: float = 0.0):
+            vflip: bool = False, colour: float = 0.0, blur: float = 0.0):
     """Per-image random affine (rotation in degrees, zoom, shift as a fraction) and intensity jitter.
 
     (B, C, H, W) in [0, 1] -> same shape. Flips only where asked: a mirrored chest X-ray is
@@ -398,8 +400,10 @@ def augment(images: torch.Tensor, generator: torch.Generator, *, masks: torch.Te
     makes a classifier gather evidence from the whole image rather than one telltale patch.
     `vflip`: upside-down mirror images too (an endoscope has no up or down); `colour`: each channel
     scaled by its own factor in [1 - colour, 1 + colour] (white balance and tissue tint vary by scope
-    and light). Both off by default: they draw no random numbers then, so the other settings give
-    exactly what they gave before these options existed.
+    and light); `blur`: the largest Gaussian blur (sigma in pixels), each image blurred by its own sigma in
+    [0, blur], so that sharpness (how a figure was scaled) carries no signal. These three are off by
+    default: they draw no random numbers then, so the other settings give exactly what they gave before
+    these options existed.
     """
     b = images.shape[0]
     u = lambda lo, hi: lo + (hi - lo) * torch.rand(b, generator=generator)  # noqa: E731
@@ -419,6 +423,10 @@ def augment(images: torch.Tensor, generator: torch.Generator, *, masks: torch.Te
     if colour:
         gains = 1 - colour + 2 * colour * torch.rand(b, out.shape[1], generator=generator)  # (B, C)
         out = (out * gains.view(b, -1, 1, 1)).clamp(0, 1)
+    if blur:
+        for i, sigma in enumerate(u(0, blur).tolist()):
+            if sigma > 0.2:  # below that a 3-tap kernel is about the identity
+                out[i] = gaussian_blur(out[i], 2 * math.ceil(3 * sigma) + 1, sigma)
     if noise:
         out = (out + u(0, noise).view(b, 1, 1, 1) * torch.randn(out.shape, generator=generator)).clamp(0, 1)
     if erase:

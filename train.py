@@ -132,6 +132,11 @@ SETTINGS = {  # what the model card says about each family's training recipe
                    "loss": "cross-entropy, label smoothing 0.05", "class imbalance": "class-balanced sampling"},
     "kmeans": {"optimiser": "AdamW on the linear layer only, weight decay 0.1, cosine schedule with warm-up",
                "loss": "cross-entropy, label smoothing 0.05", "class imbalance": "class-balanced sampling"},
+    "contrastive": {"optimiser": "AdamW, weight decay 1e-4, cosine schedule with warm-up",
+                    "loss": "NT-Xent (SimCLR): each image's two augmented views must pick each other among the "
+                            "batch's views, by cosine similarity of the projection head's output; labels unused",
+                    "model selection": "none: a fixed schedule keeps the last epoch's weights; validation reports "
+                                       "how often a view picks its twin among the validation images' views"},
     "ensemble": {"combination": "the mean of the members' calibrated probabilities (equal weights); the members "
                                 "are not retrained"},
     "unet": {"optimiser": "AdamW, weight decay 1e-4, cosine schedule with warm-up",
@@ -184,6 +189,12 @@ AUGMENTATIONS = {  # --augment: the data.augment settings, and how the model car
     "crops": (dict(rotate=15.0, scale=(1.0, 1.6), shift=0.15, contrast=0.4, gamma=0.5, noise=0.03, erase=0.3, flip=True),
               "random crops (62-100% of the side), horizontal flips, rotation (15 degrees), gamma and contrast, "
               "Gaussian noise, cutout (p 0.3)"),
+    # Two views of one CT slice for contrastive pretraining (models/contrastive.py): everything a slice's
+    # source changes (framing, exposure, how sharp the figure was) varies between them, the lungs do not.
+    "contrastive": (dict(rotate=20.0, scale=(1.0, 2.0), shift=0.15, contrast=0.5, gamma=0.6, noise=0.04, erase=0.3,
+                         flip=True, blur=1.5),
+                    "random crops (50-100% of the side), horizontal flips, rotation (20 degrees), gamma and contrast, "
+                    "Gaussian blur (sigma up to 1.5 px), Gaussian noise, cutout (p 0.3)"),
     # Small natural photos (CIFAR-10): the usual shifts by up to 4 of 32 px and mirror images (a horse
     # facing left is still a horse), a little zoom and colour jitter; no rotation (photos are upright).
     "photo": (dict(rotate=0.0, scale=(0.9, 1.1), shift=0.125, contrast=0.2, gamma=0.2, flip=True),
@@ -399,6 +410,40 @@ def kmeans_card(args, split, config) -> dict:
         "filters": f"{config.centroids} prototypes from spherical k-means on whitened {config.patch}x{config.patch} "
                    f"windows of the training images, fitted before training (no labels); codes pooled over "
                    f"{' + '.join(f'{g}x{g}' for g in config.pyramid)} grids"}}
+
+
+# -- contrastive pretraining: two augmented views of each training image, labels unused ---------------
+
+
+def contrastive_order(split, generator: torch.Generator) -> torch.Tensor:
+    return torch.randperm(len(split), generator=generator)
+
+
+def contrastive_batch(split, index: torch.Tensor, generator: torch.Generator, args):
+    """Two independently augmented views of the same images (their labels are not read)."""
+    images, _ = split.batch(index)
+    settings = AUGMENTATIONS[args.augment][0]
+    return augment(images, generator, **settings), augment(images, generator, **settings)
+
+
+def contrastive_score(model, split) -> tuple[str, float]:
+    """How often a view picks its twin among all the validation images' views (the contrastive preset,
+    the same views every epoch)."""
+    generator = torch.Generator().manual_seed(0)
+    images, _ = split.batch(torch.arange(len(split)))
+    settings = AUGMENTATIONS["contrastive"][0]
+    model.eval()
+    with torch.no_grad():
+        _, accuracy = model.contrast(augment(images, generator, **settings), augment(images, generator, **settings))
+    return "twin accuracy", float(accuracy)
+
+
+def contrastive_card(args, split, config) -> dict:
+    return {**labelled_card(args, split, config),
+            "data": f"{config.image_size} px {'grayscale' if config.in_channels == 1 else 'colour'} input, labels unused",
+            "summary": f"A small ResNet body pretrained by contrast (SimCLR) on the `{args.dataset}` training images "
+                       f"without their labels, to start a classifier from: `train.py classifier --init-from "
+                       f"{args.out}`."}
 
 
 def ensemble_members(args) -> list[dict]:
@@ -791,6 +836,8 @@ SR_TASK = Task(sr_score, load=sr_load, order=sr_order, batch=sr_batch, config=sr
 TASKS = {
     "classifier": Task(classifier_score, classifier_finish),
     "kmeans": Task(classifier_score, classifier_finish, fit=kmeans_fit, card=kmeans_card),
+    "contrastive": Task(contrastive_score, order=contrastive_order, batch=contrastive_batch, card=contrastive_card,
+                        keep_last=lambda args: True),
     "ensemble": Task(classifier_score, classifier_finish, load=ensemble_load, config=ensemble_config, fit=ensemble_fit,
                      card=ensemble_card),
     "unet": Task(segmenter_score, segmenter_finish),

@@ -34,6 +34,40 @@ class ClassifierConfig:
     per_image_norm: bool = False
 
 
+def resnet_body(in_channels: int, widths: list[int], depths: list[int]) -> tuple[nn.Module, nn.Module, int]:
+    """(stem, stages, channels out): the small ResNet's convolutional body, shared by the classifier and the
+    contrastive encoder that pretrains it (models/contrastive.py), so that their tensors have the same names."""
+    if len(widths) != len(depths):
+        raise ValueError("widths and depths need one entry per stage")
+    stem = conv_bn_act(in_channels, widths[0], stride=2)  # (B, w0, S/2, S/2)
+    stages, c_in = [], widths[0]
+    for width, depth in zip(widths, depths):
+        blocks = [ResidualBlock(c_in, width, stride=2)] + [ResidualBlock(width, width) for _ in range(depth - 1)]
+        stages.append(nn.Sequential(*blocks))
+        c_in = width
+    return stem, nn.Sequential(*stages), c_in  # stages: (B, w[-1], S/2^(1+stages), ...)
+
+
+def prepare_images(images: torch.Tensor, config) -> torch.Tensor:
+    """(B, C, H, W) in [0, 1], any size and 1 or 3 channels -> the normalised input of a network with
+    `config`'s in_channels, image_size, per_image_norm, mean and std."""
+    if images.ndim != 4:
+        raise ValueError(f"expected images of shape (B, C, H, W), got {tuple(images.shape)}")
+    if images.shape[1] != config.in_channels:
+        if config.in_channels == 1 and images.shape[1] == 3:  # luminance, as images.to_tensor
+            images = (images * images.new_tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        else:
+            raise ValueError(f"expected {config.in_channels}-channel images, got {images.shape[1]}")
+    size = config.image_size
+    if images.shape[-2:] != (size, size):
+        images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    if config.per_image_norm:
+        mean = images.mean(dim=(1, 2, 3), keepdim=True)
+        spread = images.std(dim=(1, 2, 3), keepdim=True).clamp_min(0.02)  # a blank image stays finite
+        return (images - mean) / spread
+    return (images - config.mean) / config.std
+
+
 class CalibratedClassifier(MedLabModel):
     """What every MedLab image classifier shares, whatever its network. A subclass builds `prepare`
     (images -> the network's input), `features` (-> the map Grad-CAM explains) and `head` (-> logits),
@@ -93,39 +127,18 @@ class CalibratedClassifier(MedLabModel):
 @register("classifier")
 class Classifier(CalibratedClassifier):
     Config = ClassifierConfig
+    initialises_from = ("contrastive",)  # train.py --init-from: a network pretrained without labels
 
     def __init__(self, config: ClassifierConfig):
         super().__init__(config)
-        if len(config.widths) != len(config.depths):
-            raise ValueError("widths and depths need one entry per stage")
-        self.stem = conv_bn_act(config.in_channels, config.widths[0], stride=2)  # (B, w0, S/2, S/2)
-        stages, c_in = [], config.widths[0]
-        for width, depth in zip(config.widths, config.depths):
-            blocks = [ResidualBlock(c_in, width, stride=2)] + [ResidualBlock(width, width) for _ in range(depth - 1)]
-            stages.append(nn.Sequential(*blocks))
-            c_in = width
-        self.stages = nn.Sequential(*stages)  # (B, w[-1], S/2^(1+stages), ...)
+        self.stem, self.stages, c_in = resnet_body(config.in_channels, config.widths, config.depths)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(config.dropout),
                                   nn.Linear(c_in, len(config.class_names)))
         self.add_calibration()
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) in [0, 1], any size and 1 or 3 channels -> the network's normalised input."""
-        if images.ndim != 4:
-            raise ValueError(f"expected images of shape (B, C, H, W), got {tuple(images.shape)}")
-        if images.shape[1] != self.config.in_channels:
-            if self.config.in_channels == 1 and images.shape[1] == 3:  # luminance, as images.to_tensor
-                images = (images * images.new_tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True)
-            else:
-                raise ValueError(f"expected {self.config.in_channels}-channel images, got {images.shape[1]}")
-        size = self.config.image_size
-        if images.shape[-2:] != (size, size):
-            images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        if self.config.per_image_norm:
-            mean = images.mean(dim=(1, 2, 3), keepdim=True)
-            spread = images.std(dim=(1, 2, 3), keepdim=True).clamp_min(0.02)  # a blank image stays finite
-            return (images - mean) / spread
-        return (images - self.config.mean) / self.config.std
+        return prepare_images(images, self.config)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised input -> the last stage's feature map (B, w[-1], h, w), the layer Grad-CAM explains."""

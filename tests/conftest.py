@@ -18,6 +18,7 @@ torch.set_num_threads(1)  # tests run beside each other and beside training jobs
 TINY = {
     "classifier": dict(image_size=32, widths=[8, 16], depths=[1, 1]),
     "kmeans": dict(image_size=16, patch=4, centroids=8, pyramid=[1, 2]),
+    "contrastive": dict(image_size=32, widths=[8, 16], depths=[1, 1], projection=[16, 8]),
     "ensemble": dict(class_names=["NORMAL", "PNEUMONIA"], image_size=32, members=[
         dict(family="classifier", class_names=["NORMAL", "PNEUMONIA"], image_size=32, widths=[8, 16], depths=[1, 1]),
         dict(family="kmeans", class_names=["NORMAL", "PNEUMONIA"], image_size=16, patch=4, centroids=8, pyramid=[1, 2])]),
