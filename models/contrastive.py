@@ -12,6 +12,9 @@ The network's body has the classifier's tensor names, so a classifier starts fro
 `train.py classifier --init-from <this model's folder>` and then learns from the labels. The
 projection head, through which the contrast is computed (the paper's finding: the layer before it
 transfers better), is dropped then. `predict` gives the pooled body features as unit vectors.
+
+Measured on COVID-CT (the README): networks fine-tuned from it reached validation ROC-AUC 0.73-0.80, no better
+than starting from the chest X-ray model or the k-means network, so no shipped model uses it yet.
 """
 from dataclasses import dataclass, field
 
