@@ -292,11 +292,6 @@ def _generate(model, requested: torch.Tensor | int, seed: int, chunk: int = 250)
     return torch.cat([model.sample(part, generator) for part in requested.split(chunk)])
 
 
-# A generator's images come from one noise seed per split: a candidate chosen on its validation figures
-# never saw the images its test figures are read from (the judge and the real images differ too).
-GENERATOR_SEEDS = {"test": 0, "val": 1, "train": 2}
-
-
 def evaluate_generator(model, root: Path, split: str, dataset: str, *, per_class: int = 500, seed: int = 0) -> tuple[str, dict]:
     """A generator judged by its data set's independent classifier (evaluators.EVALUATORS), against the
     real `split` images at the generator's own resolution:
@@ -468,8 +463,10 @@ def main(argv=None) -> dict:
     elif model.family == "vae":
         protocol, body = evaluate_vae(model, root, dataset, args.split, Path(path) if not args.no_write else None)
     elif model.family in GENERATOR_FAMILIES:
+        import evaluators  # as in evaluate_generator: loaded only where a generator is measured
+
         protocol, body = evaluate_generator(model, root, args.split, dataset, per_class=args.per_class,
-                                            seed=GENERATOR_SEEDS[args.split])
+                                            seed=evaluators.GENERATOR_SEEDS[args.split])
         if args.cas and model.conditional:
             body["cas"] = classification_accuracy_score(model, root, args.split, dataset)
     elif model.family == "pixelda":  # the headline is the target domain, whichever data set it was trained on

@@ -18,6 +18,11 @@ EVALUATORS = {
     "covid_ct": "covid-ct",  # the COVID CT ensemble (k-means network + small ResNet): test ROC-AUC 0.805, accuracy 0.700
 }
 
+# The noise seed a generator's images are drawn from, by the split they are measured against: a generator
+# chosen on validation (evaluate.py --split val, or train.py's monitor) never saw the images its test
+# figures are read from.
+GENERATOR_SEEDS = {"test": 0, "val": 1, "train": 2}
+
 
 @torch.no_grad()
 def judge(model, images: torch.Tensor, *, batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:

@@ -799,7 +799,7 @@ def gan_score(model, split) -> tuple[str, float]:
         return "none (no judge)", 0.0
     judge = _JUDGES.get(name) or _JUDGES.setdefault(name, models.load(folder))
     model.eval()
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator().manual_seed(evaluators.GENERATOR_SEEDS["val"])
     if model.conditional:
         requested = torch.arange(len(model.class_names)).repeat_interleave(50)
         probabilities, _ = evaluators.judge(judge, model.sample(requested, generator))

@@ -198,7 +198,7 @@ def test_train_then_evaluate_a_generator(data_root, tmp_path, monkeypatch):
     # miniature's val split is too small for a Fréchet distance, and says so; train takes the same path.
     with pytest.raises(SystemExit, match="too few for a Fréchet distance"):
         evaluate.main(["g", "--data-root", str(data_root), "--per-class", "6", "--split", "val", "--no-write"])
-    assert len(set(evaluate.GENERATOR_SEEDS.values())) == 3 and result["seed"] == evaluate.GENERATOR_SEEDS["test"]
+    assert len(set(evaluators.GENERATOR_SEEDS.values())) == 3 and result["seed"] == evaluators.GENERATOR_SEEDS["test"]
     other = evaluate.main(["g", "--data-root", str(data_root), "--per-class", "6", "--split", "train", "--no-write",
                            "--threads", "1"])
     assert other["seed"] == 2 and "seed 2" in other["protocol"]
