@@ -259,7 +259,7 @@ def sample(args) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for i, image in enumerate(made.images):
-        written = out / f"{args.model}-{args.label or 'any'}-seed{args.seed}-{i:02d}.png"
+        written = out / f"{Path(args.model).name}-{args.label or 'any'}-seed{args.seed}-{i:02d}.png"  # a folder's name
         written.write_bytes(generators.png(image))
         line = {"file": str(written), "model": args.model, "label": args.label, "seed": args.seed, "index": i}
         if made.verdicts:

@@ -94,6 +94,9 @@ def test_predict_sample_writes_pngs_and_refuses_an_unknown_label(gan_weights, mo
     assert [Path(line["file"]).name for line in lines] == [f"acgan-cxr-NORMAL-seed1-{i:02d}.png" for i in range(3)]
     assert all(line["judged_as"] in CLASSES and line["judge"] == "cxr-pneumonia" for line in lines)
     assert Image.open(lines[0]["file"]).size == (16, 16)
+    # A generator given as a folder (a candidate, not shipped) writes into --out too, named by the folder.
+    predict.main(["sample", str(gan_weights / "acgan-cxr"), "--label", "NORMAL", "--n", "1", "--out", str(tmp_path / "o")])
+    assert [p.name for p in (tmp_path / "o").iterdir()] == ["acgan-cxr-NORMAL-seed0-00.png"]
     with pytest.raises(SystemExit, match="unknown class '7': this generator makes NORMAL, PNEUMONIA"):
         predict.main(["sample", "acgan-cxr", "--label", "7", "--out", str(tmp_path)])
     with pytest.raises(SystemExit, match="unknown generator 'nope'; shipped: acgan-cxr, dcgan-cxr"):
