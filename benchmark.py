@@ -96,7 +96,7 @@ def super_resolution(data_root: str | None, repeats: int) -> None:
         model = None if method == "bicubic" else inference.load_model(superres.MODELS[method])
         tiles = ""
         if model is not None:
-            passes = len(model.config.transforms)
+            passes = superres.passes(model)
             tiles = f", {model.config.tile}-px tiles + {model.config.overlap}-px overlap" + (
                 ", x8 self-ensemble" if self_ensemble else f", its default of {passes} passes" if passes > 1 else "")
         cpu = []

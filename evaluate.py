@@ -146,7 +146,7 @@ def evaluate_super_resolution(model, root: Path, split: str) -> tuple[str, dict]
     are read and upscaled exactly as `predict.py upscale` does it (superres.upscale)."""
     import superres
 
-    passes = len(model.config.transforms)  # the model's default; one pass is measured too when that is more
+    passes = superres.passes(model)  # the model's default; one pass is measured too when that is more
 
     def measure(low, high: np.ndarray) -> dict:  # one image: low a LoadedImage, high its pixels
         return {"bicubic": superres.compare(superres.upscale(low, None), high),

@@ -91,7 +91,7 @@ def upscale(path: str | None, method: str = "srresnet") -> tuple[dict, np.ndarra
         raise refuse(f"the lab's models cannot be loaded: {error}") from None
     answer = {"file": image.name, "model": superres.MODELS.get(method, "bicubic"),
               "self_ensemble": False,  # the model's default passes: the API does not offer the slower x8
-              "passes": 0 if model is None else len(model.config.transforms),
+              "passes": superres.passes(model),
               "input_size": [image.width, image.height], "output_size": [pixels.shape[1], pixels.shape[0]],
               "notes": superres.notes(image)}
     return answer, np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8)

@@ -98,7 +98,7 @@ def upscale(args) -> None:
         pixels = superres.upscale(image, model, self_ensemble=args.self_ensemble)
         target = out / f"{Path(path).stem}-{args.model}-x4.png"
         target.write_bytes(superres.png_bytes(pixels, sixteen_bit=image.bit_depth > 8))
-        passes = 0 if model is None else 8 if args.self_ensemble else len(model.config.transforms)
+        passes = superres.passes(model, self_ensemble=args.self_ensemble)
         return {"model": name or "bicubic", "self_ensemble": args.self_ensemble and model is not None, "passes": passes,
                 "input_size": [image.width, image.height],
                 "output_size": [pixels.shape[1], pixels.shape[0]], "output": str(target),

@@ -22,6 +22,7 @@ import inference
 from data import downscale
 from images import LoadedImage
 from metrics import psnr, sharpness, ssim
+from models.srresnet import SELF_ENSEMBLE
 
 SCALE = 4
 MODELS = {"srresnet": "srresnet-x4", "srgan": "srgan-x4"}  # --model choice -> folder under weights/
@@ -61,6 +62,14 @@ def bicubic(x: torch.Tensor) -> torch.Tensor:
     channels = [np.asarray(Image.fromarray(c.numpy(), mode="F").resize((w * SCALE, h * SCALE), Image.BICUBIC))
                 for c in x[0]]
     return torch.from_numpy(np.stack(channels))[None].clamp(0, 1)
+
+
+def passes(model, *, self_ensemble: bool = False) -> int:
+    """How many passes `upscale` makes with `model`: 0 for bicubic (model None), all 8 rotations and
+    mirror images with the self-ensemble, otherwise the model's default (its config's `transforms`)."""
+    if model is None:
+        return 0
+    return SELF_ENSEMBLE if self_ensemble else len(model.config.transforms)
 
 
 def upscale(image: LoadedImage, model, *, progress=None, self_ensemble: bool = False,

@@ -24,7 +24,7 @@ mode = st.radio("What to do", ["upscale", "restore"], horizontal=True, format_fu
     "restore": "Downscale x4, then restore (for an image you have at high resolution: measures against it)"}.get)
 upload = st.file_uploader("An image (PNG, JPEG, TIFF, DICOM, ...; 16-bit and grayscale are fine)",
                           type=None, key="sr-upload")
-passes = {method: len(ui.load_model(name).config.transforms) for method, name in superres.MODELS.items()}
+passes = {method: superres.passes(ui.load_model(name)) for method, name in superres.MODELS.items()}
 by_default = ", ".join(f"{METHODS[method]} in {n} pass{'es' if n > 1 else ''}" for method, n in passes.items())
 self_ensemble = st.toggle("Self-ensemble (8 passes)", key="sr-self-ensemble", help=(
     "Each network upscales the image's 8 rotations and mirror images; the 8 answers, turned back, are averaged. "

@@ -160,6 +160,8 @@ def test_a_default_of_two_transforms_averages_those_two_passes():
     for wrong in ([], [0, 0], [8]):
         with pytest.raises(ValueError, match="transforms must be distinct numbers in 0..7"):
             tiny_model("srresnet", transforms=wrong)
+    # What every surface reports as the passes made: bicubic none, the default two, the self-ensemble all 8.
+    assert [superres.passes(None), superres.passes(model), superres.passes(model, self_ensemble=True)] == [0, 2, 8]
 
 
 @pytest.mark.parametrize("loss", ["l1", "l2"])
