@@ -226,7 +226,7 @@ def evaluate_vae(model, root: Path, dataset: str, split: str, folder: Path | Non
     per image, and for a conditional VAE with a judge in evaluators.py, GAN-test of its samples. With a
     weights folder, also writes the split's latent map (codes, labels; thumbnails only for MNIST)."""
     import latent
-    from evaluators import EVALUATORS, judge
+    from evaluators import EVALUATORS, GENERATOR_SEEDS, judge
     from metrics import gan_test, psnr, ssim
     from train import vae_elbo
 
@@ -259,14 +259,17 @@ def evaluate_vae(model, root: Path, dataset: str, split: str, folder: Path | Non
         judge_model = models.load(WEIGHTS / EVALUATORS[dataset])
         per_class = 1000 if len(c.class_names) > 2 else 500
         requested = torch.arange(len(c.class_names)).repeat_interleave(per_class)
-        samples = torch.cat([model.sample(chunk, generator=torch.Generator().manual_seed(k))
+        # One seed per 500 samples, from a base that depends on the split (test: seeds 0, 1, ...), so that
+        # validation and test never read the same samples.
+        first_seed = 1000 * GENERATOR_SEEDS[split]
+        samples = torch.cat([model.sample(chunk, generator=torch.Generator().manual_seed(first_seed + k))
                              for k, chunk in enumerate(requested.split(500))])
         probabilities, _ = judge(judge_model, samples)
         real, _ = judge(judge_model, data.batch(slice(0, len(data)))[0])
         result["gan_test"] = gan_test(probabilities.numpy(), requested.numpy(), c.class_names)
         result["gan_test"].update(judge=EVALUATORS[dataset], samples=len(requested),
                                   judge_accuracy_on_real=float((real.argmax(1) == data.labels).float().mean()))
-        protocol += (f"; GAN-test: {per_class} samples per class (z ~ N(0, I), seeds 0, 1, ... per 500), read by the "
+        protocol += (f"; GAN-test: {per_class} samples per class (z ~ N(0, I), seeds {first_seed}, {first_seed + 1}, ... per 500), read by the "
                      f"independent judge {EVALUATORS[dataset]} (its accuracy on the real images of this split beside it)")
     if folder is not None and split == "test":
         keep = np.sort(np.random.default_rng(0).permutation(len(data))[:MAP_SIZE])

@@ -270,3 +270,29 @@ def test_the_float32_ssim_of_the_loss_is_metrics_ssim():
 
     a, b = torch.rand(2, 3, 24, 24), torch.rand(2, 3, 24, 24)
     torch.testing.assert_close(ssim_loss_term(a, b), ssim(a, b).float(), atol=1e-5, rtol=0)
+
+
+def test_a_conditional_vae_is_judged_on_other_samples_for_val_than_for_test(data_root, tmp_path, monkeypatch):
+    """evaluate.py's GAN-test of a conditional VAE draws its samples from a seed that depends on the split, as a
+    generator's do: a VAE chosen on validation never saw the samples its test figure is read from."""
+    import evaluators
+
+    weights = tmp_path / "weights"
+    tiny_model("classifier", class_names=["NORMAL", "PNEUMONIA"]).save_pretrained(weights / "judge")
+    torch.manual_seed(0)
+    tiny_model("vae", conditional=True, class_names=["NORMAL", "PNEUMONIA"], in_channels=1).save_pretrained(weights / "cvae")
+    monkeypatch.setattr(evaluate, "WEIGHTS", weights)
+    monkeypatch.setitem(evaluators.EVALUATORS, "chest_xray", "judge")
+    drawn, sample = [], VAE.sample
+
+    def recording_sample(self, labels, generator=None):
+        drawn.append(generator.initial_seed())
+        return sample(self, labels, generator)
+
+    monkeypatch.setattr(VAE, "sample", recording_sample)
+    reports = {split: evaluate.main([str(weights / "cvae"), "--data-root", str(data_root), "--dataset", "chest_xray",
+                                     "--split", split, "--no-write", "--threads", "1"])
+               for split in ("test", "val")}
+    assert drawn == [0, 1, 1000, 1001]  # 500 samples per class, two classes: two seeds per split
+    assert "seeds 0, 1, ..." in reports["test"]["protocol"] and "seeds 1000, 1001, ..." in reports["val"]["protocol"]
+    assert set(reports["val"]["gan_test"]["per_class"]) == {"NORMAL", "PNEUMONIA"}
