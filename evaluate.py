@@ -269,8 +269,9 @@ def evaluate_vae(model, root: Path, dataset: str, split: str, folder: Path | Non
         result["gan_test"] = gan_test(probabilities.numpy(), requested.numpy(), c.class_names)
         result["gan_test"].update(judge=EVALUATORS[dataset], samples=len(requested),
                                   judge_accuracy_on_real=float((real.argmax(1) == data.labels).float().mean()))
-        protocol += (f"; GAN-test: {per_class} samples per class (z ~ N(0, I), seeds {first_seed}, {first_seed + 1}, ... per 500), read by the "
-                     f"independent judge {EVALUATORS[dataset]} (its accuracy on the real images of this split beside it)")
+        protocol += (f"; GAN-test: {per_class} samples per class (z ~ N(0, I), seeds {first_seed}, {first_seed + 1}, "
+                     f"... per 500), read by the independent judge {EVALUATORS[dataset]} (its accuracy on the real "
+                     "images of this split beside it)")
     if folder is not None and split == "test":
         keep = np.sort(np.random.default_rng(0).permutation(len(data))[:MAP_SIZE])
         thumbnails = None
