@@ -273,6 +273,9 @@ def parse_args(argv=None):
     gan.add_argument("--diff-augment", default="", help="DiffAugment policies, e.g. color,translation,cutout")
     gan.add_argument("--epoch-size", type=int, help="real images per epoch (default: the whole split)")
     gan.add_argument("--mode-seeking", type=float, help="weight of the mode-seeking term (default: the family's)")
+    gan.add_argument("--class-weight", type=float,
+                     help="ACGAN: weight of the class loss beside the adversarial loss (default: 1); more names the "
+                          "classes more surely, at a cost in variety within a class")
     gan.add_argument("--twin-weight", type=float,
                      help="ACGAN: add TAC-GAN's twin class head, which learns generated images' classes, and reward G "
                           "with this weight for fooling it (more variety within a class; the paper: 1)")
@@ -812,7 +815,7 @@ def gan_score(model, split) -> tuple[str, float]:
 def gan_config(args, data) -> dict:
     return {"class_names": data.class_names, "image_size": args.image_size, "in_channels": args.channels,
             "widths": args.widths, "latent_dim": args.latent_dim, "loss": args.loss, "mode_seeking": args.mode_seeking,
-            "twin_weight": args.twin_weight,
+            "class_weight": args.class_weight, "twin_weight": args.twin_weight,
             "diff_augment": [p for p in args.diff_augment.split(",") if p]}
 
 
