@@ -181,7 +181,8 @@ def test_train_then_evaluate_a_generator(data_root, tmp_path, monkeypatch):
     config = json.loads((out / "config.json").read_text())
     assert config["loss"] == "least-squares" and config["diff_augment"] == ["color", "translation"]
     assert config["class_weight"] == 2 and config["twin_weight"] == 0.5
-    assert "twin classifier: TAC-GAN" in (out / "README.md").read_text()
+    card = (out / "README.md").read_text()
+    assert "twin classifier: TAC-GAN" in card and "class weight: 2.0 x the class cross-entropy" in card
     monkeypatch.setattr(evaluate, "CAS_RECIPE", dict(widths=[4, 8], depths=[1, 1], epochs=1, per_class=8, batch=8, lr=1e-3))
     result = evaluate.main(["g", "--data-root", str(data_root), "--per-class", "6", "--cas", "--threads", "1"])
     assert result["cas"]["n_train"] == 16 and result["cas"]["n_test"] == 12
