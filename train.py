@@ -820,16 +820,18 @@ def gan_config(args, data) -> dict:
 
 
 def gan_card(args, data, config) -> dict:
+    settings = {}
+    if config.class_weight != 1:
+        settings["class weight"] = f"{config.class_weight} x the class cross-entropy, in D's loss and G's"
+    if config.twin_weight:
+        settings["twin classifier"] = (f"TAC-GAN (Gong et al., 2019): a twin class head in D learns the classes of "
+                                       f"generated images; G's loss subtracts {config.twin_weight} x its cross-entropy")
     return {"data": f"({', '.join(data.class_names)}), generating {config.image_size} px "
                     f"{'grayscale' if config.in_channels == 1 else 'colour'} images; generator widths {config.widths} "
                     f"from a {config.latent_dim}-d noise vector, discriminator the same widths in reverse",
             "augmentation": ("DiffAugment (" + ", ".join(config.diff_augment) + ") on real and generated images "
                              "before the discriminator") if config.diff_augment else "none",
-            "settings": {**({"class weight": f"{config.class_weight} x the class cross-entropy, in D's loss and G's"}
-                            if config.class_weight != 1 else {}),
-                         **({"twin classifier": f"TAC-GAN (Gong et al., 2019): a twin class head in D learns the "
-                                                f"classes of generated images; G's loss subtracts {config.twin_weight} x "
-                                                "its cross-entropy"} if config.twin_weight else {})}}
+            "settings": settings}
 
 
 GAN_TASK = Task(gan_score, load=gan_load, order=gan_order, batch=gan_batch, config=gan_config, card=gan_card,

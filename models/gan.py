@@ -199,8 +199,9 @@ class GAN(MedLabModel):
             raise ValueError(f"discriminator_norm must be 'spectral' or 'batch', got {config.discriminator_norm!r}")
         if config.discriminator_norm == "batch" and config.loss == "wgan-gp":
             raise ValueError("wgan-gp penalises each sample's gradient: use discriminator_norm 'spectral', not 'batch'")
-        if config.twin_weight and self.conditioning != "auxiliary":
-            raise ValueError(f"twin_weight is ACGAN's (its discriminator names classes); {self.family} has no class head")
+        if (config.twin_weight or config.class_weight != 1) and self.conditioning != "auxiliary":
+            raise ValueError(f"twin_weight and class_weight are ACGAN's (its discriminator names classes); "
+                             f"{self.family} has no class head")
         if set(config.diff_augment) - set(DIFF_AUGMENT):
             raise ValueError(f"unknown DiffAugment policy in {config.diff_augment}; choose from {', '.join(DIFF_AUGMENT)}")
         self.generator = Generator(config, conditional=self.conditional)

@@ -132,8 +132,10 @@ def test_the_twin_classifier_learns_generated_classes_and_only_acgan_has_one():
     losses = [model.training_step((*two_class_batch(seed=step), rng), optimizers)["d_twin_loss"] for step in range(30)]
     assert not torch.equal(before, model.discriminator.twin.parametrizations.weight.original)
     assert all(torch.isfinite(torch.tensor(losses))) and losses[0] > 0
-    with pytest.raises(ValueError, match="twin_weight is ACGAN's"):
+    with pytest.raises(ValueError, match="twin_weight and class_weight are ACGAN's"):
         tiny_model("cgan", twin_weight=0.5)
+    with pytest.raises(ValueError, match="twin_weight and class_weight are ACGAN's"):
+        tiny_model("dcgan", class_weight=2.0)
 
 
 def test_diff_augment_keeps_shapes_and_gradients_and_follows_the_seed():
