@@ -7,7 +7,7 @@ path: read the file, recognise the modality, classify), a batch of 32, Grad-CAM,
 With --sr, only super-resolution instead: a 512x512 photo (a crop of Set14's img_002) made
 2048x2048 by bicubic, srresnet-x4 and srgan-x4 through `superres.upscale`, tiles and all (and SRResNet
 with its x8 self-ensemble, the page's option).
-With --ct, the same figures for the COVID CT path (covid-ct, an ensemble of two networks) instead.
+With --ct, the same figures for the COVID CT path (covid-ct) instead; with --segment, the polyp segmenter's.
 With --latent MODEL ..., only the decoding of one code by each latent model (the Latent page's sliders).
 With --app it also starts `streamlit run app.py`, opens it in headless Chromium, uploads an image
 and times start to first shown prediction. Copy the output into BENCHMARKS.md.
@@ -131,6 +131,27 @@ def latent_decode(repeats: int, names: list[str]) -> None:
                   timed(lambda: model.decode(code, labels), repeats)))
 
 
+def segmentation(data_root: str | None, repeats: int) -> None:
+    """Milliseconds to segment one Kvasir-SEG test frame with the shipped polyp segmenter (target <= 300 ms),
+    the network alone and the routed path (read, recognise, segment)."""
+    name = inference.SEGMENTERS["endoscopy"]
+    frames = sorted((data.data_root(data_root) / "kvasir_seg/images").glob("*.jpg"))
+    if not frames:
+        raise SystemExit("no kvasir_seg/images under the data root: pass --data-root")
+    raw = frames[0].read_bytes()
+    image = read_image(raw, name=frames[0].name)
+    model = inference.load_model(name)
+    x = to_tensor(image, channels=3)
+    print(f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+          f"torch {torch.__version__}; {repeats} repeats after one warm-up.\n")
+    print("| what | p50 ms | p95 ms | runs |\n|---|---|---|---|")
+    print(row(f"{name}, one {image.pixels.shape[1]}x{image.pixels.shape[0]} frame", timed(lambda: model.predict(x), repeats)))
+    print(row("routed path: read the file, recognise modality, segment", timed(
+        lambda: inference.segment(read_image(raw, name=frames[0].name)), repeats)))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\nPeak resident memory of this process: {peak:.0f} MB.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=50)
@@ -139,6 +160,7 @@ def main() -> None:
     parser.add_argument("--sr", action="store_true",
                         help="benchmark super-resolution x4 instead (a tenth of --repeats, at least 1: each run takes seconds)")
     parser.add_argument("--ct", action="store_true", help="the COVID CT path (covid-ct) instead of the chest X-ray one")
+    parser.add_argument("--segment", action="store_true", help="the polyp segmenter instead (one colonoscopy frame)")
     parser.add_argument("--latent", nargs="+", metavar="MODEL",
                         help="benchmark decoding one code with these latent models instead (the Latent page's sliders)")
     args = parser.parse_args()
@@ -147,6 +169,8 @@ def main() -> None:
         return latent_decode(args.repeats, args.latent)
     if args.sr:
         return super_resolution(args.data_root, max(1, args.repeats // 10))
+    if args.segment:
+        return segmentation(args.data_root, args.repeats)
 
     modality = "ct" if args.ct else "chest_xray"
     name, _, pattern, what = PATHS[modality]

@@ -92,6 +92,19 @@ def roc(evaluation: dict) -> go.Figure:
                    legend=dict(x=0.98, y=0.02, xanchor="right", yanchor="bottom"))
 
 
+def roc_overlay(rows: list[dict], title: str) -> go.Figure:
+    """Several models' ROC curves on one test split (scripts/compare_transfer.py's rows), AUC in the legend."""
+    fig = go.Figure([go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color=HALF, dash="dash"), name="chance")])
+    for row in rows:
+        fig.add_trace(go.Scatter(x=row["roc"]["fpr"], y=row["roc"]["tpr"], mode="lines", line=dict(width=3),
+                                 name=f"{row['label']} (AUC {row['roc_auc']:.3f})",
+                                 hovertemplate="FPR %{x:.3f}, TPR %{y:.3f}<extra></extra>"))
+    return _layout(fig, title, height=460,
+                   xaxis=dict(title="false positive rate (1 - specificity)", range=[0, 1]),
+                   yaxis=dict(title="true positive rate (sensitivity)", range=[0, 1.02]),
+                   legend=dict(x=0.98, y=0.02, xanchor="right", yanchor="bottom"))
+
+
 def precision_recall(evaluation: dict) -> go.Figure:
     """Precision-recall curve with its average precision, the prevalence baseline and the operating points."""
     curve = evaluation["pr"]

@@ -45,7 +45,7 @@ LOOKS_LIKE = {"chest_xray": "looks like a chest X-ray", "ct": "looks like a CT s
 SEGMENTERS = {"endoscopy": "polyp-unet"}  # modality -> the weights folder of its segmenter
 # The families a routed model may be: a classifier's place takes any calibrated classifier (one network, the
 # k-means network, or an ensemble of them); the segmenter's, a U-Net.
-CLASSIFIER_FAMILIES = ("classifier", "kmeans", "ensemble")
+CLASSIFIER_FAMILIES = ("classifier", "efficientnet", "kmeans", "ensemble")
 FAMILIES = {"polyp-unet": ("unet",)}
 ROUTE_CONFIDENCE = 0.8  # below this, the recognizer is unsure and the image is refused
 FOUND_AREA = 0.005  # "polyp found" when the predicted mask covers at least 0.5% of the frame

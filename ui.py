@@ -291,6 +291,13 @@ def read_eval(name: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def transfer_comparison(name: str) -> dict | None:
+    """weights/<name>/transfer.json (scripts/compare_transfer.py): the model beside others trained from scratch,
+    on frozen ImageNet features and fine-tuned, on the same test split; None where there is none."""
+    path = inference.WEIGHTS / name / "transfer.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def model_card(name: str) -> str:
     """The model card (README.md) without its YAML front matter, ready for st.markdown."""
     path = inference.WEIGHTS / name / "README.md"

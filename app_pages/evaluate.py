@@ -18,6 +18,11 @@ METRICS = {  # key in eval.json -> (label, what it means, for the (?) tooltip)
 }
 CONFUSION_HELP = ("Rows: the true class; columns: what the model said. The percentage (and the colour) is the "
                   "share of the row: the diagonal holds each class's recall.")
+TRANSFER_LESSON = (
+    "A network that learned to see from 1.3 million ImageNet photos starts with edge, texture and shape detectors "
+    "that a few hundred medical images could never teach it; fine-tuning them beats training from scratch, and "
+    "beats keeping them frozen, because medical images are not photos. But pretraining does not fix the data: "
+    "where the training and test images come from different sources, every model here inherits that gap.")
 ECE_HELP = "How far the stated probabilities are from the observed frequencies (0 is perfect)."
 
 st.title("Evaluate")
@@ -72,6 +77,23 @@ if "at_threshold" in evaluation:  # two classes: threshold-free figures, then ea
     left, right = st.columns(2)
     left.plotly_chart(charts.roc(evaluation), key="roc")
     right.plotly_chart(charts.precision_recall(evaluation), key="pr")
+
+    comparison = ui.transfer_comparison(name)
+    if comparison:  # the same test split, from scratch, on frozen ImageNet features and fine-tuned
+        st.subheader("What ImageNet pretraining buys")
+        st.write(TRANSFER_LESSON)
+        number = st.column_config.NumberColumn
+        st.dataframe(pd.DataFrame([{**r, "train_minutes": r["train_seconds"] / 60 if r["train_seconds"] else None,
+                                    "parameters": r["parameters"] / 1e6} for r in comparison["rows"]]),
+                     hide_index=True, column_order=["label", "accuracy", "f1", "roc_auc", "train_minutes", "parameters"],
+                     column_config={"label": "model", "accuracy": number("accuracy", format="%.3f"),
+                                    "f1": number("F1", format="%.3f"), "roc_auc": number("ROC-AUC", format="%.3f"),
+                                    "train_minutes": number("training (min, this 2-core CPU)", format="%.0f"),
+                                    "parameters": number("parameters (M)", format="%.2f")})
+        st.caption("Accuracy and F1 at each model's own threshold chosen on validation; "
+                   f"`{comparison['rows'][0]['protocol']}`. Written by `scripts/compare_transfer.py`.")
+        left, _ = st.columns([3, 1])
+        left.plotly_chart(charts.roc_overlay(comparison["rows"], "ROC curves on the same test images"), key="roc-transfer")
 
 elif classes:  # more than two classes, e.g. the modality recognizer
     st.subheader("Headline figures")

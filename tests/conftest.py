@@ -17,6 +17,7 @@ torch.set_num_threads(1)  # tests run beside each other and beside training jobs
 # The smallest configuration of every registered family; a new family adds its own here.
 TINY = {
     "classifier": dict(image_size=32, widths=[8, 16], depths=[1, 1]),
+    "efficientnet": dict(image_size=32),  # Lite0's width is fixed by its ImageNet weights; only the input is small
     "kmeans": dict(image_size=16, patch=4, centroids=8, pyramid=[1, 2]),
     "contrastive": dict(image_size=32, widths=[8, 16], depths=[1, 1], projection=[16, 8]),
     "ensemble": dict(class_names=["NORMAL", "PNEUMONIA"], image_size=32, members=[

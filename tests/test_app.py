@@ -369,6 +369,25 @@ def test_evaluate_shows_metrics_charts_and_model_card(chest_weights, use_weights
     assert not at.expander[0].markdown[0].value.startswith("---")  # front matter removed
 
 
+def test_evaluate_shows_what_pretraining_buys_where_it_was_measured(chest_weights, use_weights, tmp_path):
+    import shutil
+
+    folder = shutil.copytree(chest_weights, tmp_path / "weights")
+    evaluation = json.loads((folder / "cxr-pneumonia/eval.json").read_text())
+    row = {"model": "cxr-pneumonia", "family": "classifier", "parameters": 1_500_000, "accuracy": 0.9, "f1": 0.91,
+           "roc_auc": evaluation["roc_auc"], "threshold": 0.5, "epochs": 3, "roc": evaluation["roc"],
+           "command": evaluation["command"], "protocol": evaluation["protocol"]}
+    (folder / "cxr-pneumonia/transfer.json").write_text(json.dumps({"dataset": "chest_xray", "split": "test", "rows": [
+        {**row, "label": "from scratch", "train_seconds": 600},
+        {**row, "label": "fine-tuned from ImageNet", "train_seconds": None}]}))
+    use_weights(folder)
+    at = run("app_pages/evaluate.py")
+    assert "What ImageNet pretraining buys" in text(at)
+    table = at.dataframe[0].value
+    assert list(table["label"]) == ["from scratch", "fine-tuned from ImageNet"] and table["train_minutes"][0] == 10
+    assert len(charts(at)) == 6  # the model's five, and the overlaid ROC curves
+
+
 def test_evaluate_a_multiclass_model_shows_accuracy_and_calibration(chest_weights, use_weights):
     use_weights(chest_weights)
     at = run("app_pages/evaluate.py")
