@@ -10,11 +10,17 @@
     python predict.py sample acgan-mnist --label 7 --n 16 --seed 0 --out sevens/
 
 Each line has `file` (the path as given), `modality`, `model`, `label` and `probabilities` (and, from an
-ensemble, `members`: each network's own); or `file` and `error` when the file could not be read or no model
-could judge it. The other files
+ensemble, `members`: each network's own); or `file` and `error` when the file could not be read, no model
+could judge it or its result could not be written (a read-only folder, a name too long). The other files
 are still processed. Exit status 0 unless the command itself was wrong.
+
+Output files are named after their inputs: segment <stem>.png, upscale <stem>-<model>-x4.png, adapt
+<stem>-seed<S>.png. When two inputs would give one name (a/x.png and b/x.png), the later gets -2, -3, ...
+before the extension (x.png, x-2.png); each line says where its file went. A file left by an earlier run
+is replaced, but an input never is: an output folder where a result would replace an input is refused.
 """
 import argparse
+import errno
 import json
 import sys
 from pathlib import Path
@@ -29,13 +35,51 @@ from images import ImageReadError, read_image, to_tensor
 from models import WeightsError
 
 
-def each_file(args, judge, describe) -> None:
-    """Run `judge(path) -> dict` on every file and print a line for each; a failure is that file's
-    `error` line, and the other files go on."""
-    for path in args.files:
+class WriteError(ValueError):
+    """An output file that could not be written; the text says which and why."""
+
+
+def write(target: Path, save) -> None:
+    """`save(target)`, creating its folder first; an OS error becomes a WriteError saying what to do."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        save(target)
+    except (FileExistsError, NotADirectoryError):  # mkdir met a file
+        raise WriteError(f"could not write {target}: a file stands where its folder should be; "
+                         "choose another output folder") from None
+    except OSError as error:
+        hint = ("rename the input to something shorter" if error.errno == errno.ENAMETOOLONG else
+                "choose an output folder you can write to")
+        raise WriteError(f"could not write {target} ({error.strerror or error}): {hint}") from None
+
+
+def output_paths(files: list[str], folder: Path, name, option: str) -> list[Path]:
+    """Where each input's result goes: `folder / name(Path(file))`, the later of two equal names with -2, -3,
+    ... before the extension. Exits if a result would replace one of the inputs."""
+    targets, taken = [], set()
+    for file in files:
+        target = folder / name(Path(file))
+        stem, n = target.stem, 1
+        while target.name.lower() in taken:  # lower: on macOS and Windows, X.png and x.png are one file
+            n += 1
+            target = target.with_name(f"{stem}-{n}{target.suffix}")
+        taken.add(target.name.lower())
+        targets.append(target)
+    inputs = {Path(file).resolve() for file in files}
+    for target in targets:
+        if target.resolve() in inputs:
+            sys.exit(f"{option} {folder}: a result named {target.name} would replace the input {target}; "
+                     "choose another folder for the results")
+    return targets
+
+
+def each_file(args, judge, describe, targets: list[Path] | None = None) -> None:
+    """Run `judge(path) -> dict` (or `judge(path, target)`, with each file's entry of `targets`) on every
+    file and print a line for each; a failure is that file's `error` line, and the other files go on."""
+    for i, path in enumerate(args.files):
         try:
-            line = judge(path)
-        except (ImageReadError, inference.Refusal, superres.TooLarge) as error:
+            line = judge(path) if targets is None else judge(path, targets[i])
+        except (ImageReadError, inference.Refusal, superres.TooLarge, WriteError) as error:
             line = {"file": path, "error": str(error)}
         line["file"] = path  # the path exactly as given
         if args.json:
@@ -67,37 +111,33 @@ def classify(args) -> None:
 
 def segment(args) -> None:
     """Polyp masks for colonoscopy frames, written as <stem>.png (0/255) at each image's own size."""
-    out = Path(args.masks)
-    out.mkdir(parents=True, exist_ok=True)
+    targets = output_paths(args.files, Path(args.masks), lambda file: f"{file.stem}.png", "--masks")
 
-    def judge(path: str) -> dict:
+    def judge(path: str, mask_file: Path) -> dict:
         result = inference.segment(read_image(path, name=path), modality="endoscopy" if args.force else None)
-        mask_file = out / f"{Path(path).stem}.png"
-        Image.fromarray(result.mask.astype(np.uint8) * 255).save(mask_file)
+        write(mask_file, Image.fromarray(result.mask.astype(np.uint8) * 255).save)
         return {**result.to_json(), "mask": str(mask_file)}
 
     def describe(line: dict) -> str:
         verdict = "polyp found" if line["polyp_found"] else "no polyp found"
         return f"{verdict}, {line['polyp_fraction']:.1%} of the image; mask {line['mask']}"
 
-    each_file(args, judge, describe)
+    each_file(args, judge, describe, targets)
 
 
 def upscale(args) -> None:
     """Super-resolution x4, written as <stem>-<model>-x4.png at four times each image's size."""
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    targets = output_paths(args.files, Path(args.out), lambda file: f"{file.stem}-{args.model}-x4.png", "--out")
     name = superres.MODELS.get(args.model)
     try:
         model = None if args.model == "bicubic" else inference.load_model(name)
     except WeightsError as error:
         sys.exit(f"the model {name} could not be loaded ({error}); train it with train.py (see the README)")
 
-    def judge(path: str) -> dict:
+    def judge(path: str, target: Path) -> dict:
         image = read_image(path, name=path)
         pixels = superres.upscale(image, model, self_ensemble=args.self_ensemble)
-        target = out / f"{Path(path).stem}-{args.model}-x4.png"
-        target.write_bytes(superres.png_bytes(pixels, sixteen_bit=image.bit_depth > 8))
+        write(target, lambda to: to.write_bytes(superres.png_bytes(pixels, sixteen_bit=image.bit_depth > 8)))
         passes = superres.passes(model, self_ensemble=args.self_ensemble)
         return {"model": name or "bicubic", "self_ensemble": args.self_ensemble and model is not None, "passes": passes,
                 "input_size": [image.width, image.height],
@@ -110,30 +150,28 @@ def upscale(args) -> None:
                                f", {line['passes']} passes" if line["passes"] > 1 else "")
         return f"{w}x{h} -> {W}x{H} ({how}): {line['output']}" + "".join(f"; {n}" for n in line["notes"])
 
-    each_file(args, judge, describe)
+    each_file(args, judge, describe, targets)
 
 
 def adapt(args) -> None:
     """Digits turned into MNIST-M style by PixelDA's generator, written as <stem>-seed<S>.png (32x32 RGB);
     each line also says which digit the adapted classifier reads in the translated image."""
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    targets = output_paths(args.files, Path(args.out), lambda file: f"{file.stem}-seed{args.seed}.png", "--out")
     model = inference.load_model(args.model)
     if model.family != "pixelda" or not model.config.adapt:
         sys.exit(f"{args.model} is not a PixelDA model with a generator")
 
-    def judge(path: str) -> dict:
+    def judge(path: str, written: Path) -> dict:
         digit = to_tensor(read_image(path, name=path), channels=3)  # (1, 3, H, W) in [0, 1]
         translated = model.translate(digit, generator=torch.Generator().manual_seed(args.seed))  # (1, 3, 32, 32)
-        written = out / f"{Path(path).stem}-seed{args.seed}.png"
-        Image.fromarray((translated[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(written)
+        write(written, Image.fromarray((translated[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save)
         read_as = int(model.predict(translated).argmax(1))
         return {"translated": str(written), "seed": args.seed, "adapted_reads": model.class_names[read_as]}
 
     def describe(line: dict) -> str:
         return f"{line['translated']} (seed {line['seed']}; the adapted classifier reads {line['adapted_reads']})"
 
-    each_file(args, judge, describe)
+    each_file(args, judge, describe, targets)
 
 
 # -- latent spaces (VAEs; GANs for decode and interpolate between seeds) ------------------------------
@@ -199,11 +237,9 @@ def decode(args) -> None:
         code, name = torch.tensor(args.code, dtype=torch.float32), "code"
     else:
         code, name = latent.seed_code(model, args.seed), f"seed{args.seed}"
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     label = "" if args.label is None else f"-{model.class_names[args.label]}"
-    target = out / f"{args.model.replace('/', '_')}-{name}{label}.png"
-    save_png(model.decode(code[None], args.labels)[0], target)
+    target = Path(args.out) / f"{args.model.replace('/', '_')}-{name}{label}.png"
+    write(target, lambda to: save_png(model.decode(code[None], args.labels)[0], to))
     line = {"model": args.model, "code": [round(v, 5) for v in code.tolist()], "output": str(target)}
     print(json.dumps(line) if args.json else f"{target} (code {' '.join(f'{v:+.3f}' for v in code.tolist())})")
 
@@ -226,17 +262,13 @@ def interpolate(args) -> None:
     except (ImageReadError, ValueError) as error:
         sys.exit(str(error))
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    if args.format in ("gif", "both"):
-        target = out / f"{stem}-{args.method}.gif"
-        target.write_bytes(latent.gif_bytes(frames, scale=max(1, 192 // frames.shape[-1])))
-        written.append(str(target))
-    if args.format in ("frames", "both"):
-        for i, frame in enumerate(frames):
-            target = out / f"{stem}-{args.method}-{i:03d}.png"
-            save_png(frame, target)
-            written.append(str(target))
+    gif = [out / f"{stem}-{args.method}.gif"] if args.format in ("gif", "both") else []
+    pngs = [out / f"{stem}-{args.method}-{i:03d}.png" for i in range(len(frames))] if args.format != "gif" else []
+    for target in gif:
+        write(target, lambda to: to.write_bytes(latent.gif_bytes(frames, scale=max(1, 192 // frames.shape[-1]))))
+    for target, frame in zip(pngs, frames):
+        write(target, lambda to: save_png(frame, to))
+    written = [str(target) for target in gif + pngs]
     line = {"model": args.model, "method": args.method, "frames": args.frames,
             "start": [round(v, 5) for v in ends[0].tolist()], "end": [round(v, 5) for v in ends[1].tolist()],
             "written": written}
@@ -257,10 +289,9 @@ def sample(args) -> None:
     except ValueError as error:  # an unknown class, a count out of range, a label for a DCGAN
         sys.exit(str(error))
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     for i, image in enumerate(made.images):
         written = out / f"{Path(args.model).name}-{args.label or 'any'}-seed{args.seed}-{i:02d}.png"  # a folder's name
-        written.write_bytes(generators.png(image))
+        write(written, lambda to: to.write_bytes(generators.png(image)))
         line = {"file": str(written), "model": args.model, "label": args.label, "seed": args.seed, "index": i}
         if made.verdicts:
             line.update(judge=made.judge, judged_as=made.verdicts[i][0], probability=made.verdicts[i][1])
@@ -282,14 +313,16 @@ def main(argv=None) -> None:
     p.set_defaults(run=classify)
     p = verbs.add_parser("segment", help="segment polyps in colonoscopy frames, writing mask PNGs")
     p.add_argument("files", nargs="+")
-    p.add_argument("--masks", required=True, help="folder for the masks, one <stem>.png per input")
+    p.add_argument("--masks", required=True, help="folder for the masks, one <stem>.png per input (<stem>-2.png, "
+                   "... for a stem met again); never a folder where a mask would replace an input")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--force", action="store_true", help="skip the modality check")
     p.set_defaults(run=segment)
     p = verbs.add_parser("upscale", help="super-resolution x4, writing PNGs")
     p.add_argument("files", nargs="+")
     p.add_argument("--model", default="srresnet", choices=["srresnet", "srgan", "bicubic"])
-    p.add_argument("--out", required=True, help="folder for the results, one <stem>-<model>-x4.png per input")
+    p.add_argument("--out", required=True, help="folder for the results, one <stem>-<model>-x4.png per input "
+                   "(<stem>-<model>-x4-2.png, ... for a stem met again)")
     p.add_argument("--self-ensemble", action="store_true",
                    help="average the network's answers for the 8 rotations and mirror images of each input: "
                         "8 passes instead of the model's default number (its config.json's transforms), 0.05 to "
@@ -298,7 +331,8 @@ def main(argv=None) -> None:
     p.set_defaults(run=upscale)
     p = verbs.add_parser("adapt", help="turn digits (MNIST style: light on dark) into MNIST-M style with PixelDA")
     p.add_argument("files", nargs="+")
-    p.add_argument("--out", required=True, help="folder for the translated images, one <stem>-seed<S>.png per input")
+    p.add_argument("--out", required=True, help="folder for the translated images, one <stem>-seed<S>.png per "
+                   "input (<stem>-seed<S>-2.png, ... for a stem met again)")
     p.add_argument("--seed", type=int, default=0, help="seed of the generator's noise vector (another seed, another style)")
     p.add_argument("--model", default="mnist-m-pixelda", help="a PixelDA weights folder under weights/ (or a path)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -343,6 +377,8 @@ def main(argv=None) -> None:
         args.run(args)
     except WeightsError as error:  # no file can be judged without the models: stop, saying why
         sys.exit(f"the lab's models cannot be loaded: {error}")
+    except WriteError as error:  # decode, interpolate and sample: their one output (or set of outputs) failed
+        sys.exit(str(error))
 
 
 if __name__ == "__main__":

@@ -7,13 +7,17 @@ A weights folder is exactly what `save_pretrained` writes:
     README.md          the model card (written by the training command)
 
 plus `eval.json`, written by `evaluate.py`. `load` accepts a folder or a Hub repository id, checks
-that config.json names a known family (and the expected one, if given), builds the model from its
-config and loads the weights with `strict=True`. Nothing is ever unpickled.
+that config.json names a known family (and the expected one, if given) and that each setting has its
+field's type, builds the model from its config (first on the meta device, to refuse one too big) and
+loads the weights with `strict=True`, refusing NaN or infinite values. Nothing is ever unpickled.
 """
 import json
+import math
 from dataclasses import asdict, fields
+from itertools import chain
 from pathlib import Path
-from typing import ClassVar
+from types import UnionType
+from typing import ClassVar, Union, get_args, get_origin, get_type_hints
 
 import torch
 from huggingface_hub import PyTorchModelHubMixin, constants, hf_hub_download, snapshot_download
@@ -27,6 +31,11 @@ from . import registry
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+# Parameters and buffers. The largest shipped model holds about 4.5M (no weights/ folder is over 12 MB); ten
+# times that is room to grow, and refuses a config.json of a few bytes whose widths would take gigabytes.
+MAX_PARAMETERS = 50_000_000
+# What a family's constructor raises on settings it cannot build: the config's fault, reported in one line.
+CONFIG_ERRORS = (TypeError, ValueError, LookupError, ArithmeticError, RuntimeError)
 
 
 class WeightsError(ValueError):
@@ -148,6 +157,68 @@ def check_family(config: dict, family: str | tuple[str, ...] | None, source) -> 
         raise WeightsError(f"{source} holds a {config['family']!r} model, not a {either} model")
 
 
+def family_class(name, source) -> type:
+    """The registered class of a config's "family", or a WeightsError."""
+    if not isinstance(name, str):
+        raise WeightsError(f"{source}: \"family\" must be a family's name, got {name!r:.40}")
+    try:
+        return registry.get(name)
+    except KeyError as error:
+        raise WeightsError(f"{source}: {error.args[0]}") from None
+
+
+def fits(value, kind) -> bool:
+    """Whether a JSON value has a config field's annotated type. bool is not an int (JSON's true is not 1);
+    an int is a float; no int is negative (each is a size, a count or an index); no float is NaN or infinite."""
+    if get_origin(kind) in (Union, UnionType):  # e.g. int | None
+        return any(fits(value, option) for option in get_args(kind))
+    if get_origin(kind) is list:
+        return isinstance(value, list) and all(fits(item, get_args(kind)[0]) for item in value)
+    if isinstance(value, bool):
+        return kind is bool
+    if kind is int:
+        return isinstance(value, int) and value >= 0
+    if kind is float:
+        return isinstance(value, int) or isinstance(value, float) and math.isfinite(value)
+    return isinstance(value, get_origin(kind) or kind)  # str, dict, None
+
+
+def check_settings(cls: type, settings: dict, source) -> None:
+    """Refuse settings `cls.Config` does not have, or of another type than its field's annotation. A dict with
+    a "family" inside a list is a nested model's config (an ensemble's members): checked the same way."""
+    hints = get_type_hints(cls.Config)
+    types = {f.name: hints[f.name] for f in fields(cls.Config)}
+    if set(settings) - set(types):
+        raise WeightsError(f"{source} has settings a {cls.family!r} model does not know: "
+                           f"{', '.join(sorted(set(settings) - set(types)))}")
+    for key, value in settings.items():
+        if not fits(value, types[key]):
+            kind = types[key].__name__ if isinstance(types[key], type) else str(types[key])  # int, list[int]
+            raise WeightsError(f"{source}: {key!r} must be {kind} (integers >= 0, numbers finite), got {value!r:.40}")
+        for i, item in enumerate(value if isinstance(value, list) else []):
+            if isinstance(item, dict) and "family" in item:
+                where, nested = f"{source} {key}[{i}]", dict(item)
+                check_settings(family_class(nested.pop("family"), where), nested, where)
+
+
+def build(cls: type, settings: dict, source) -> MedLabModel:
+    """The model `settings` describe. Built first on the meta device, which allocates nothing, to count its
+    numbers: a config that would not build, or would build one too big, is refused before any memory is taken."""
+    try:
+        config = cls.Config(**settings)
+        with torch.device("meta"):
+            meta = cls(config)
+    except CONFIG_ERRORS as error:
+        reason = (str(error).splitlines() or [""])[0]
+        raise WeightsError(f"{source} does not describe a {cls.family!r} model that can be built "
+                           f"({type(error).__name__}: {reason})") from None
+    size = sum(t.numel() for t in chain(meta.parameters(), meta.buffers()))
+    if size > MAX_PARAMETERS:
+        raise WeightsError(f"{source} describes a {cls.family!r} model of {size:,} parameters; MedLab loads at most "
+                           f"{MAX_PARAMETERS:,} (see models/base.py): check its widths and counts")
+    return cls(config)
+
+
 def load(path_or_repo_id: str | Path, *, family: str | tuple[str, ...] | None = None,
          revision: str | None = None) -> MedLabModel:
     """Build a model from a weights folder or Hub repository and load its weights strictly; eval mode.
@@ -155,16 +226,10 @@ def load(path_or_repo_id: str | Path, *, family: str | tuple[str, ...] | None = 
     folder = resolve(path_or_repo_id, revision=revision, family=family)
     config = read_config(folder)
     check_family(config, family, path_or_repo_id)
-    name = config.pop("family")
-    try:
-        cls = registry.get(name)
-    except KeyError as error:
-        raise WeightsError(str(error.args[0])) from None
-    known = {f.name for f in fields(cls.Config)}
-    if set(config) - known:
-        raise WeightsError(f"{folder / CONFIG_FILE} has settings a {name!r} model does not know: "
-                           f"{', '.join(sorted(set(config) - known))}")
-    model = cls(cls.Config(**config))
+    cls = family_class(config.pop("family"), folder / CONFIG_FILE)
+    check_settings(cls, config, folder / CONFIG_FILE)
+    model = build(cls, config, folder / CONFIG_FILE)
+    name = cls.family
     try:
         state = load_file(str(folder / WEIGHTS_FILE))
     except FileNotFoundError:
@@ -172,6 +237,11 @@ def load(path_or_repo_id: str | Path, *, family: str | tuple[str, ...] | None = 
     except (SafetensorError, OSError, ValueError) as error:
         raise WeightsError(f"{folder / WEIGHTS_FILE} is not a valid safetensors file ({error}); "
                            "MedLab never unpickles weights") from None
+    # A diverged training run saves NaN; such a network answers the same class for every image.
+    for key, tensor in state.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise WeightsError(f"{folder / WEIGHTS_FILE} holds NaN or infinite values in {key!r}: the run that "
+                               "wrote it diverged; retrain, or restore the weights from a good copy")
     # Compare the names ourselves too: batch norm quietly forgives a missing `num_batches_tracked`.
     missing, unexpected = sorted(set(model.state_dict()) - set(state)), sorted(set(state) - set(model.state_dict()))
     if missing or unexpected:

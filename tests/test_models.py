@@ -1,14 +1,17 @@
 """Every registered family: builds from a tiny config, predicts in shape, saves and loads strictly."""
 import json
+from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
 import models
-from models import WeightsError
+from models import WeightsError, base
 from models.registry import register
 from tests.conftest import TINY, tiny_model
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_every_family_has_a_tiny_config():
@@ -129,3 +132,91 @@ def test_registry_is_strict():
         register("classifier")(type("Another", (), {}))
     with pytest.raises(KeyError, match="known families: .*classifier"):
         models.get("resnet-9000")
+
+
+# -- an untrusted config.json is checked before anything is built ------------------------------------
+
+
+def edit_config(folder, **settings):
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, **settings}))
+
+
+@pytest.mark.parametrize("key, value", [
+    ("widths", "abc"), ("widths", [8, 16.5]), ("image_size", -5), ("image_size", 32.0), ("in_channels", True),
+    ("per_image_norm", 1), ("dropout", "0.2"), ("mean", float("nan")), ("class_names", ["NORMAL", 1]),
+])
+def test_a_setting_of_the_wrong_type_is_refused_naming_it(saved, key, value):
+    edit_config(saved, **{key: value})
+    with pytest.raises(WeightsError, match=f"'{key}' must be") as refused:
+        models.load(saved)
+    assert "\n" not in str(refused.value)
+
+
+def test_an_int_where_a_float_is_expected_is_fine(saved):
+    edit_config(saved, dropout=0)
+    assert models.load(saved).config.dropout == 0
+
+
+def test_a_config_too_big_is_refused_without_building_it(saved, monkeypatch):
+    """A second stage 2,400 wide makes a ResNet of 52M parameters: counted on the meta device, never allocated."""
+    built_on = []
+    cls = models.get("classifier")
+    original = cls.__init__
+
+    def spy(self, config):
+        built_on.append(torch.empty(0).device.type)  # the device tensors are made on inside the constructor
+        original(self, config)
+
+    monkeypatch.setattr(cls, "__init__", spy)
+    edit_config(saved, widths=[8, 2400])
+    with pytest.raises(WeightsError, match=r"of 52,\d{3},\d{3} parameters; MedLab loads at most 50,000,000"):
+        models.load(saved)
+    assert built_on == ["meta"]
+
+
+def test_a_config_its_family_cannot_build_is_refused_in_one_line(tmp_path):
+    tiny_model("dcgan").save_pretrained(tmp_path / "m")
+    edit_config(tmp_path / "m", image_size=17)  # a DCGAN's side is 4 * 2^len(widths)
+    with pytest.raises(WeightsError, match=r"does not describe a 'dcgan' model that can be built \(ValueError: "
+                                           r"image_size 17 must be") as refused:
+        models.load(tmp_path / "m")
+    assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: {**m, "family": "resnet-9000"}, r"members\[1\]: unknown model family 'resnet-9000'"),
+    (lambda m: {**m, "family": ["kmeans"]}, r"members\[1\]: \"family\" must be a family's name"),
+    (lambda m: {k: v for k, v in m.items() if k != "family"}, r"can be built \(KeyError: 'family'\)"),
+    (lambda m: {**m, "patch": "abc"}, r"members\[1\]: 'patch' must be int"),
+    (lambda m: {**m, "layers": 3}, r"members\[1\] has settings a 'kmeans' model does not know: layers"),
+    (lambda m: {**m, "class_names": ["a", "b"]}, r"can be built \(ValueError: every member must have"),
+], ids=["unknown family", "family not a name", "no family", "wrong type", "unknown setting", "other classes"])
+def test_a_bad_ensemble_member_is_refused_in_one_line(tmp_path, edit, message):
+    tiny_model("ensemble").save_pretrained(tmp_path / "m")
+    config = json.loads((tmp_path / "m/config.json").read_text())
+    config["members"][1] = edit(config["members"][1])  # the k-means member
+    (tmp_path / "m/config.json").write_text(json.dumps(config))
+    with pytest.raises(WeightsError, match=message) as refused:
+        models.load(tmp_path / "m")
+    assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("folder", sorted(p.parent.name for p in (ROOT / "weights").glob("*/config.json")))
+def test_every_shipped_config_passes_the_checks(folder):
+    config = base.read_config(ROOT / "weights" / folder)
+    cls = base.family_class(config.pop("family"), folder)
+    base.check_settings(cls, config, folder)
+    assert base.build(cls, config, folder).num_parameters < base.MAX_PARAMETERS / 10
+
+
+# -- weights --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_weights_with_nan_or_inf_are_refused_naming_the_tensor(saved, bad):
+    state = load_file(saved / "model.safetensors")
+    state["head.3.weight"][0, 0] = bad
+    save_file(state, saved / "model.safetensors")
+    with pytest.raises(WeightsError, match="NaN or infinite values in 'head.3.weight'"):
+        models.load(saved)
