@@ -35,7 +35,8 @@ log = logging.getLogger("train")
 
 LIMITATIONS = {
     "chest_xray": [
-        "Trained on pediatric (1 to 5 years) chest X-rays from one hospital (Guangzhou); adults and other sites are untested.",
+        "Trained on pediatric (1 to 5 years) chest X-rays from one hospital (Guangzhou): it has never seen an adult's "
+        "chest X-ray, nor another site's; do not trust its answers on them.",
         "The source images were resized to 224x224, squashing the aspect ratio; the model expects such images.",
         "Images that are not frontal chest X-rays are out of scope: the app refuses them before this model is asked.",
         "Grad-CAM shows where the network looked, not why a clinician would decide.",
@@ -45,10 +46,14 @@ LIMITATIONS = {
         "a model can learn the source rather than the disease; some images carry arrows, text or borders.",
         "425 training images from a few hundred patients; the 203-image test split is small (wide confidence intervals).",
         "One slice at a time; a real diagnosis reads the whole scan with the clinical picture.",
+        "It has never seen a slice straight from a scanner: every training slice is a figure from a paper, windowed, "
+        "cropped and compressed by its authors. Do not trust its answer on a DICOM slice or another hospital's images.",
     ],
     "kvasir_seg": [
         "Every Kvasir-SEG image contains a polyp: how often the model 'finds' a polyp in a normal colon is unmeasured.",
         "Frames are squashed to a square for the network; masks are upsampled back to each frame's size.",
+        "It has never seen another hospital's colonoscope: Kvasir-SEG's 1,000 frames come from one Norwegian health "
+        "trust. Flat or very small polyps, blood, stool and instruments are rare in them: expect misses there.",
     ],
     "sr": [
         "Trained on natural photographs (T91, BSDS500) downscaled by bicubic x4: on real low-resolution images "

@@ -65,7 +65,9 @@ class ConvBN(nn.Sequential):
     def __init__(self, c_in: int, c_out: int, kernel: int, *, stride: int = 1, groups: int = 1, act: bool = True):
         super().__init__()
         self.conv = nn.Conv2d(c_in, c_out, kernel, stride, bias=False, groups=groups)
-        self.bn = nn.BatchNorm2d(c_out, eps=1e-3, momentum=0.01)
+        # TensorFlow's epsilon; PyTorch's momentum (0.1), not TensorFlow's 0.01: fine-tuning on a few hundred
+        # images takes a few hundred steps, after which 0.01 would leave the statistics near ImageNet's.
+        self.bn = nn.BatchNorm2d(c_out, eps=1e-3, momentum=0.1)
         self.act = nn.ReLU6(inplace=True) if act else nn.Identity()
 
     def forward(self, x):
