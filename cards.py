@@ -124,6 +124,8 @@ def render(meta: dict) -> str:
     if not meta.get("results"):
         lines += ["Not evaluated yet: run `evaluate.py`.", ""]
     lines += ["## Limitations", "", *[f"- {item}" for item in meta.get("limitations", [])], ""]
+    if meta.get("history"):  # how this model was chosen over the others tried: last, for those who want it
+        lines += ["## History", "", *[f"- {item}" for item in meta["history"]], ""]
     return "\n".join(lines)
 
 
