@@ -81,6 +81,13 @@ def file_probabilities(model, files: list) -> np.ndarray:
                            for f in tqdm(files, desc="predicting", unit="image", leave=False)])
 
 
+def input_sizes(model) -> set[int]:
+    """The sizes a classifier resizes its input to: an ensemble's members' (theirs, if ensembles too)."""
+    if model.family == "ensemble":
+        return set().union(*(input_sizes(member) for member in model.members))
+    return {model.config.image_size}
+
+
 def evaluate_classifier(model, probabilities: np.ndarray, labels: np.ndarray, class_names: list[str]) -> dict:
     result = {"n": len(labels), "class_counts": np.bincount(labels, minlength=len(class_names)).tolist(),
               "class_names": class_names}
@@ -487,8 +494,7 @@ def main(argv=None) -> dict:
             labels, class_names, description = split.labels.numpy(), split.class_names, split.description
         if class_names != model.class_names:
             sys.exit(f"the split's classes {class_names} are not the model's {model.class_names}")
-        sizes = sorted({m.config.image_size for m in model.members} if model.family == "ensemble"
-                       else {model.config.image_size})
+        sizes = sorted(input_sizes(model))
         protocol = (f"{description}; images read by images.read_image, "
                     f"{'grayscale' if model.config.in_channels == 1 else 'RGB'}, resized to "
                     f"{' and '.join(map(str, sizes))} px by the model"

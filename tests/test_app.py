@@ -288,7 +288,7 @@ def test_classify_a_ct_slice_with_the_ct_classifier(ct_weights, use_weights):
     assert "the model says CT_NonCOVID when P(CT_NonCOVID) reaches the decision threshold 0.60" in shown
     assert "PNEUMONIA" not in shown and len(charts(at)) == 1
     # An ensemble: what each of its networks said on its own.
-    assert "`covid-ct` is an ensemble of 2 networks. On their own they gave P(CT_NonCOVID) = " in shown
+    assert "`covid-ct` is an ensemble of 2 models. On their own they gave P(CT_NonCOVID) = " in shown
     assert "How often" not in shown  # this tiny model has no eval.json: nothing measured, nothing said
     assert not at.radio  # a PNG has no Hounsfield units: no window controls
 
