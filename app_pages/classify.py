@@ -78,7 +78,7 @@ def show_classification(upload, image, picture, key: str, stem: str, result: inf
                     key=f"bar-{upload.file_id}", config={"displayModeBar": False})
     if result.members:  # an ensemble: how far its networks agree, each on its own
         said = ", ".join(f"{member[classes[-1]]:.1%}" for member in result.members)
-        st.caption(f"`{result.model}` is an ensemble of {len(result.members)} networks. On their own they gave "
+        st.caption(f"`{result.model}` is an ensemble of {len(result.members)} models. On their own they gave "
                    f"P({classes[-1]}) = {said}; the answer above is their mean, calibrated again on validation data.")
     if evaluation := ui.read_eval(result.model):  # how far to trust it, as measured by evaluate.py
         st.caption(f"How often `{result.model}` is right: {ui.headline(evaluation)}")
