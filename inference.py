@@ -168,7 +168,10 @@ def _load_uncounted(name: str, source: Source | None):
         path = WEIGHTS / name
         # A routed model's family is checked too: a U-Net's config.json in a classifier's folder is refused.
         routed = name in {ROUTER, *CLASSIFIERS.values(), *SEGMENTERS.values()}
-        return models.load(path if path.is_dir() else name, family=families_of(name) if routed else None)
+        # trusted: the bundled weights (tests/test_models.py checks their configs); a name that is not a folder
+        # under WEIGHTS is loaded as any other path or Hub repository, with every check.
+        return models.load(path if path.is_dir() else name, family=families_of(name) if routed else None,
+                           trusted=path.is_dir())
     if not is_repo_id(source.repo_id):
         raise models.WeightsError(f"{source.repo_id!r} is not a Hub repository id (owner/name)")
     model = models.load(source.repo_id, family=families_of(name), revision=source.revision)

@@ -19,10 +19,10 @@ METRICS = {  # key in eval.json -> (label, what it means, for the (?) tooltip)
 CONFUSION_HELP = ("Rows: the true class; columns: what the model said. The percentage (and the colour) is the "
                   "share of the row: the diagonal holds each class's recall.")
 TRANSFER_LESSON = (
-    "A network that learned to see from 1.3 million ImageNet photos starts with edge, texture and shape detectors "
-    "that a few hundred medical images could never teach it; fine-tuning them beats training from scratch, and "
-    "beats keeping them frozen, because medical images are not photos. But pretraining does not fix the data: "
-    "where the training and test images come from different sources, every model here inherits that gap.")
+    "Features learned from ImageNet photos are a start, not an answer: compare the rows. They help more with a few "
+    "hundred labelled images (COVID CT) than with thousands (chest X-rays); frozen features mostly trail fine-tuned "
+    "ones, because X-rays and CT slices are not photos; and no starting point fixes a shift between where the "
+    "training and the test images come from.")
 ECE_HELP = "How far the stated probabilities are from the observed frequencies (0 is perfect)."
 
 st.title("Evaluate")
@@ -88,7 +88,7 @@ if "at_threshold" in evaluation:  # two classes: threshold-free figures, then ea
                      hide_index=True, column_order=["label", "accuracy", "f1", "roc_auc", "train_minutes", "parameters"],
                      column_config={"label": "model", "accuracy": number("accuracy", format="%.3f"),
                                     "f1": number("F1", format="%.3f"), "roc_auc": number("ROC-AUC", format="%.3f"),
-                                    "train_minutes": number("training (min, this 2-core CPU)", format="%.0f"),
+                                    "train_minutes": number("training (min, one thread of a busy 2-core CPU)", format="%.0f"),
                                     "parameters": number("parameters (M)", format="%.2f")})
         st.caption("Accuracy and F1 at each model's own threshold chosen on validation; "
                    f"`{comparison['rows'][0]['protocol']}`. Written by `scripts/compare_transfer.py`.")
