@@ -133,7 +133,8 @@ def show_segmentation(upload, image, picture, key: str, stem: str, modality: str
 
 
 st.title("Classify")
-st.write(f"Upload a {ui.routed_modalities()} and see what small networks trained from scratch make of it. "
+st.write(f"Upload a {ui.routed_modalities()} and see what small networks make of it (trained from scratch, "
+         "or started from ImageNet photos: each model card says which). "
          "A modality recognizer checks each image first and sends it to the model for its kind; anything else "
          "is refused with the reason.")
 ui.disclaimer()

@@ -83,15 +83,16 @@ if "at_threshold" in evaluation:  # two classes: threshold-free figures, then ea
         st.subheader("What ImageNet pretraining buys")
         st.write(TRANSFER_LESSON)
         number = st.column_config.NumberColumn
-        st.dataframe(pd.DataFrame([{**r, "train_minutes": r["train_seconds"] / 60 if r["train_seconds"] else None,
-                                    "parameters": r["parameters"] / 1e6} for r in comparison["rows"]]),
-                     hide_index=True, column_order=["label", "accuracy", "f1", "roc_auc", "train_minutes", "parameters"],
+        st.dataframe(pd.DataFrame([{**r, "parameters": r["parameters"] / 1e6, "training": f"{r['train_seconds'] / 60:.0f} min"
+                                    if r["train_seconds"] is not None else "not recorded"} for r in comparison["rows"]]),
+                     hide_index=True, column_order=["label", "accuracy", "f1", "roc_auc", "training", "parameters"],
                      column_config={"label": "model", "accuracy": number("accuracy", format="%.3f"),
                                     "f1": number("F1", format="%.3f"), "roc_auc": number("ROC-AUC", format="%.3f"),
-                                    "train_minutes": number("training (min, one thread of a busy 2-core CPU)", format="%.0f"),
+                                    "training": "training (one thread of a busy 2-core CPU)",
                                     "parameters": number("parameters (M)", format="%.2f")})
-        st.caption("Accuracy and F1 at each model's own threshold chosen on validation; "
-                   f"`{comparison['rows'][0]['protocol']}`. Written by `scripts/compare_transfer.py`.")
+        st.caption(f"All on the same {comparison['split']} images of `{comparison['dataset']}`, read as `evaluate.py` "
+                   "reads them; accuracy and F1 at each model's own threshold, chosen on validation. Written by "
+                   "`scripts/compare_transfer.py`.")
         left, _ = st.columns([3, 1])
         left.plotly_chart(charts.roc_overlay(comparison["rows"], "ROC curves on the same test images"), key="roc-transfer")
 

@@ -6,7 +6,7 @@ import ui
 
 st.title("MedLab")
 st.write("A hands-on lab for deep learning on medical images: upload an image, see what a small network "
-         "trained from scratch makes of it, where it looked, and how far its numbers can be trusted.")
+         "(trained from scratch, or started from ImageNet photos) makes of it, where it looked, and how far its numbers can be trusted.")
 st.warning("**A teaching tool, not a medical device.** Never use it to diagnose, triage or treat anyone. "
            "The models are small, trained on one public data set each, and are wrong in ways this lab is "
            "built to show.", icon=":material/school:")
