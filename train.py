@@ -934,9 +934,14 @@ def main(argv=None) -> Path:
     model = family(config)
     if args.init_from:
         log.info("initialised from %s: %s", args.init_from, initialise_from(model, args.init_from))
+    # A pretrained backbone (EfficientNet-Lite: the efficientnet family, or a unet's lite0 encoder) is fine-tuned.
+    tuned = args.family == "efficientnet" or getattr(config, "encoder", None) == "lite0"
     if args.pretrained:
-        log.info("initialised from %s", model.load_imagenet())
-    transfer = {"backbone_lr": args.backbone_lr, "freeze": args.freeze} if hasattr(model, "load_imagenet") else {}
+        try:
+            log.info("initialised from %s", model.load_imagenet())
+        except FileNotFoundError as error:  # the variant's wheel is not installed
+            raise SystemExit(f"--pretrained: {error}") from None
+    transfer = {"backbone_lr": args.backbone_lr, "freeze": args.freeze} if tuned else {}
     optimizers = model.configure_optimizers(args.lr, **transfer)
     steps_per_epoch = -(-len(train_split) // (args.batch_size * world))
     total_steps = max(1, args.epochs * steps_per_epoch)  # at least 1: --epochs 0 builds the schedule but never steps
@@ -1032,7 +1037,7 @@ def main(argv=None) -> Path:
             "train_command": command,
             "settings": {"epochs run": state["epoch"], f"{'last' if task.keep_last(args) else 'best'} validation {state.get('score_name', 'score')}": state["best_score"],
                          **({"batch size": args.batch_size * world, "learning rate": args.lr} if state["epoch"] else {}),
-                         **(transfer_settings(args) if transfer else {}),
+                         **(transfer_settings(args) if tuned else {}),
                          **SETTINGS[args.family], **card.get("settings", {}), "augmentation": card["augmentation"],
                          **({"weight averaging": f"exponential moving average of the weights, decay {args.ema}: "
                              "validated and saved"} if args.ema else {}),

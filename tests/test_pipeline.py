@@ -180,7 +180,9 @@ def test_segmenter_trains_evaluates_and_writes_masks(data_root, tmp_path, monkey
     out = train.main(["unet", "--dataset", "kvasir_seg", "--data-root", str(data_root), "--out",
                       str(tmp_path / "weights/polyp-unet"), "--run-dir", str(tmp_path / "run"), "--epochs", "1",
                       "--image-size", "32", "--widths", "4", "8", "--channels", "3", "--batch-size", "8", "--threads", "1"])
-    assert "mask threshold (best val Dice)" in (out / "README.md").read_text()
+    card = (out / "README.md").read_text()
+    assert "mask threshold (best val Dice)" in card
+    assert "trained from scratch" in card and "fine-tuning" not in card  # a residual encoder starts from nothing
     result = evaluate.main([str(out), "--data-root", str(data_root), "--split", "test", "--json"])
     capsys.readouterr()
     assert result["n"] == 4 and len(result["per_image_dice"]) == 4 and 0 <= result["dice"] <= 1
