@@ -17,6 +17,21 @@ bigger machine); the others are the lab's promise to its visitors and are consta
 """
 import os
 
+
+def _whole_number_from_env(name: str, default: int, *, minimum: int) -> int:
+    """The whole number `name` sets, else `default`; anything else stops the import, naming the variable: a
+    count of 0 would leave every model call waiting for a slot forever, a typo would be a bare traceback."""
+    given = os.environ.get(name)
+    if given is None:
+        return default
+    try:
+        value = int(given.strip())
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {given!r}")
+    return value
+
 MAX_UPLOAD_BYTES: int = 32 * 1024 * 1024  # largest file accepted; .streamlit/config.toml says the same 32 MB
 MAX_PIXELS: int = 40_000_000  # width*height limit, checked from the header before decoding (decompression bombs)
 MIN_SIDE: int = 8  # smaller images carry too little to classify or to look at
@@ -33,8 +48,8 @@ MAX_FILES_PER_RUN: int = 16
 # MAX_CONCURRENT_INFERENCES calls run at once, the rest wait their turn: 1 x 2 keeps both cores busy without
 # oversubscribing them (8 visitors x 2 threads each would time-slice 16 threads on 2 cores, every request
 # slower). RELIABILITY.md has the measurements behind the choice.
-INFERENCE_THREADS: int = int(os.environ.get("MEDLAB_THREADS", "1"))
-MAX_CONCURRENT_INFERENCES: int = int(os.environ.get("MEDLAB_MAX_INFERENCES", "2"))
+INFERENCE_THREADS: int = _whole_number_from_env("MEDLAB_THREADS", 1, minimum=1)
+MAX_CONCURRENT_INFERENCES: int = _whole_number_from_env("MEDLAB_MAX_INFERENCES", 2, minimum=1)
 
 # Seconds of training one run of the GAN lab may use (its own steps, timed); Reset starts a new run. With the
 # slots above, a class training at once shares the cores in turns of WORK_PER_TICK (app_pages/gan_lab.py).

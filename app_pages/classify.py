@@ -4,6 +4,7 @@ A chest X-ray or a CT slice gets its classifier's label, calibrated probabilitie
 colonoscopy frame gets the polyp segmenter's mask; anything else is refused with the reason.
 """
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +19,20 @@ from limits import MAX_FILES_PER_RUN, MAX_UPLOAD_BYTES
 from saliency import overlay
 
 
+def literal(name: str) -> str:
+    """A file name as Markdown that shows it as typed: a visitor's `[click](http://...).png` must not become a
+    link. CommonMark lets a backslash escape any ASCII punctuation, which also stops GFM autolinks (www., @)."""
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", " ".join(name.splitlines()))
+
+
 def show(upload) -> dict:
     """One uploaded file: the image, the modality route, then the model's answer or the refusal; returns its summary row."""
-    st.subheader(upload.name)
+    name = literal(upload.name)  # for Markdown (headings, errors, warnings); the table and downloads take it as is
+    st.subheader(name)
     try:
         image = read_image(upload, name=upload.name)
     except ImageReadError as error:  # says what is wrong with the file; the other files go on
-        st.error(str(error))
+        st.error(str(error).replace(upload.name, name))
         return {"file": upload.name, "error": str(error)}
 
     left, right = st.columns([2, 3], gap="large")
@@ -51,7 +59,7 @@ def show(upload) -> dict:
         try:
             chosen = inference.route(image, seen, modality)
         except inference.Refusal as refusal:
-            st.warning(str(refusal), icon=":material/block:")
+            st.warning(str(refusal).replace(upload.name, name), icon=":material/block:")
             return {"file": upload.name, "modality": inference.MODALITY_NAMES[modality or best], "error": str(refusal)}
         if modality not in (None, best):
             st.warning(f"You overrode the recognizer (it says {inference.MODALITY_NAMES[best]}). A model answers "

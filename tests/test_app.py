@@ -267,14 +267,29 @@ def test_a_corrupt_file_shows_its_error_and_the_others_are_still_classified(ches
     use_weights(chest_weights)
     at = upload(run("app_pages/classify.py"), ("broken.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 40),
                 ("notes.txt", b"just some text"), ("chest.png", png_bytes()))
-    errors = [e.value for e in at.error]
-    assert len(errors) == 2 and "broken.png" in errors[0] and "notes.txt looks like a text file" in errors[1]
+    errors = [e.value for e in at.error]  # Markdown: the names' punctuation escaped
+    assert len(errors) == 2 and "broken\\.png" in errors[0] and "notes\\.txt looks like a text file" in errors[1]
     assert "P(PNEUMONIA) = **" in text(at)
     table = at.dataframe[0].value
     assert list(table["file"]) == ["broken.png", "notes.txt", "chest.png"]
     assert table["error"].notna().tolist() == [True, True, False]
     assert table["P(PNEUMONIA)"].notna().tolist() == [False, False, True]
     assert "Summary (CSV)" in [b.label for b in at.get("download_button")]
+
+
+EVIL = "[click](http://evil.example).png"
+EVIL_SHOWN = r"\[click\]\(http\:\/\/evil\.example\)\.png"  # Markdown that shows the name as typed, no link
+
+
+def test_a_file_name_is_shown_as_typed_not_as_markdown(chest_weights, other_weights, use_weights):
+    use_weights(chest_weights)
+    at = upload(run("app_pages/classify.py"), (EVIL, png_bytes()), ("**bold**.png", b"not an image"))
+    assert [h.value for h in at.subheader] == [EVIL_SHOWN, r"\*\*bold\*\*\.png", "Summary"]
+    assert at.error[0].value.startswith(r"\*\*bold\*\*\.png ")
+    assert list(at.dataframe[0].value["file"]) == [EVIL, "**bold**.png"]  # the table shows text, not Markdown
+    use_weights(other_weights)  # refused: the warning names the file
+    at = upload(run("app_pages/classify.py"), (EVIL, png_bytes()))
+    assert at.warning[0].value.startswith(EVIL_SHOWN + " does not look like a medical image")
 
 
 def test_classify_a_ct_slice_with_the_ct_classifier(ct_weights, use_weights):

@@ -150,3 +150,28 @@ def test_help_states_the_naming_rule(capsys):
     with pytest.raises(SystemExit):
         predict.main(["--help"])
     assert "the later gets -2, -3" in capsys.readouterr().out
+
+
+# -- sample's --truncation ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("given", ["1e-9", "0", "-1", "nan", "inf", "one"])
+def test_sample_refuses_a_truncation_that_would_hang_or_be_ignored(given, tmp_path, monkeypatch, capsys):
+    tiny_model("dcgan").save_pretrained(tmp_path / "dcgan")
+    import generators
+
+    def never(*args, **kwargs):  # 1e-9 would redraw the noise for ever; nan would be ignored silently
+        raise AssertionError(f"sampled with --truncation {given}")
+
+    monkeypatch.setattr(generators, "sample", never)
+    with pytest.raises(SystemExit) as stopped:
+        predict.main(["sample", str(tmp_path / "dcgan"), "--truncation", given, "--out", str(tmp_path / "out")])
+    assert stopped.value.code == 2
+    assert f"--truncation: must be a finite number >= 0.05 (e.g. 1.0), got '{given}'" in capsys.readouterr().err
+
+
+def test_sample_with_the_smallest_truncation_is_fast_and_holds(tmp_path, capsys):
+    tiny_model("dcgan", latent_dim=128).save_pretrained(tmp_path / "dcgan")
+    predict.main(["sample", str(tmp_path / "dcgan"), "--n", "64", "--truncation", "0.05",
+                  "--out", str(tmp_path / "out"), "--json"])
+    assert len(lines(capsys)) == 64
