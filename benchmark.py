@@ -15,7 +15,6 @@ and times start to first shown prediction. Copy the output into BENCHMARKS.md.
 import argparse
 import platform
 import resource
-import statistics
 import time
 from pathlib import Path
 
