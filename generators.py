@@ -83,19 +83,16 @@ def sample(model, label: str | None, n: int, seed: int, *, truncation: float | N
     if not 1 <= n <= MAX_IMAGES:
         raise ValueError(f"ask for 1 to {MAX_IMAGES} images, not {n}")
     generator = torch.Generator().manual_seed(seed)
-    if model.conditional:
-        if label not in model.class_names:
-            raise ValueError(f"unknown class {label!r}: this generator makes {', '.join(model.class_names)}")
-        images = model.sample([label] * n, generator, truncation=truncation)
-    else:
-        if label is not None:
-            raise ValueError("this generator is unconditional (DCGAN): it cannot be asked for a class; leave the "
-                             "label out")
-        images = model.sample(n, generator, truncation=truncation)
+    if model.conditional and label not in model.class_names:
+        raise ValueError(f"unknown class {label!r}: this generator makes {', '.join(model.class_names)}")
+    if not model.conditional and label is not None:
+        raise ValueError("this generator is unconditional (DCGAN): it cannot be asked for a class; leave the label out")
     verdicts = []
-    if judge is not None:
-        probabilities, _ = evaluators.judge(judge, images)
-        verdicts = [(judge.class_names[int(p.argmax())], float(p.max())) for p in probabilities]
+    with inference.computing():  # a model call like any other: it waits for one of the server's slots
+        images = model.sample([label] * n if model.conditional else n, generator, truncation=truncation)
+        if judge is not None:
+            probabilities, _ = evaluators.judge(judge, images)
+            verdicts = [(judge.class_names[int(p.argmax())], float(p.max())) for p in probabilities]
     return Sample(images, label, verdicts, getattr(getattr(judge, "folder", None), "name", None))
 
 

@@ -86,6 +86,26 @@ def test_sample_is_seeded_and_checks_the_request(gan_weights, monkeypatch):
     inference.load_model.cache_clear()
 
 
+def test_sampling_waits_for_a_model_call_slot(gan_weights, monkeypatch):
+    """The Generate page's model call takes a slot like every other, so many visitors cannot crowd out the rest."""
+    import threading
+
+    monkeypatch.setattr(inference, "WEIGHTS", gan_weights)
+    inference.load_model.cache_clear()
+    model = inference.load_model("acgan-cxr")
+    slots = threading.BoundedSemaphore(1)
+    monkeypatch.setattr(inference, "_COMPUTE", slots)
+    done = threading.Event()
+    slots.acquire()  # another visitor's call holds the only slot
+    worker = threading.Thread(target=lambda: (generators.sample(model, "NORMAL", 2, seed=0), done.set()))
+    worker.start()
+    assert not done.wait(0.5)  # waits its turn
+    slots.release()
+    assert done.wait(30)
+    worker.join()
+    inference.load_model.cache_clear()
+
+
 def test_predict_sample_writes_pngs_and_refuses_an_unknown_label(gan_weights, monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(inference, "WEIGHTS", gan_weights)
     inference.load_model.cache_clear()
