@@ -31,6 +31,7 @@ from . import registry
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+REPOSITORY_FILES = [CONFIG_FILE, WEIGHTS_FILE, "README.md", "eval.json"]  # what a Hub repository is loaded from
 # Parameters and buffers. The largest shipped model holds about 4.5M (no weights/ folder is over 12 MB); ten
 # times that is room to grow, and refuses a config.json of a few bytes whose widths would take gigabytes.
 MAX_PARAMETERS = 50_000_000
@@ -111,7 +112,8 @@ def resolve(path_or_repo_id: str | Path, *, revision: str | None = None,
         raise _fetch_error(name, revision, error) from error
     check_family(read_config(config.parent), family, name)
     try:
-        return Path(snapshot_download(name, revision=revision, allow_patterns=["*.json", "*.safetensors", "*.md"]))
+        # Exactly the files a weights folder holds: a repository's other files (however large) are never fetched.
+        return Path(snapshot_download(name, revision=revision, allow_patterns=REPOSITORY_FILES))
     except Exception as error:
         raise _fetch_error(name, revision, error) from error
 

@@ -273,6 +273,14 @@ def test_evaluate_py_takes_a_repo_id_and_writes_nothing_into_the_hub_cache(fake_
     assert not list(fake_hub.cache.rglob("eval.json"))
 
 
+def test_a_repositorys_other_files_are_never_fetched(fake_hub, tmp_path):
+    hub.push(weights_folder(tmp_path / "v1"), "me/cxr")
+    files = fake_hub.repos["me/cxr"]["main"]
+    files.update({"huge.safetensors": b"0" * 1000, "notes/extra.json": b"{}", "docs/paper.md": b"# paper"})
+    models.load("me/cxr", family="classifier")
+    assert {name for _, name in fake_hub.fetched} == {"config.json", "model.safetensors", "README.md", "eval.json"}
+
+
 def test_a_repository_of_the_wrong_family_is_refused_before_its_weights_are_fetched(fake_hub, tmp_path):
     hub.push(weights_folder(tmp_path / "polyp-unet", "unet"), "me/polyp")
     with pytest.raises(WeightsError, match="me/polyp holds a 'unet' model, not a 'classifier' model"):
