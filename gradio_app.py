@@ -37,7 +37,9 @@ from images import ImageReadError, LoadedImage, read_image  # noqa: E402
 from models import WeightsError  # noqa: E402
 
 QUEUE_SIZE = 64  # requests waiting at most; one more is told the queue is full instead of waiting for minutes
-FILE_TYPES = [".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".dcm", ".dicom"]
+# Any file, as on the pages: a DICOM often has no extension (IM0001), and images.read_image tells an image from
+# anything else by its bytes, refusing the rest with the reason. Gradio's file_types would refuse by name alone.
+FILE_TYPES = None
 
 
 def refuse(message: str) -> gr.Error:

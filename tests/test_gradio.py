@@ -62,6 +62,16 @@ def test_classify_answers_as_predict_py_does(client, weights, use, tmp_path, cap
     assert answer["label"] in ("NORMAL", "PNEUMONIA") and answer["model"] == "cxr-pneumonia"
 
 
+def test_a_dicom_without_an_extension_is_read_as_the_page_reads_it(client, weights, use, tmp_path):
+    from tests.test_app import ct_dicom_bytes
+
+    use(weights["chest_xray"])
+    scan = tmp_path / "IM0001"  # as scanners and PACS exports name their files
+    scan.write_bytes(ct_dicom_bytes())
+    answer = client.predict(handle_file(str(scan)), api_name="/classify")
+    assert "label" in answer, answer
+
+
 def test_segment_returns_the_json_and_the_mask(client, weights, use, tmp_path):
     use(weights["endoscopy"])
     frame = tmp_path / "frame.png"
