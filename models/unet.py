@@ -17,7 +17,7 @@ from torch import nn
 
 from .base import MedLabModel
 from .blocks import ResidualBlock, fit_input
-from .efficientnet import LITE_MEAN, LITE_STD, LiteBackbone, imagenet_state
+from .efficientnet import LITE_MEAN, LITE_STD, LiteBackbone, fine_tuning_optimizer, imagenet_state
 from .registry import register
 
 
@@ -123,11 +123,10 @@ class UNet(MedLabModel):
         """AdamW; a lite0 encoder learns at `backbone_lr` x lr, its first `freeze` stages not at all."""
         if self.config.encoder != "lite0":
             return [torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=weight_decay)]
-        self.encoder.freeze(freeze)
         encoder = {id(p) for p in self.encoder.parameters()}
-        groups = [{"params": [p for p in self.parameters() if id(p) not in encoder], "lr": lr},
-                  {"params": [p for p in self.encoder.parameters() if p.requires_grad], "lr": lr * backbone_lr}]
-        return [torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, weight_decay=weight_decay)]
+        decoder = [p for p in self.parameters() if id(p) not in encoder]
+        return [fine_tuning_optimizer(decoder, self.encoder, lr, backbone_lr=backbone_lr, freeze=freeze,
+                                      weight_decay=weight_decay)]
 
     def training_step(self, batch, optimizers) -> dict[str, float]:
         images, masks = batch  # masks (B, 1, S, S) in {0, 1}
