@@ -92,6 +92,15 @@ def render(meta: dict) -> str:
                 lines.append(f"| {name} ({s['n']}) | HR original | | | | | {s['original']['sharpness']:.2f} |")
             lines += ["", "Gain over bicubic on Y: " + ", ".join(
                 f"{name} {results.sr_gain(s)}" for name, s in result["sets"].items()) + ".", ""]
+        if "degradations" in result:  # super-resolution under each way an image may have been made small
+            table = result["degradations"]
+            lines += [f"Other degradations ({table['protocol']}):", "",
+                      "| degradation | set | bicubic PSNR-Y | model PSNR-Y | gain (dB) | bicubic SSIM-Y | model SSIM-Y |",
+                      "|---|---|---|---|---|---|---|"]
+            lines += [f"| {r['degradation']} | {r['set']} | {r['bicubic PSNR-Y']:.2f} | {r['model PSNR-Y']:.2f} | "
+                      f"{r['gain (dB)']:+.2f} | {r['bicubic SSIM-Y']:.4f} | {r['model SSIM-Y']:.4f} |"
+                      for r in results.degradation_rows(table)]
+            lines += ["", f"Across the {len(table['rows'])} degradations: {results.degradation_summary(table)}.", ""]
         if "elbo" in result:  # a VAE: reconstruction, the bound, and (conditional) GAN-test of its samples
             lines += [f"Reconstruction PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.3f}; held-out ELBO "
                       f"{result['elbo']:.1f} nats per image.", ""]

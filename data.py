@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torchvision.transforms.functional import gaussian_blur
 
+from degradations import RESIZES, Degradation, random_degradation
 from images import LUMA, read_image, to_tensor
 
 DATA_ENV = "MEDLAB_DATA"
@@ -460,8 +461,7 @@ def sr_files(root: Path, split: str) -> list[Path]:
 def downscale(images: torch.Tensor, scale: int) -> torch.Tensor:
     """Bicubic downscale with antialiasing (the kernel of MATLAB's imresize, which made Set5/Set14's
     LR images), then rounded to 8 bits as a saved image is. (B, C, H, W) -> (B, C, H/s, W/s) in [0, 1]."""
-    low = F.interpolate(images, scale_factor=1 / scale, mode="bicubic", antialias=True, align_corners=False)
-    return (low.clamp(0, 1) * 255).round() / 255
+    return Degradation()(images, scale=scale)
 
 
 class SRPatches:
@@ -471,7 +471,11 @@ class SRPatches:
     network has seen. For validation, `fixed` holds one centre crop per image (the same every time).
     """
 
-    def __init__(self, files: list[Path], *, patch: int, n: int, scale: int, description: str):
+    def __init__(self, files: list[Path], *, patch: int, n: int, scale: int, description: str,
+                 degradation: str = "bicubic-aa"):
+        if degradation != "random" and degradation not in RESIZES:
+            raise ValueError(f"degradation must be 'random' or one of {', '.join(RESIZES)}; got {degradation!r}")
+        self.degradation = degradation  # how `batch` makes its LR patches: one resize kind, or a random mix
         self.images = [torch.from_numpy(np.array(Image.open(f).convert("RGB"))).permute(2, 0, 1).contiguous()
                        for f in files]  # (3, H, W) uint8 each
         self.files, self.patch, self.n, self.scale, self.description = [str(f) for f in files], patch, n, scale, description
@@ -496,23 +500,30 @@ class SRPatches:
             crop = crop.flip(-1) if flip else crop
             crops.append(torch.rot90(crop, int(turns), (1, 2)))
         high = torch.stack(crops).float() / 255
-        return downscale(high, self.scale), high
+        if self.degradation != "random":
+            return Degradation(self.degradation)(high, scale=self.scale), high
+        low = [random_degradation(generator)(crop[None], scale=self.scale, seed=int(torch.randint(2 ** 31, (), generator=generator)))
+               for crop in high]  # a different degradation for each patch
+        return torch.cat(low), high
 
-    def fixed(self, size: int = 128) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """One centre crop (at most size x size, a multiple of the scale) per image: (low, high) pairs."""
+    def fixed(self, size: int = 128, degradation: Degradation = Degradation()) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """One centre crop (at most size x size, a multiple of the scale) per image: (low, high) pairs,
+        low made by `degradation` (its noise seeded by the image's index)."""
         pairs = []
         for image in self.images:
             h, w = (min(size, s) // self.scale * self.scale for s in image.shape[1:])
             top, left = (image.shape[1] - h) // 2, (image.shape[2] - w) // 2
             high = image[None, :, top:top + h, left:left + w].float() / 255
-            pairs.append((downscale(high, self.scale), high))
+            pairs.append((degradation(high, scale=self.scale, seed=len(pairs)), high))
         return pairs
 
 
-def load_sr(root: Path, split: str, *, patch: int, n: int, scale: int = 4) -> SRPatches:
+def load_sr(root: Path, split: str, *, patch: int, n: int, scale: int = 4, degradation: str = "bicubic-aa") -> SRPatches:
     files = sr_files(root, split)
     what = ("T91 + BSDS500 train/test, every 25th image held out" if split == "train"
             else "every 25th image of T91 + BSDS500 train/test (sorted by path), one centre crop each")
-    return SRPatches(files, patch=patch, n=n, scale=scale,
-                     description=f"sr {split}: {len(files)} images ({what}); LR made by bicubic x{scale} "
-                                 f"downscaling with antialiasing, rounded to 8 bits")
+    how = (f"LR made by a random degradation per patch (degradations.random_degradation: resize mode, blur, noise, "
+           f"JPEG), x{scale}" if degradation == "random" else
+           f"LR made by x{scale} downscaling: {RESIZES[degradation]}, rounded to 8 bits")
+    return SRPatches(files, patch=patch, n=n, scale=scale, degradation=degradation,
+                     description=f"sr {split}: {len(files)} images ({what}); {how}")

@@ -29,12 +29,27 @@ def sr_gain(s: dict) -> str:
     return f"{s['gain_psnr_y']:+.2f} dB" + (f" ({'; '.join(others)})" if others else "")
 
 
+def degradation_rows(table: dict) -> list[dict]:
+    """evaluate.py's degradation table (result["degradations"]) as one flat row per degradation and set."""
+    return [{"degradation": row["name"], "set": name, "bicubic PSNR-Y": s["bicubic"]["psnr_y"],
+             "model PSNR-Y": s["model"]["psnr_y"], "gain (dB)": s["gain_psnr_y"], "bicubic SSIM-Y": s["bicubic"]["ssim_y"],
+             "model SSIM-Y": s["model"]["ssim_y"]} for row in table["rows"] for name, s in row["sets"].items()]
+
+
+def degradation_summary(table: dict) -> str:
+    """Per set: the mean gain over bicubic across the degradations, and the least (where)."""
+    return "; ".join(f"{name}: mean gain {s['mean_gain_psnr_y']:+.2f} dB, least {s['least_gain_psnr_y']:+.2f} dB "
+                     f"({s['least_gain_at']})" for name, s in table["summary"].items())
+
+
 def describe(result: dict) -> str:
     if "sets" in result:  # super-resolution x4
         return "; ".join(f"{name}: PSNR-Y {s['model']['psnr_y']:.2f} dB vs bicubic {s['bicubic']['psnr_y']:.2f}, "
                          f"gain {sr_gain(s)}; SSIM-Y {s['model']['ssim_y']:.4f} vs {s['bicubic']['ssim_y']:.4f}, "
                          f"sharpness {s['model']['sharpness']:.2f} (bicubic {s['bicubic']['sharpness']:.2f}, HR "
-                         f"{s['original']['sharpness']:.2f})" for name, s in result["sets"].items())
+                         f"{s['original']['sharpness']:.2f})" for name, s in result["sets"].items()) + (
+            f"; across {len(result['degradations']['rows'])} degradations, {degradation_summary(result['degradations'])}"
+            if "degradations" in result else "")
     if "elbo" in result:  # a VAE
         text = (f"reconstruction PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.3f}; ELBO {result['elbo']:.1f} "
                 f"nats per image ({result['latent_dim']}-D latent)")

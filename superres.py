@@ -112,12 +112,15 @@ def shrink(image: LoadedImage) -> tuple[np.ndarray, np.ndarray]:
     return original, to_pixels(small, image.grayscale)
 
 
-def compare(restored: np.ndarray, original: np.ndarray) -> dict[str, float]:
+def compare(restored: np.ndarray, original: np.ndarray, *, y_only: bool = False) -> dict[str, float]:
     """PSNR (dB) and SSIM of a restored image against the original: on Y with a 4-pixel border removed
-    (the literature's protocol) and on RGB (whole image); plus the no-reference sharpness of the result."""
+    (the literature's protocol) and, unless y_only, on RGB (whole image) with the no-reference sharpness
+    of the result."""
     a, b = to_rgb_tensor(restored), to_rgb_tensor(original)
-    return {"psnr_y": float(psnr(a, b, y=True, border=BORDER)), "ssim_y": float(ssim(a, b, y=True, border=BORDER)),
-            "psnr_rgb": float(psnr(a, b)), "ssim_rgb": float(ssim(a, b)),
+    on_y = {"psnr_y": float(psnr(a, b, y=True, border=BORDER)), "ssim_y": float(ssim(a, b, y=True, border=BORDER))}
+    if y_only:
+        return on_y
+    return {**on_y, "psnr_rgb": float(psnr(a, b)), "ssim_rgb": float(ssim(a, b)),
             "sharpness": float(sharpness(a, border=BORDER))}
 
 

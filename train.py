@@ -27,6 +27,7 @@ from tqdm import tqdm
 import cards
 import models
 from data import augment, balanced_order, data_root, load_split, load_sr, reframed
+from degradations import PROTOCOL, RESIZES, Degradation
 from evaluate import classifier_logits, segmenter_probabilities
 from metrics import fit_temperature, psnr, roc_auc, sharpness, youden_threshold
 from models.unet import dice
@@ -56,8 +57,9 @@ LIMITATIONS = {
         "trust. Flat or very small polyps, blood, stool and instruments are rare in them: expect misses there.",
     ],
     "sr": [
-        "Trained on natural photographs (T91, BSDS500) downscaled by bicubic x4: on real low-resolution images "
-        "(blur, noise, JPEG artefacts) or on medical images it may invent or miss detail; it was never trained on X-rays or CT.",
+        "Trained on natural photographs (T91, BSDS500) downscaled x4 as the Data section says: on low-resolution "
+        "images made another way it may invent or miss detail (the degradation table in Results shows where it helps "
+        "and where it hurts), and it was never trained on X-rays or CT.",
         "Super-resolution guesses detail that is not in the input: never read a diagnosis into an upscaled image.",
     ],
     "mnist": [
@@ -274,6 +276,10 @@ def parse_args(argv=None):
     p.add_argument("--depths", type=int, nargs="+", help="residual blocks per stage (default: the family's); an "
                    "srresnet deeper than its --init-from keeps what that one computes: its new blocks start as the identity")
     p.add_argument("--patches", type=int, default=2000, help="super-resolution: random patches per epoch")
+    p.add_argument("--degradation", default="bicubic-aa", choices=["random", *RESIZES],
+                   help="super-resolution: how the low-resolution patches are made: one resize kind, or 'random', a "
+                        "different mix of resize, blur, noise and JPEG for each patch (degradations.py); validation "
+                        "then averages PSNR over evaluate.py's whole degradation protocol")
     p.add_argument("--augment", default="standard", choices=sorted(AUGMENTATIONS))
     p.add_argument("--per-image-norm", action="store_true",
                    help="classifier: standardise each image by its own mean and spread (exposure carries no signal)")
@@ -333,6 +339,8 @@ def parse_args(argv=None):
         if args.init_from:
             p.error("an ensemble is made of its --members; --init-from is for a family that trains")
         args.epochs = 0  # its members were trained on their own
+    if args.degradation != "bicubic-aa" and args.family not in ("srresnet", "srgan"):
+        p.error("--degradation is a super-resolution setting")
     if args.encoder and args.family != "unet":
         p.error("--encoder is a unet setting")
     if args.variant and args.family != "efficientnet":
@@ -690,9 +698,13 @@ def adaptation_card(args, pair, config) -> dict:
 
 
 def sr_load(args, root: Path, split: str):
-    """--image-size is the high-resolution patch side; an epoch is --patches random patches."""
-    patches = load_sr(root, split, patch=args.image_size, n=args.patches)
-    patches.val_pairs = patches.fixed() if split == "val" else None
+    """--image-size is the high-resolution patch side; an epoch is --patches random patches. Validation
+    pairs: one centre crop per image, degraded as training is (with --degradation random: once by each
+    degradation of evaluate.py's protocol)."""
+    patches = load_sr(root, split, patch=args.image_size, n=args.patches, degradation=args.degradation)
+    if split == "val":
+        ways = PROTOCOL if args.degradation == "random" else [Degradation(args.degradation)]
+        patches.val_pairs = [pair for way in ways for pair in patches.fixed(degradation=way)]
     return patches
 
 
@@ -705,7 +717,8 @@ def sr_batch(split, index: torch.Tensor, generator: torch.Generator, args):
 
 
 def sr_score(model, split) -> tuple[str, float]:
-    """Mean PSNR on the Y channel, 4-pixel border removed (the literature's protocol), on held-out crops."""
+    """Mean PSNR on the Y channel, 4-pixel border removed (the literature's protocol), on held-out crops
+    (each degradation of the protocol counting alike, with --degradation random)."""
     model.eval()
     values = [float(psnr(model.predict(low), high, y=True, border=4)) for low, high in split.val_pairs]
     return "PSNR-Y", float(np.mean(values))

@@ -360,6 +360,26 @@ def headline(evaluation: dict) -> str:
 HAS_CANVAS = importlib.util.find_spec("streamlit_drawable_canvas") is not None
 
 
+def degradation_table(table: dict) -> None:
+    """Where a super-resolution model helps and where it hurts: its gain over bicubic for each way the
+    small image may have been made (evaluate.py's degradation protocol), one column per test set."""
+    import pandas as pd
+
+    import results
+
+    st.subheader("Which inputs it helps with")
+    st.caption("The same high-resolution images made small in eleven ways, then restored by bicubic and by the model. "
+               "A negative gain means the model is worse than plain bicubic on that kind of input: it has learned one "
+               "way of making images small, not the way your image was made.")
+    rows = pd.DataFrame(results.degradation_rows(table))
+    wide = rows.pivot(index="degradation", columns="set", values="gain (dB)").reindex([r["name"] for r in table["rows"]])
+    wide.insert(0, "how the small image was made", [r["description"] for r in table["rows"]])
+    gains = [c for c in wide.columns if c != "how the small image was made"]
+    st.dataframe(wide.style.format("{:+.2f} dB", subset=gains).map(
+        lambda v: f"color: {'#1a7f37' if v >= 0 else '#cf222e'}", subset=gains), width="stretch")
+    st.caption(results.degradation_summary(table) + ". Protocol: " + table["protocol"] + ".")
+
+
 def _canvas(key: str, caption: str, stroke_width: int) -> np.ndarray | None:
     """White strokes drawn on a black 224x224 canvas as (H, W, 4) uint8 RGBA, or None while it is empty."""
     try:

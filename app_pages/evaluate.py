@@ -168,6 +168,8 @@ elif "sets" in evaluation:  # super-resolution: bicubic and the model on each te
     rows = [{"set": set_name, "method": label, **s[who]} for set_name, s in evaluation["sets"].items()
             for who, label in [*results.sr_methods(name, s), ("original", "HR original")]]
     st.dataframe(pd.DataFrame(rows), hide_index=True)
+    if "degradations" in evaluation:
+        ui.degradation_table(evaluation["degradations"])
 
 elif "elbo" in evaluation:  # a VAE: how well it redraws held-out images, its bound, and its samples
     st.subheader("Headline figures")

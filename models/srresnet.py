@@ -118,11 +118,10 @@ def upscale_tiled(network, images: torch.Tensor, *, scale: int, tile: int, overl
     """
     b, c, h, w = images.shape
     out = images.new_empty(b, c, h * scale, w * scale)
-    rows, cols = range(0, h, tile), range(0, w, tile)
+    rows, cols = even_splits(h, tile), even_splits(w, tile)
     total, done = len(rows) * len(cols), 0
-    for top in rows:
-        for left in cols:
-            bottom, right = min(top + tile, h), min(left + tile, w)
+    for top, bottom in rows:
+        for left, right in cols:
             t0, l0 = max(top - overlap, 0), max(left - overlap, 0)  # the tile plus its context
             t1, l1 = min(bottom + overlap, h), min(right + overlap, w)
             result = network(images[:, :, t0:t1, l0:l1])  # (B, C, s(t1 - t0), s(l1 - l0))
@@ -132,6 +131,14 @@ def upscale_tiled(network, images: torch.Tensor, *, scale: int, tile: int, overl
             if progress is not None:
                 progress(done, total)
     return out
+
+
+def even_splits(length: int, tile: int) -> list[tuple[int, int]]:
+    """[start, stop) spans of at most `tile` covering range(length), as few as can be and of equal size
+    (to one pixel): 330 by 320 is 165 + 165, not 320 + a 10-pixel sliver that costs a pass of its own."""
+    n = -(-length // tile)
+    bounds = [round(k * length / n) for k in range(n + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
 
 
 def dihedral(images: torch.Tensor, t: int, *, inverse: bool = False) -> torch.Tensor:
@@ -192,24 +199,28 @@ class SRResNet(MedLabModel):
                 transforms: list[int] | None = None) -> torch.Tensor:
         """Super-resolved images (B, 3, sH, sW) in [0, 1] for images (B, 3, H, W) in [0, 1] of any size:
         the mean of the answers for the image's dihedral `transforms` (each transformed back); by default
-        the config's, with self_ensemble all SELF_ENSEMBLE of them. `progress(done, total)` counts tiles
-        over all passes."""
+        the config's, with self_ensemble all SELF_ENSEMBLE of them. `progress(done, total)` counts passes
+        over tiles, after each tile. Memory: the output, and one tile's passes at a time (BENCHMARKS.md)."""
         if images.ndim != 4 or images.shape[1] != self.config.in_channels:
             raise ValueError(f"expected images (B, {self.config.in_channels}, H, W), got {tuple(images.shape)}")
         c = self.config
         transforms = list(range(SELF_ENSEMBLE)) if self_ensemble else (transforms or c.transforms)
-        total = 0
-        for n, t in enumerate(transforms):
-            def counted(done, tiles, n=n):  # tiles of pass n, as a share of all passes
-                if progress is not None:
-                    progress(n * tiles + done, len(transforms) * tiles)
-            # Channels-last tensors: oneDNN's convolutions run about 1.4x faster on them on a CPU, with the
-            # same answers up to float rounding (benchmark.py --sr).
-            turned = dihedral(images, t).contiguous(memory_format=torch.channels_last)
-            answer = upscale_tiled(self.generator, turned, scale=c.scale, tile=c.tile, overlap=c.overlap,
-                                   progress=counted)
-            total = total + dihedral(answer, t, inverse=True)
-        return (total / len(transforms)).clamp(0, 1)
+
+        def answer(tile: torch.Tensor) -> torch.Tensor:
+            """The mean of the network's answers for the tile's transforms, each turned back. Averaging tile
+            by tile is averaging whole images (tiles are exact), and memory holds one output, not one per pass."""
+            total = None
+            for t in transforms:
+                # Channels-last tensors: oneDNN's convolutions run about 1.4x faster on them on a CPU, with
+                # the same answers up to float rounding (benchmark.py --sr).
+                turned = dihedral(tile, t).contiguous(memory_format=torch.channels_last)
+                back = dihedral(self.generator(turned), t, inverse=True)
+                total = back if total is None else total.add_(back)
+            return total.div_(len(transforms))
+
+        n = len(transforms)
+        counted = None if progress is None else lambda done, tiles: progress(done * n, tiles * n)  # in passes
+        return upscale_tiled(answer, images, scale=c.scale, tile=c.tile, overlap=c.overlap, progress=counted).clamp_(0, 1)
 
     # -- training ----------------------------------------------------------------------------------
 

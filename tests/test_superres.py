@@ -17,6 +17,7 @@ import predict
 import superres
 import train
 from conftest import tiny_model
+from degradations import PROTOCOL
 from images import LoadedImage, read_image
 from models.base import read_config
 from models.srresnet import dihedral, reach
@@ -56,6 +57,16 @@ def test_tiled_equals_one_pass(scale):
     tiled = model.predict(images, progress=lambda done, total: calls.append((done, total)))
     torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=0)
     assert calls[-1] == (12, 12)  # 3 rows x 4 columns of 12-px tiles
+
+
+def test_tiles_are_split_evenly():
+    from models.srresnet import even_splits
+
+    assert even_splits(330, 320) == [(0, 165), (165, 330)]  # not 320 + a 10-pixel sliver
+    assert even_splits(320, 320) == [(0, 320)] and even_splits(7, 320) == [(0, 7)]
+    spans = even_splits(1000, 320)
+    assert spans[0][0] == 0 and spans[-1][1] == 1000 and all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+    assert len(spans) == 4 and {stop - start for start, stop in spans} == {250}
 
 
 def test_tiles_without_overlap_do_show_seams():
@@ -224,6 +235,32 @@ def test_ssim_known_values():
     assert float(metrics.ssim(z, 1 - z)) < 0
 
 
+def reference_ssim(a, b):
+    """SSIM as this lab first computed it: a 2-D 11x11 Gaussian window in float64."""
+    a, b = a.double(), b.double()
+    c = a.shape[1]
+    g = torch.exp(-((torch.arange(11, dtype=torch.float64) - 5) ** 2) / (2 * 1.5 ** 2))
+    g = g / g.sum()
+    window = (g[:, None] * g[None, :]).expand(c, 1, 11, 11)
+
+    def blur(x):
+        return torch.nn.functional.conv2d(x, window, groups=c)
+
+    mu_a, mu_b = blur(a), blur(b)
+    var_a, var_b, cov = blur(a * a) - mu_a ** 2, blur(b * b) - mu_b ** 2, blur(a * b) - mu_a * mu_b
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    return (((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))).flatten(1).mean(1)
+
+
+def test_separable_float32_ssim_gives_the_2d_float64_figure():
+    generator = torch.Generator().manual_seed(0)
+    photo = torch.rand(2, 3, 1, 1, generator=generator) * torch.linspace(0.2, 1, 96).view(1, 1, 96, 1)
+    photo = photo.expand(2, 3, 96, 96) + 0.05 * torch.rand(2, 3, 96, 96, generator=generator)  # gradient + texture
+    for other in (photo + 0.01 * torch.randn(photo.shape, generator=generator), photo.flip(-1), photo * 0.9):
+        torch.testing.assert_close(metrics.ssim(photo, other), reference_ssim(photo, other).float(), atol=1e-5, rtol=0)
+    assert metrics.ssim(photo, photo).dtype == torch.float32
+
+
 def test_sharpness_of_flat_and_edge():
     flat = torch.full((1, 1, 10, 10), 0.5)
     assert float(metrics.sharpness(flat)) == 0
@@ -313,7 +350,19 @@ def test_train_evaluate_predict(data_root, tmp_path, monkeypatch, capsys):
         written["sets"]["Set5"]["self_ensemble"]["psnr_y"] - written["sets"]["Set5"]["bicubic"]["psnr_y"])
     card = (srgan / "README.md").read_text()
     assert "| Set14 (2) | srgan-x4 |" in card and "Gain over bicubic on Y" in card
+    table = result["degradations"]  # the same HR images made small in each way of the protocol
+    assert [row["name"] for row in table["rows"]] == [way.name for way in PROTOCOL]
+    assert set(table["rows"][0]["sets"]) == {"Set5", "Set14"} and set(table["summary"]) == {"Set5", "Set14"}
+    worst = table["summary"]["Set5"]
+    assert worst["least_gain_psnr_y"] == pytest.approx(min(r["sets"]["Set5"]["gain_psnr_y"] for r in table["rows"]))
+    assert "Other degradations" in card and "| bilinear+jpeg75 | Set14 |" in card
     assert "| Set14 (2) | srgan-x4, x8 self-ensemble |" in card
+    robust = train.main(["srresnet", *common, "--out", str(tmp_path / "robust"), "--run-dir", str(tmp_path / "run3"),
+                         "--degradation", "random"])  # validated on the whole protocol
+    assert "random degradation per patch" in (robust / "README.md").read_text()
+    assert json.loads((tmp_path / "run3/history.json").read_text())[0]["val_PSNR-Y"] > 0
+    with pytest.raises(SystemExit):
+        train.main(["unet", *common, "--out", str(tmp_path / "no"), "--degradation", "random"])
     val = evaluate.main([str(srresnet), "--data-root", str(data_root), "--split", "val"])  # train.py's crops
     assert set(val["sets"]) == {"val"} and val["sets"]["val"]["model"]["psnr_y"] > 0
     assert (srresnet / "eval-val.json").is_file() and "the crops train.py validates on" in val["protocol"]
