@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 import inference
-from data import downscale
+from degradations import Degradation
 from images import LoadedImage
 from metrics import psnr, sharpness, ssim
 from models.srresnet import SELF_ENSEMBLE
@@ -50,9 +50,10 @@ def to_rgb_tensor(pixels: np.ndarray) -> torch.Tensor:
 
 
 def to_pixels(x: torch.Tensor, grayscale: bool) -> np.ndarray:
-    """(1, 3, H, W) -> (H, W, 3), or (H, W) averaged over channels for grayscale content; float32 in [0, 1]."""
-    x = x[0].clamp(0, 1)
-    return (x.mean(0) if grayscale else x.permute(1, 2, 0)).numpy().astype(np.float32)
+    """(1, 3, H, W) float32 -> (H, W, 3), or (H, W) averaged over channels for grayscale content; float32
+    in [0, 1]. Clamps x in place: one copy of a large result, not three."""
+    x = x[0].clamp_(0, 1)
+    return (x.mean(0) if grayscale else x.permute(1, 2, 0).contiguous()).numpy()
 
 
 def bicubic(x: torch.Tensor) -> torch.Tensor:
@@ -100,15 +101,16 @@ def notes(image: LoadedImage) -> list[str]:
     return said
 
 
-def shrink(image: LoadedImage) -> tuple[np.ndarray, np.ndarray]:
-    """"Downscale x4 then restore": (original cropped to a multiple of 4, its x4 bicubic downscale with
-    antialiasing rounded to 8 bits, as the training inputs were made), both as pixels in [0, 1]."""
+def shrink(image: LoadedImage, degradation: Degradation = Degradation()) -> tuple[np.ndarray, np.ndarray]:
+    """"Downscale x4 then restore": (original cropped to a multiple of 4, its x4 downscale by `degradation`,
+    by default antialiased bicubic rounded to 8 bits as the benchmark's LR images were made), as pixels
+    in [0, 1]. A degradation's noise is seeded, so the same image is made small the same way every time."""
     h, w = image.height // SCALE * SCALE, image.width // SCALE * SCALE
     if h < 8 * SCALE or w < 8 * SCALE:
         raise ValueError(f"{image.name} is {image.width}x{image.height}; 'downscale then restore' needs at least "
                          f"{8 * SCALE}x{8 * SCALE} pixels so that the small version is 8x8")
     original = image.pixels[:h, :w]
-    small = downscale(to_rgb_tensor(original), SCALE)
+    small = degradation(to_rgb_tensor(original), scale=SCALE)
     return original, to_pixels(small, image.grayscale)
 
 

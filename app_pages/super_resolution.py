@@ -9,6 +9,7 @@ import streamlit as st
 
 import superres
 import ui
+from degradations import PROTOCOL
 from images import LoadedImage
 
 METHODS = {"bicubic": "Bicubic", "srresnet": "SRResNet", "srgan": "SRGAN"}
@@ -22,6 +23,10 @@ ui.require_models(*superres.MODELS.values())
 mode = st.radio("What to do", ["upscale", "restore"], horizontal=True, format_func={
     "upscale": "Upscale my image x4",
     "restore": "Downscale x4, then restore (for an image you have at high resolution: measures against it)"}.get)
+if mode == "restore":
+    way = st.selectbox("How to make it small", PROTOCOL, format_func=lambda way: f"{way.name}: {way.describe()}",
+                       help="Real small images were made in many ways. A network trained on one way can do worse than "
+                            "bicubic on another: try the plain (non-antialiased) resizes and JPEG to see it.")
 upload = st.file_uploader("An image (PNG, JPEG, TIFF, DICOM, ...; 16-bit and grayscale are fine)",
                           type=None, key="sr-upload")
 passes = {method: superres.passes(ui.load_model(name)) for method, name in superres.MODELS.items()}
@@ -41,7 +46,7 @@ if image is None:
 original = None
 try:
     if mode == "restore":
-        original, small = superres.shrink(image)
+        original, small = superres.shrink(image, way)
         image = LoadedImage(pixels=small, name=image.name, format=image.format, grayscale=image.grayscale,
                             bit_depth=8, info=image.info)
     superres.check_size(image.height, image.width, image.name)
@@ -62,7 +67,7 @@ def floats(pixels: np.ndarray) -> np.ndarray:
 
 
 # The three results (and the scores), once per upload and mode: the zoom sliders rerun the page.
-key = f"{upload.file_id}-{mode}-{self_ensemble}"
+key = f"{upload.file_id}-{mode}-{self_ensemble}-{way.name if mode == 'restore' else ''}"
 if st.session_state.get("sr-key") != key:
     results, scores, bar = {}, [], st.progress(0.0, text="Upscaling ...")
     for i, method in enumerate(METHODS):
@@ -109,8 +114,12 @@ if original is not None:
         "psnr_rgb": number("PSNR-RGB (dB)", format="%.2f"), "ssim_rgb": number("SSIM-RGB", format="%.4f"),
         "sharpness": number("Sharpness", format="%.2f", help="Mean gradient magnitude: no reference needed; "
                             "higher means more edges, real or invented.")})
-    st.caption("PSNR and SSIM on Y with a 4-pixel border removed (the literature's protocol) and on RGB. SRGAN "
-               "usually scores lower than SRResNet on both while looking sharper: the trade-off it is built for.")
+    by = {row["method"]: row for row in scores}
+    said = [f"{'lower' if by['SRGAN'][k] < by['SRResNet'][k] else 'higher'} {label}" for k, label in
+            (("psnr_y", "PSNR-Y"), ("ssim_y", "SSIM-Y"))]
+    st.caption(f"PSNR and SSIM on Y with a 4-pixel border removed (the literature's protocol) and on RGB. Here SRGAN "
+               f"has a {said[0]} and a {said[1]} than SRResNet, and {'more' if by['SRGAN']['sharpness'] > by['SRResNet']['sharpness'] else 'less'} "
+               "sharpness: it is built to look photo-like, not to match the pixels, so PSNR usually drops.")
 
 stem = Path(upload.name).stem
 for column, (method, pixels) in zip(st.columns(len(results)), results.items()):

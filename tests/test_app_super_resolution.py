@@ -11,6 +11,7 @@ from PIL import Image
 import cards
 import superres
 from conftest import tiny_model
+from degradations import PROTOCOL
 from test_app import run, text, upload, use_weights  # noqa: F401  (use_weights is a fixture)
 
 PAGE = "app_pages/super_resolution.py"
@@ -60,6 +61,22 @@ def test_restore_measures_against_the_original(sr_weights, use_weights):
     table = at.dataframe[0].value
     assert list(table["method"]) == ["Bicubic", "SRResNet", "SRGAN", "Original"]
     assert table["psnr_y"].iloc[0] > 10
+
+
+def test_restore_lets_the_student_pick_how_the_image_is_made_small(sr_weights, use_weights):
+    use_weights(sr_weights)
+    at = run(PAGE)
+    at.radio[0].set_value("restore").run()
+    at = upload(at, ("big.png", photo(64, 64)))
+    plain = at.dataframe[0].value.set_index("method")
+    assert at.selectbox[0].value.name == "bicubic-aa"  # the benchmark's own way by default
+    at.selectbox[0].select_index([way.name for way in PROTOCOL].index("bilinear+jpeg75")).run()
+    assert at.selectbox[0].value.name == "bilinear+jpeg75" and not at.exception
+    other = at.dataframe[0].value.set_index("method")
+    assert other.loc["Bicubic", "psnr_y"] != pytest.approx(plain.loc["Bicubic", "psnr_y"], abs=1e-3)
+    caption = text(at)  # says what this table shows about SRGAN, not what SRGAN "usually" does
+    srgan, srresnet = other.loc["SRGAN"], other.loc["SRResNet"]
+    assert f"{'lower' if srgan['ssim_y'] < srresnet['ssim_y'] else 'higher'} SSIM-Y than SRResNet" in caption
 
 
 def test_self_ensemble_toggle_recomputes_with_eight_passes(sr_weights, use_weights):
