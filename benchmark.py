@@ -7,6 +7,7 @@ path: read the file, recognise the modality, classify), a batch of 32, Grad-CAM,
 With --sr, only super-resolution instead: a 512x512 photo (a crop of Set14's img_002) made
 2048x2048 by bicubic, srresnet-x4 and srgan-x4 through `superres.upscale`, tiles and all (and SRResNet
 with its x8 self-ensemble, the page's option).
+With --sr-memory MODEL ..., the peak memory of one upscale at 512x512 and at the largest accepted inputs.
 With --ct, the same figures for the COVID CT path (covid-ct) instead; with --segment, the polyp segmenter's.
 With --latent MODEL ..., only the decoding of one code by each latent model (the Latent page's sliders).
 With --app it also starts `streamlit run app.py`, opens it in headless Chromium, uploads an image
@@ -112,6 +113,62 @@ def super_resolution(data_root: str | None, repeats: int) -> None:
     print(f"\nPeak resident memory of this process: {peak:.0f} MB.")
 
 
+SR_MEMORY = """
+import resource, sys, time
+sys.path[:0] = [{root!r}]
+import numpy as np, torch
+torch.set_num_threads(1)
+import inference, superres
+from images import LoadedImage
+def resident():  # MB now (not the peak)
+    return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2 ** 20
+peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+yy, xx = np.mgrid[:{height}, :{width}].astype(np.float32)
+pixels = np.stack([0.5 + 0.4 * np.sin(xx / 7), 0.5 + 0.4 * np.cos(yy / 5), 0.5 + 0.3 * np.sin((xx + yy) / 11)], -1)
+image = LoadedImage(pixels=pixels.astype(np.float32), name="photo", format="PNG", grayscale=False, bit_depth=8)
+model = inference.load_model({model!r})
+superres.upscale(LoadedImage(pixels=pixels[:64, :64], name="warm", format="PNG", grayscale=False, bit_depth=8), model)
+before, started = resident(), time.perf_counter()
+if {restore!r}:
+    original, small = superres.shrink(image)
+    image = LoadedImage(pixels=small, name="photo", format="PNG", grayscale=False, bit_depth=8)
+out = superres.upscale(image, model)
+png = superres.png_bytes(out)
+if {restore!r}:
+    scores = superres.compare(out, original)
+seconds = time.perf_counter() - started
+del out
+print(f"{{max(peak() - before, 0):.0f}} {{resident() - before:.0f}} {{seconds:.1f}}")
+"""
+
+
+def super_resolution_memory(names: list[str]) -> None:
+    """Peak memory of one upscale, above the process's footprint with the model loaded and warm: the
+    page's work for the largest inputs (upscale, the PNG download; for 'downscale then restore' also
+    the scores against the original), each case in a fresh process so one peak does not hide another."""
+    import subprocess
+    import sys
+
+    import superres
+
+    print(f"Machine: {platform.processor() or platform.machine()}, 1 torch thread, torch {torch.__version__}; a "
+          "synthetic colour photo; one run per case in a fresh process.\n")
+    print("| model | input | what | peak above idle (MB) | left allocated after (MB) | seconds |\n|---|---|---|---|---|---|")
+    side = int(superres.MAX_INPUT_PIXELS ** 0.5)
+    cases = [(512, 512, False), (side, side, False), (2 * side, side // 2, False), (4 * side, 4 * side, True)]
+    for name in names:
+        model = inference.load_model(name)
+        tiles = f"{model.config.tile}-px tiles, {superres.passes(model)} pass(es)"
+        for width, height, restore in cases:
+            code = SR_MEMORY.format(root=str(Path(__file__).resolve().parent), height=height, width=width,
+                                    model=name, restore=restore)
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+            peak, left, seconds = done.stdout.split()
+            what = (f"restore: {width}x{height} original, x4 smaller, upscaled, scored" if restore
+                    else f"upscale to {4 * width}x{4 * height}, PNG")
+            print(f"| {name} ({tiles}) | {width}x{height} | {what} | {peak} | {left} | {seconds} |")
+
+
 def latent_decode(repeats: int, names: list[str]) -> None:
     """Milliseconds to decode one code, as the Latent page's sliders do on every move (target < 100 ms), on
     the torch threads the app's server uses (limits.INFERENCE_THREADS)."""
@@ -158,6 +215,9 @@ def main() -> None:
     parser.add_argument("--data-root", help="where chest_xray/ is (default: $MEDLAB_DATA)")
     parser.add_argument("--sr", action="store_true",
                         help="benchmark super-resolution x4 instead (a tenth of --repeats, at least 1: each run takes seconds)")
+    parser.add_argument("--sr-memory", nargs="+", metavar="MODEL",
+                        help="peak memory of one upscale by these super-resolution models at 512x512, the largest "
+                             "accepted inputs, and 'downscale then restore' of the largest original")
     parser.add_argument("--ct", action="store_true", help="the COVID CT path (covid-ct) instead of the chest X-ray one")
     parser.add_argument("--segment", action="store_true", help="the polyp segmenter instead (one colonoscopy frame)")
     parser.add_argument("--latent", nargs="+", metavar="MODEL",
@@ -166,6 +226,8 @@ def main() -> None:
     torch.set_num_threads(2)
     if args.latent:
         return latent_decode(args.repeats, args.latent)
+    if args.sr_memory:
+        return super_resolution_memory(args.sr_memory)
     if args.sr:
         return super_resolution(args.data_root, max(1, args.repeats // 10))
     if args.segment:

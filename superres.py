@@ -126,11 +126,22 @@ def compare(restored: np.ndarray, original: np.ndarray, *, y_only: bool = False)
             "sharpness": float(sharpness(a, border=BORDER))}
 
 
+def eight_bit(pixels: np.ndarray) -> np.ndarray:
+    """Pixels in [0, 1] (float) -> uint8, a band of rows at a time: a 16-megapixel result needs no float
+    copies on the way (uint8 input is returned as it is)."""
+    if pixels.dtype == np.uint8:
+        return pixels
+    out = np.empty(pixels.shape, np.uint8)
+    for top in range(0, len(pixels), 256):
+        out[top:top + 256] = np.round(np.clip(pixels[top:top + 256], 0, 1) * 255)
+    return out
+
+
 def png_bytes(pixels: np.ndarray, *, sixteen_bit: bool = False) -> bytes:
-    """(H, W) or (H, W, 3) in [0, 1] -> PNG file bytes; grayscale may be written at 16 bits."""
+    """(H, W) or (H, W, 3) in [0, 1], or uint8 -> PNG file bytes; grayscale floats may be written at 16 bits."""
     buffer = io.BytesIO()
-    if sixteen_bit and pixels.ndim == 2:
-        Image.fromarray(np.round(pixels * 65535).astype(np.uint16)).save(buffer, format="PNG")
+    if sixteen_bit and pixels.ndim == 2 and pixels.dtype != np.uint8:
+        Image.fromarray(np.round(np.clip(pixels, 0, 1) * 65535).astype(np.uint16)).save(buffer, format="PNG")
     else:
-        Image.fromarray(np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8)).save(buffer, format="PNG")
+        Image.fromarray(eight_bit(pixels)).save(buffer, format="PNG")
     return buffer.getvalue()

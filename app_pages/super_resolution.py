@@ -59,11 +59,7 @@ for note in superres.notes(image):
 
 def compact(pixels: np.ndarray) -> np.ndarray:
     """8-bit for 8-bit sources (a 4096x4096 result is 50 MB, not 200), full precision for deeper ones."""
-    return pixels if image.bit_depth > 8 else np.round(pixels.clip(0, 1) * 255).astype(np.uint8)
-
-
-def floats(pixels: np.ndarray) -> np.ndarray:
-    return pixels.astype(np.float32) / 255 if pixels.dtype == np.uint8 else pixels
+    return pixels if image.bit_depth > 8 else superres.eight_bit(pixels)
 
 
 # The three results (and the scores), once per upload and mode: the zoom sliders rerun the page.
@@ -99,12 +95,12 @@ y = right.slider("Vertical position", 0, height - size, (height - size) // 2, ke
 magnify = max(1, 384 // size)
 for column, (method, pixels) in zip(st.columns(len(shown)), shown.items()):
     crop = pixels[y:y + size, x:x + size]
-    column.image(floats(np.repeat(np.repeat(crop, magnify, 0), magnify, 1)),
+    column.image(np.repeat(np.repeat(crop, magnify, 0), magnify, 1),
                  caption=METHODS.get(method, "Original"), width="stretch")
 
 with st.expander("Whole images"):
     for column, (method, pixels) in zip(st.columns(len(shown)), shown.items()):
-        column.image(floats(pixels), caption=METHODS.get(method, "Original"), width="stretch")
+        column.image(pixels, caption=METHODS.get(method, "Original"), width="stretch")
 
 if original is not None:
     st.subheader("Against the original")
@@ -124,6 +120,6 @@ if original is not None:
 stem = Path(upload.name).stem
 for column, (method, pixels) in zip(st.columns(len(results)), results.items()):
     column.download_button(f"{METHODS[method]} (PNG)",
-                           lambda p=pixels: superres.png_bytes(floats(p), sixteen_bit=image.bit_depth > 8),
+                           lambda p=pixels: superres.png_bytes(p, sixteen_bit=image.bit_depth > 8),
                            f"{stem}-{method}-x4.png", "image/png", key=f"download-{method}")
 ui.disclaimer()

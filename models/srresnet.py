@@ -117,7 +117,7 @@ def upscale_tiled(network, images: torch.Tensor, *, scale: int, tile: int, overl
     by one tile, whatever the image's size. `progress(done, total)` is called after each tile.
     """
     b, c, h, w = images.shape
-    out = images.new_empty(b, c, h * scale, w * scale)
+    out = torch.empty(b, c, h * scale, w * scale, dtype=images.dtype, memory_format=torch.channels_last)  # a picture's HWC layout
     rows, cols = even_splits(h, tile), even_splits(w, tile)
     total, done = len(rows) * len(cols), 0
     for top, bottom in rows:
