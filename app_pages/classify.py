@@ -15,8 +15,11 @@ import charts
 import inference
 import ui
 from images import ImageReadError, read_image, to_pil
-from limits import MAX_FILES_PER_RUN, MAX_UPLOAD_BYTES
+from limits import MAX_FILES_PER_RUN
 from saliency import overlay
+
+CLASSIFY_EXAMPLES = ["chest-xray-normal.jpeg", "chest-xray-pneumonia.jpeg", "ct-covid.png", "ct-covid-uncertain.png",
+                     "ct-small.dcm", "colonoscopy-polyp.jpg", "photo-grace-hopper.jpg"]  # the photograph: refused
 
 
 def literal(name: str) -> str:
@@ -150,11 +153,11 @@ ui.require_models(inference.ROUTER, *inference.CLASSIFIERS.values(), *inference.
 
 # No `type=` filter: DICOM files from a PACS often have no extension, and read_image tells a
 # PDF, a HEIC photo or a NIfTI volume apart by content and says so, which a type filter cannot.
-uploads = st.file_uploader("Images: PNG, JPEG, BMP, TIFF, WebP, GIF or DICOM (with or without an extension)",
-                           accept_multiple_files=True, max_upload_size=MAX_UPLOAD_BYTES // 2**20)
+uploads = ui.upload_or_example("Images: PNG, JPEG, BMP, TIFF, WebP, GIF or DICOM (with or without an extension)",
+                               key="classify-upload", multiple=True, examples=CLASSIFY_EXAMPLES)
 if not uploads:
-    st.info(f"Upload one or more images to begin. Try a {ui.routed_modalities()}, then something that is none "
-            "of these.", icon=":material/upload:")
+    st.info(f"Upload one or more images, or try an example. Try a {ui.routed_modalities()}, then something that is "
+            "none of these.", icon=":material/upload:")
     st.stop()
 
 if len(uploads) > MAX_FILES_PER_RUN:  # one visitor's folder must not hold up the class

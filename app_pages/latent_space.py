@@ -52,8 +52,8 @@ def enlarge(images: torch.Tensor) -> np.ndarray:
 
 
 def read_image_input(key: str, caption: str) -> torch.Tensor | None:
-    uploaded = st.file_uploader(caption, key=key)
-    image = ui.read_upload(uploaded) if uploaded else None
+    uploaded = ui.upload_or_example(caption, key=key)
+    image = ui.read_upload(uploaded[0]) if uploaded else None
     return None if image is None else to_tensor(image, channels=model.config.in_channels)
 
 
@@ -84,7 +84,8 @@ if view == "Interpolate":
         with right:
             second = read_image_input("second", "Second image")
         if first is None or second is None:
-            st.info("Upload two images: each goes through the encoder, and the walk runs between their codes.")
+            st.info("Upload two images, or pick two examples: each goes through the encoder, and the walk runs "
+                    "between their codes.")
             st.stop()
         with inference.computing():  # one of the server's compute slots, as every page's model calls
             a, b = model.encode(first, labels_of(1))[0][0], model.encode(second, labels_of(1))[0][0]
@@ -181,7 +182,8 @@ else:
                "else comes back as the nearest thing it knows, and the PSNR says how far that is.")
     image = read_image_input("reconstruct", "An image to reconstruct")
     if image is None:
-        st.info("Upload an image: the encoder gives its code, the decoder redraws the image from it.")
+        st.info("Upload an image, or pick an example: the encoder gives its code, the decoder redraws the image "
+                "from it.")
         st.stop()
     seen = model.prepare(image)  # (1, C, S, S): the input as the model sees it
     with inference.computing():
