@@ -116,8 +116,9 @@ elif view == "Map":
         chosen = st.plotly_chart(
             charts.latent_map(found["points"], found["labels"], found["class_names"], method=found["method"],
                               values=values, value_name=found["value_name"]),
-            key="map", on_select="rerun", selection_mode="points")
-        st.caption(f"{found['description']}. Select a point (click, or drag a box) to decode its code.")
+            key="map", on_select="rerun", selection_mode=("points", "box"))
+        st.caption(f"{found['description']}. Click a point to decode its code, or pick *Box Select* in the chart's "
+                   "tool bar (top right) and drag a box: the first point in it is decoded.")
         picked = [p["customdata"] for p in (chosen.selection.points if chosen else []) if "customdata" in p]
         if picked:
             k = int(picked[0])

@@ -50,3 +50,40 @@ def test_no_request_leaves_the_server_and_the_icon_is_drawn_locally(server, brow
     outside = [url for url in requests if not url.startswith((server, "data:", "blob:"))]
     assert outside == []
     page.close()
+
+
+def open_map(browser, server):
+    page = browser.new_page(**PROJECTOR)
+    page.goto(f"{server}/latent_space", timeout=60_000)
+    page.get_by_text("Map", exact=True).click(timeout=60_000)
+    page.locator(".js-plotly-plot .scatterlayer path.point").first.wait_for(timeout=60_000)
+    return page
+
+
+@pytest.mark.parametrize("how", ["click", "box"])
+def test_a_point_of_the_latent_map_chosen_by_click_or_box_is_decoded(server, browser, how, tmp_path):
+    """The caption promises both; the endoscopy VAE's shipped map (its default model)."""
+    page = open_map(browser, server)
+    area = page.locator(".js-plotly-plot .nsewdrag").first
+    area.scroll_into_view_if_needed()
+    plot = area.bounding_box()
+    if how == "click":
+        point = page.locator(".js-plotly-plot .scatterlayer path.point").nth(5)
+        point.scroll_into_view_if_needed()
+        box = point.bounding_box()
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    else:  # the box tool, then a box over the whole plot area in view, from corner to corner
+        page.locator(".js-plotly-plot").first.hover()  # the tool bar shows on hover
+        page.locator('.modebar-btn[data-title="Box Select"]').first.click()
+        top, bottom = max(plot["y"], 0) + 5, min(plot["y"] + plot["height"], PROJECTOR["viewport"]["height"]) - 5
+        page.mouse.move(plot["x"] + 5, top)
+        page.mouse.down()
+        page.mouse.move(plot["x"] + plot["width"] - 5, bottom, steps=8)
+        page.mouse.up()
+    decoded = page.get_by_text(re.compile(r"^decoded from image \d+'s code$"))
+    try:
+        decoded.wait_for(timeout=30_000)
+    finally:
+        page.screenshot(path=tmp_path / f"latent-map-{how}.png", full_page=True)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.close()
