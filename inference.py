@@ -48,6 +48,15 @@ SEGMENTERS = {"endoscopy": "polyp-unet"}  # modality -> the weights folder of it
 CLASSIFIER_FAMILIES = ("classifier", "efficientnet", "kmeans", "ensemble")
 FAMILIES = {"polyp-unet": ("unet",)}
 ROUTE_CONFIDENCE = 0.8  # below this, the recognizer is unsure and the image is refused
+# A DICOM header's Modality (0008,0060): what the code means, and which of the lab's modalities it may hold (None:
+# none; such a file is refused on its header's word). Codes not here (OT, SC, ...) say nothing: the recognizer decides.
+DICOM_MODALITIES = {"CT": ("computed tomography", "ct"), "CR": ("computed radiography", "chest_xray"),
+                    "DX": ("digital radiography", "chest_xray"), "RG": ("radiography", "chest_xray"),
+                    "ES": ("endoscopy", "endoscopy"), "MR": ("magnetic resonance imaging", None),
+                    "US": ("ultrasound", None), "PT": ("positron emission tomography", None),
+                    "NM": ("nuclear medicine", None), "MG": ("mammography", None), "XA": ("X-ray angiography", None),
+                    "RF": ("fluoroscopy", None), "IO": ("intra-oral radiography", None), "PX": ("panoramic X-ray", None),
+                    "OPT": ("optical coherence tomography", None), "SM": ("slide microscopy", None)}
 FOUND_AREA = 0.005  # "polyp found" when the predicted mask covers at least 0.5% of the frame
 
 
@@ -226,14 +235,32 @@ def what_the_lab_judges() -> str:
     return f"the lab's models judge {' and '.join(kinds)}."
 
 
+def dicom_header(image: LoadedImage) -> tuple[str, str, str | None] | None:
+    """What a DICOM file's header says it is: (Modality code, the code in words, the lab's modality it may hold or
+    None), or None when the file is no DICOM or its header does not say."""
+    code = str(image.info.get("modality", "")).strip().upper() if image.format == "DICOM" else ""
+    return (code, *DICOM_MODALITIES[code]) if code in DICOM_MODALITIES else None
+
+
 def route(image: LoadedImage, seen: dict[str, float], modality: str | None = None,
           task: dict[str, str] | None = None) -> str:
     """The modality to act on: the user's override, or the recognizer's confident answer.
 
     Raises Refusal, with the reason, when the recognizer is unsure or the modality has no model
-    (in `task`, when given: CLASSIFIERS or SEGMENTERS).
+    (in `task`, when given: CLASSIFIERS or SEGMENTERS), or when a DICOM header names a modality no model takes
+    (MR, ultrasound, ...); a refusal of a DICOM file says what its header says.
     """
     best = max(seen, key=seen.get)
+    header = dicom_header(image)
+    says = f"its DICOM header says Modality {header[0]} ({header[1]})" if header else ""
+    if modality is None and header and header[2] is None:
+        raise Refusal(f"{image.name}: {says}, and no model here takes that; {what_the_lab_judges()}")
+    if modality is None and header and best != header[2]:  # the header names a modality the lab has, the pixels disagree
+        hint = (" The CT classifier was trained on axial chest slices at a lung window: if this is one, try the lung "
+                "preset." if header[2] == "ct" else "")
+        raise Refusal(f"{image.name}: {says}, but the modality recognizer does not see {LOOKS_LIKE[header[2]][11:]} "
+                      f"like those the lab's models were trained on (it says {MODALITY_NAMES[best]}, {seen[best]:.0%}), "
+                      f"so no model judges it.{hint}")
     if modality is None and seen[best] < ROUTE_CONFIDENCE:
         raise Refusal(f"{image.name}: the modality recognizer is unsure what this image is (best guess "
                       f"{MODALITY_NAMES[best]}, {seen[best]:.0%}), so no model judges it; {what_the_lab_judges()}")

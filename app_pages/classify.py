@@ -52,7 +52,9 @@ def show(upload) -> dict:
         # 1. What is this image? All four modality probabilities, because the refusal depends on them.
         seen = inference.recognize(image)
         best = max(seen, key=seen.get)
-        st.markdown(f"**Modality recognizer:** {inference.MODALITY_NAMES[best]} ({seen[best]:.0%})")
+        header = inference.dicom_header(image)  # a DICOM file's own word on what it is, beside the recognizer's
+        st.markdown(f"**Modality recognizer:** {inference.MODALITY_NAMES[best]} ({seen[best]:.0%})"
+                    + (f" · **DICOM header:** {header[0]} ({header[1]})" if header else ""))
         st.caption(" · ".join(f"{inference.MODALITY_NAMES[m]} {p:.0%}" for m, p in seen.items()))
         names = {None: "what the recognizer says", **inference.MODALITY_NAMES}
         modality = st.selectbox("Treat the image as", list(names), format_func=names.get,

@@ -102,3 +102,28 @@ def test_latent_space_reconstructs_and_interpolates_examples(no_data_root):
     at.selectbox(key="second-example").set_value("chest-xray-normal.jpeg").run()
     assert not at.exception, at.exception
     assert "interpolation, 10 frames" in at.image[0].captions[0]
+
+
+def test_a_dicom_is_refused_on_its_headers_word_and_the_refusal_says_what_the_header_says(no_data_root):
+    """pydicom's MR_small (an MR slice) and the CT example without lungs at its own window: the recognizer sees
+    neither as a medical image the lab knows, but the header knows better, and the visitor should hear it."""
+    from pydicom.data import get_testdata_file
+
+    mr = read_image(get_testdata_file("MR_small.dcm"), name="MR_small.dcm")
+    with pytest.raises(inference.Refusal, match=r"^MR_small.dcm: its DICOM header says Modality MR \(magnetic "
+                                                 r"resonance imaging\), and no model here takes that"):
+        inference.route(mr, inference.recognize(mr))
+    ct = read_image(ui.Example("ct-small.dcm"))
+    with pytest.raises(inference.Refusal, match=r"its DICOM header says Modality CT \(computed tomography\), but the "
+                                                 r"modality recognizer does not see a CT slice like those .* try the "
+                                                 r"lung preset"):
+        inference.route(ct, inference.recognize(ct))
+    assert inference.route(mr, inference.recognize(mr), modality="chest_xray") == "chest_xray"  # an override still runs
+
+
+def test_classify_shows_the_dicom_header_beside_the_recognizer(no_data_root):
+    at = page("app_pages/classify.py")
+    at.multiselect[0].set_value(["ct-small.dcm"]).run()
+    assert not at.exception, at.exception
+    assert "**DICOM header:** CT (computed tomography)" in shown(at)
+    assert "its DICOM header says Modality CT" in "\n".join(str(w.value) for w in at.warning)
