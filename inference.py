@@ -9,6 +9,7 @@ given a probability it has no grounds for.
 Each routed model comes from its folder under weights/, unless a Hub repository is chosen for it
 with `use_sources` (the app's "Model source" sidebar does this per visitor).
 """
+import json
 import logging
 import os
 import threading
@@ -57,6 +58,7 @@ DICOM_MODALITIES = {"CT": ("computed tomography", "ct"), "CR": ("computed radiog
                     "NM": ("nuclear medicine", None), "MG": ("mammography", None), "XA": ("X-ray angiography", None),
                     "RF": ("fluoroscopy", None), "IO": ("intra-oral radiography", None), "PX": ("panoramic X-ray", None),
                     "OPT": ("optical coherence tomography", None), "SM": ("slide microscopy", None)}
+UNCERTAIN_TARGET = 0.9  # the uncertain band: outside it, at least 9 in 10 validation answers right (uncertain_margin)
 FOUND_AREA = 0.005  # "polyp found" when the predicted mask covers at least 0.5% of the frame
 
 
@@ -214,6 +216,7 @@ class Classification:
     members: list[dict[str, float]] | None = None  # an ensemble's: each member's own calibrated probabilities
     refusal: str | None = None  # why no classifier judged the image
     source: str | None = None  # the Hub repository the classifier came from, if not its bundled weights
+    uncertain: bool | None = None  # within UNCERTAIN_MARGINS of the threshold (bundled weights only)
 
     def to_json(self) -> dict:
         if self.refusal:
@@ -227,6 +230,39 @@ def recognize(image: LoadedImage) -> dict[str, float]:
     with computing():
         p = router.predict(to_tensor(image, channels=router.config.in_channels))[0]
     return dict(zip(router.class_names, p.tolist()))
+
+
+def validation_predictions(evaluation: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, labels) of every image of an eval-val.json, rebuilt from its ROC curve, which has a point at every
+    distinct score: at each, how many positives and negatives have it."""
+    n, roc = evaluation["n"], evaluation["roc"]
+    positives = evaluation["class_counts"][1]
+    tp = np.rint(np.asarray(roc["tpr"]) * positives).astype(int)
+    fp = np.rint(np.asarray(roc["fpr"]) * (n - positives)).astype(int)
+    scores = np.repeat(roc["threshold"][1:], np.diff(tp) + np.diff(fp))
+    labels = np.concatenate([[1] * a + [0] * b for a, b in zip(np.diff(tp), np.diff(fp))] or [[]]).astype(int)
+    return scores.astype(float), labels
+
+
+def uncertain_margin(name: str) -> float | None:
+    """How close to its threshold a bundled two-class model's answer counts as uncertain: the smallest margin (in
+    steps of 0.01) outside which at least UNCERTAIN_TARGET of its validation answers are right, from its
+    eval-val.json (`python evaluate.py NAME --split val`); None without one. `python scripts/uncertain_band.py`
+    prints each margin with what it covers."""
+    path = WEIGHTS / name / "eval-val.json"
+    return _uncertain_margin(path) if path.is_file() else None
+
+
+@lru_cache(maxsize=64)
+def _uncertain_margin(path: Path) -> float:
+    evaluation = json.loads(path.read_text())
+    scores, labels = validation_predictions(evaluation)
+    threshold = evaluation["at_threshold"]["threshold"]
+    for margin in np.arange(0, 0.51, 0.01):
+        outside = np.abs(scores - threshold) >= margin
+        if outside.any() and ((scores[outside] >= threshold) == labels[outside]).mean() >= UNCERTAIN_TARGET:
+            return round(float(margin), 2)
+    return 0.5
 
 
 def what_the_lab_judges() -> str:
@@ -298,12 +334,15 @@ def classify(image: LoadedImage, *, modality: str | None = None, seen: dict[str,
     def named(probabilities: torch.Tensor) -> dict[str, float]:
         return {c: round(v, 4) for c, v in zip(model.class_names, probabilities.tolist())}
 
+    two = len(model.class_names) == 2
+    margin = uncertain_margin(name) if two and not source_of(name) else None
     return Classification(
         file=image.name, modality=chosen, modality_probability=round(seen[chosen], 4), model=name,
         source=str(source_of(name)) if source_of(name) else None,
         label=model.class_names[int(model.decide(p)[0])], probabilities=named(p[0]),
-        threshold=round(float(model.threshold), 4) if len(model.class_names) == 2 else None,
-        members=None if members is None else [named(member[0]) for member in members])
+        threshold=round(float(model.threshold), 4) if two else None,
+        members=None if members is None else [named(member[0]) for member in members],
+        uncertain=None if margin is None else bool(abs(float(p[0, 1]) - float(model.threshold)) < margin))
 
 
 def explain(image: LoadedImage, model_name: str, target: str | None = None) -> np.ndarray:

@@ -80,8 +80,14 @@ def show(upload) -> dict:
 def show_classification(upload, image, picture, key: str, stem: str, result: inference.Classification) -> dict:
     # 3. The label, and the calibrated probabilities against the threshold that decided it; the threshold is
     # on P(second class), so the rule names that class.
-    st.markdown(f"### {result.label}")
     classes = list(result.probabilities)
+    if result.uncertain:  # too close to the threshold for the model's answer to mean much: said first, plainly
+        st.markdown(f"### Uncertain (leaning {result.label})")
+        st.warning(f"P({classes[1]}) is within {inference.uncertain_margin(result.model):.2f} of the threshold. On "
+                   f"validation data, fewer than {inference.UNCERTAIN_TARGET:.0%} of `{result.model}`'s answers this "
+                   "close were right, so this one says little either way.", icon=":material/help:")
+    else:
+        st.markdown(f"### {result.label}")
     rule = ("the most probable class is the answer" if result.threshold is None else
             f"the model says {classes[1]} when P({classes[1]}) reaches the decision threshold "
             f"{result.threshold:.2f}, chosen on validation data, and {classes[0]} below it")
