@@ -90,7 +90,7 @@ else:
     pixels = (shown.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
 
     def reading(i: int) -> str:
-        return " \n".join(f"{who}: **{int(p[i].argmax())}** ({float(p[i].max()):.0%})"
+        return "  \n".join(f"{who}: **{int(p[i].argmax())}** ({float(p[i].max()):.0%})"  # two spaces: a line break
                           for who, p in (("source only", readings[SOURCE_ONLY]), ("PixelDA", readings[ADAPTED])))
 
     columns = st.columns(len(shown) + (real_target is not None))
@@ -104,7 +104,7 @@ else:
         columns[-1].image(real_target, width="stretch", caption="the real MNIST-M image of this digit")
         with inference.computing():
             read = {who: int(m.predict(real).argmax()) for who, m in (("source only", source_only), ("PixelDA", adapted))}
-        columns[-1].markdown(" \n".join(f"{who}: **{value}**" for who, value in read.items()))
+        columns[-1].markdown("  \n".join(f"{who}: **{value}**" for who, value in read.items()))
     st.caption("Each seed is another noise vector z: the generator keeps the digit and changes the photo and colours. "
                "Percentages: the classifier's softmax, uncalibrated.")
     st.download_button("Download the translations (PNG)", ui.png(np.concatenate(list(pixels), axis=1)),

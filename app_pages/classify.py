@@ -180,9 +180,10 @@ for upload in uploads:
 
 if len(uploads) > 1:
     st.subheader("Summary")
-    table = pd.DataFrame(rows)
-    first = ["file", "modality", "label"]  # then the probabilities and polyp shares, then the errors
-    table = table.reindex(columns=first + [c for c in table if c not in (*first, "error")] + ["error"])
-    st.dataframe(table, hide_index=True)
+    table = pd.DataFrame(rows).rename(columns={"error": "refused because"})
+    first = ["file", "modality", "label", "refused because"]  # the reason in view, then probabilities, polyp shares
+    table = table.reindex(columns=first + [c for c in table if c not in first])
+    st.dataframe(table.astype(object).where(table.notna(), ""), hide_index=True,  # blank, not "None", where none
+                 column_config={"refused because": st.column_config.TextColumn(width="large")})
     st.download_button("Summary (CSV)", table.to_csv(index=False), "medlab-classify.csv", "text/csv",
                        on_click="ignore", icon=":material/download:")
