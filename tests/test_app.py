@@ -352,7 +352,7 @@ def test_classify_colonoscopy_frames_gives_mask_verdict_and_polyp_share(endoscop
     assert labels == ["Mask (PNG)", "Overlay (PNG)", "Result (JSON)"] * 2 + ["Summary (CSV)"]
     table = at.dataframe[0].value
     assert list(table.columns) == ["file", "modality", "label", "refused because", "polyp share"]
-    assert list(table["label"]) == ["polyp found"] * 2 and list(table["polyp share"]) == [1.0, 1.0]
+    assert list(table["label"]) == ["polyp found"] * 2 and list(table["polyp share"]) == ["100.0%", "100.0%"]
 
 
 def test_mask_overlay_fills_and_outlines_the_mask_and_the_mask_png_is_0_or_255():
