@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make app    set up a virtual environment with the pinned packages and run the app on the shipped weights
 #   make test   set up the same environment plus the test tools, and run the tests
+# CPU=1 (make app CPU=1) takes torch and torchvision from PyTorch's CPU-only index, as the Dockerfile does.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -13,13 +14,18 @@ app: $(VENV)/.app
 test: $(VENV)/.dev chromium
 	$(BIN)/python -m pytest
 
+TORCH_CPU = $(if $(CPU),$(BIN)/pip install --quiet $$(grep -E '^(torch|torchvision)==' requirements.txt) \
+	--index-url https://download.pytorch.org/whl/cpu)
+
 $(VENV)/.app: requirements.txt
 	$(PYTHON) -m venv $(VENV)
+	$(TORCH_CPU)
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
 $(VENV)/.dev: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
+	$(TORCH_CPU)
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.app
 

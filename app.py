@@ -15,7 +15,8 @@ import inference
 import ui
 
 inference.configure_server()  # torch threads for many visitors on 2 cores (limits.py); logs each model load
-st.set_page_config(page_title="MedLab", page_icon=":material/school:", layout="wide")
+# An emoji icon is drawn by the browser itself: a ":material/...:" page icon is fetched from a font CDN, offline too.
+st.set_page_config(page_title="MedLab", page_icon="🩻", layout="wide")
 
 page = st.navigation([
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),

@@ -21,7 +21,10 @@ DATA_LICENCES = {
     "mnist": "see MNIST's site (LeCun, Cortes and Burges)",
     "cifar10": "see CIFAR's site (Krizhevsky, 2009)",
     "mnist_m": "MNIST-M: not stated (Ganin and Lempitsky, 2015); BSDS500 photos: research use; MNIST: see its site",
+    "modality": "the strictest of its sources': COVID-CT research use, Kvasir-SEG research and education",
 }
+# Weights learned from a data set are not the code's to license: MIT covers MedLab's code, the weights carry this too.
+INHERITED = "- The weights inherit the data set's terms above (MedLab's MIT licence covers its code, not them)."
 
 
 def read_meta(folder: Path) -> dict:
@@ -61,7 +64,7 @@ def render(meta: dict) -> str:
              meta.get("summary", ""), "",
              "## Intended use", "", INTENDED_USE, "",
              "## Data", "",
-             f"- Data set: `{dataset}`; licence: {DATA_LICENCES.get(dataset, 'see the data set README')}.",
+             f"- Data set: `{dataset}`; licence: {DATA_LICENCES.get(dataset, 'see the data set README')}.", INHERITED,
              *[f"- {d}" for d in meta.get("splits", [])], "",
              "## Training", "", f"Command: `{meta.get('train_command', '')}`", ""]
     lines += [f"- {k}: {_fmt(v)}" for k, v in (meta.get("settings") or {}).items()]

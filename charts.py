@@ -12,6 +12,9 @@ AXIS = dict(tickfont=dict(size=14), title_font=dict(size=15))
 CHOSEN = "#d62728"  # the threshold chosen on validation, in every figure
 HALF = "#7f7f7f"  # the naive 0.5 threshold, dotted, for comparison
 DECIDED, UNDECIDED = "#3182bd", "#c6dbef"  # the class the model decided, the others
+# Ten classes told apart on a projector: Tableau 10, no light/dark pairs (Streamlit's own palette pairs them).
+CLASS_COLOURS = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#edc948", "#76b7b2", "#9c755f", "#ff9da7", "#bab0ac",
+                 "#e15759"]
 
 
 def _layout(fig: go.Figure, title: str, **kwargs) -> go.Figure:
@@ -229,19 +232,22 @@ def latent_map(points, labels, class_names: list[str], *, method: str, values=No
         fig.add_trace(go.Scatter(
             x=points[:, 0], y=points[:, 1], mode="markers", customdata=index, name=class_names[0],
             marker=dict(size=8, color=values, colorscale="Viridis", showscale=True,
-                        colorbar=dict(title=dict(text=value_name, side="right"))),
+                        colorbar=dict(title=dict(text=value_name, side="right"), thickness=15)),
             hovertemplate=f"image %{{customdata}}<br>{value_name} %{{marker.color:.3f}}<extra></extra>"))
     else:
         for k, name in enumerate(class_names):
             keep = labels == k
             fig.add_trace(go.Scatter(
                 x=points[keep, 0], y=points[keep, 1], mode="markers", customdata=index[keep], name=name,
-                marker=dict(size=6, opacity=0.7), hovertemplate=f"{name}, image %{{customdata}}<extra></extra>"))
+                marker=dict(size=7, opacity=0.8, color=CLASS_COLOURS[k % len(CLASS_COLOURS)]),
+                hovertemplate=f"{name}, image %{{customdata}}<extra></extra>"))
     if highlight is not None:
         fig.add_trace(go.Scatter(x=[highlight[0]], y=[highlight[1]], mode="markers", name=highlight_name,
                                  marker=dict(symbol="star", size=22, color=CHOSEN, line=dict(width=1.5, color="black")),
                                  hoverinfo="skip"))
     two_d = method.startswith("the 2-D")
+    # The legend below the plot, never over the colour bar. No dragmode: a figure's own "select" keeps Plotly's
+    # clicks from becoming a selection; Streamlit pans by default and offers the box in the chart's tool bar.
     return _layout(fig, f"The encoded test set: {method}", height=520,
                    xaxis=dict(title="z1" if two_d else "PC 1"), yaxis=dict(title="z2" if two_d else "PC 2"),
-                   dragmode="select")
+                   legend=dict(orientation="h", yanchor="top", y=-0.15, x=0, font=dict(size=14)))

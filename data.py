@@ -17,7 +17,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from torchvision.transforms.functional import gaussian_blur
 
 from degradations import RESIZES, Degradation, random_degradation
 from images import LUMA, read_image, to_tensor
@@ -386,6 +385,18 @@ def balanced_order(labels: torch.Tensor, generator: torch.Generator) -> torch.Te
     counts = torch.bincount(labels).float()
     weights = (1.0 / counts)[labels]
     return torch.multinomial(weights, len(labels), replacement=True, generator=generator)
+
+
+def gaussian_blur(image: torch.Tensor, kernel_size: int, sigma: float) -> torch.Tensor:
+    """(C, H, W) blurred by a Gaussian of `sigma` px over `kernel_size` taps, edges reflected: torchvision's
+    gaussian_blur, written out (two 1-D passes) so that reading one image never imports torchvision."""
+    half = (kernel_size - 1) / 2
+    kernel = torch.exp(-0.5 * (torch.linspace(-half, half, kernel_size) / sigma) ** 2)
+    kernel = (kernel / kernel.sum()).to(image.dtype)
+    c = image.shape[0]
+    out = F.pad(image[None], [kernel_size // 2] * 4, mode="reflect")  # (1, C, H + k - 1, W + k - 1)
+    out = F.conv2d(out, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)  # across
+    return F.conv2d(out, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)[0]  # and down: (C, H, W)
 
 
 def augment(images: torch.Tensor, generator: torch.Generator, *, masks: torch.Tensor | None = None,

@@ -1,16 +1,25 @@
-"""Publish a weights folder on the Hugging Face Hub.
+"""Publish a weights folder, or the whole app as a Space, on the Hugging Face Hub.
 
     python hub.py push weights/cxr-pneumonia OWNER/NAME [--private] [--revision BRANCH] [--message M]
+    python hub.py space OWNER/NAME [--private]
 
 Pushes exactly the files a MedLab weights folder is made of (config.json, model.safetensors,
 README.md and, if present, eval.json), after checking that the folder loads strictly and that its
 model card has the sections a reader needs. Nothing else is uploaded: no checkpoints, no logs.
 Load it back anywhere with `models.load("OWNER/NAME")`, or choose it in the app's "Model source".
 
+`space` creates (or updates) a Docker Space from this checkout: the files git tracks, as committed, uploaded
+through the Hub client's upload API, which stores the weights and images as large files (a `git push` of them
+without LFS is refused); files no longer tracked are deleted from the Space. README.md's front matter and the
+Dockerfile tell the Hub how to build and serve it.
+
 The token is the Hub client's: `HF_TOKEN`, else what `hf auth login` stored. This module never reads,
 prints or logs it.
 """
 import argparse
+import contextlib
+import glob
+import subprocess
 import sys
 from pathlib import Path
 
@@ -27,6 +36,9 @@ EVAL_FILE = "eval.json"
 REQUIRED = (CONFIG_FILE, WEIGHTS_FILE, CARD_FILE)
 UPLOADED = (*REQUIRED, EVAL_FILE)  # the whole list: anything else in the folder stays at home
 CARD_SECTIONS = ("## Intended use", "## Data", "## Results")  # as cards.render writes them
+
+
+ROOT = Path(__file__).resolve().parent
 
 
 class HubError(RuntimeError):
@@ -59,12 +71,10 @@ def push(folder: str | Path, repo_id: str, *, private: bool = False, revision: s
     branch `revision` (created if missing; default main) as one commit. Returns the commit's URL."""
     folder = Path(folder)
     files = check_folder(folder)
-    owner, _, name = repo_id.partition("/")
-    if not owner or not name or "/" in name:
-        raise HubError(f"{repo_id!r} is not a Hub repository id: expected OWNER/NAME")
+    check_repo_id(repo_id)
     api = HfApi()  # finds the token itself: HF_TOKEN, else the stored login
-    try:
-        check_owner(api, owner, repo_id)
+    with hub_errors(repo_id):
+        check_owner(api, repo_id)
         api.create_repo(repo_id, private=private, exist_ok=True)  # an existing repository keeps its visibility
         if revision:
             api.create_branch(repo_id, branch=revision, exist_ok=True)
@@ -74,6 +84,64 @@ def push(folder: str | Path, repo_id: str, *, private: bool = False, revision: s
             operations.append(CommitOperationDelete(path_in_repo=EVAL_FILE))
         commit = api.create_commit(repo_id, operations, revision=revision,
                                    commit_message=message or f"Upload {folder.name} ({', '.join(files)}) with MedLab")
+    return commit.commit_url
+
+
+def tracked_files(root: Path) -> tuple[list[str], str]:
+    """The files git tracks in the checkout at `root`, and its commit; refused if a tracked file has changes
+    not committed, so that a Space is always exactly one commit."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout
+        except (OSError, subprocess.CalledProcessError):
+            raise HubError(f"{root} is not a git checkout (git {' '.join(args)} failed): a Space is built from the "
+                           "files git tracks, so run this in a clone of the repository") from None
+    changed = git("status", "--porcelain", "--untracked-files=no").splitlines()
+    if changed:
+        raise HubError(f"{len(changed)} tracked file(s) have changes not committed ({changed[0][3:]}, ...): commit "
+                       "or stash them first, so that the Space is exactly one commit")
+    return [name for name in git("ls-files", "-z").split("\0") if name], git("rev-parse", "--short", "HEAD").strip()
+
+
+def check_space_settings(root: Path) -> None:
+    """The Space is built by the Hub from README.md's front matter (sdk: docker) and the Dockerfile."""
+    readme = root / CARD_FILE
+    text = readme.read_text() if readme.is_file() else ""
+    front = yaml.safe_load(text.split("---", 2)[1]) if text.startswith("---") and text.count("---") >= 2 else None
+    if not isinstance(front, dict) or front.get("sdk") != "docker" or not (root / "Dockerfile").is_file():
+        raise HubError(f"{root} is not a Docker Space: it needs a Dockerfile and `sdk: docker` in README.md's "
+                       "front matter")
+
+
+def space(repo_id: str, *, root: str | Path | None = None, private: bool = False) -> str:
+    """Create the Docker Space `repo_id` if missing and make its files those git tracks at `root` (one commit:
+    new and changed files uploaded, large ones as LFS/Xet objects; files no longer tracked deleted). Returns the
+    commit's URL. `root`: the checkout, by default this one."""
+    root = Path(root or ROOT)
+    check_repo_id(repo_id)
+    check_space_settings(root)
+    files, commit_id = tracked_files(root)
+    api = HfApi()  # finds the token itself: HF_TOKEN, else the stored login
+    with hub_errors(repo_id):
+        check_owner(api, repo_id)
+        api.create_repo(repo_id, repo_type="space", space_sdk="docker", private=private, exist_ok=True)
+        commit = api.upload_folder(repo_id=repo_id, repo_type="space", folder_path=root,
+                                   allow_patterns=[glob.escape(name) for name in files], delete_patterns="*",
+                                   commit_message=f"MedLab at {commit_id}")
+    return commit.commit_url
+
+
+def check_repo_id(repo_id: str) -> None:
+    owner, _, name = repo_id.partition("/")
+    if not owner or not name or "/" in name:
+        raise HubError(f"{repo_id!r} is not a Hub repository id: expected OWNER/NAME")
+
+
+@contextlib.contextmanager
+def hub_errors(repo_id: str):
+    """The Hub client's errors as a HubError that says what to do."""
+    try:
+        yield
     except LocalTokenNotFoundError:
         raise HubError("not logged in to the Hugging Face Hub: run `hf auth login` or set HF_TOKEN") from None
     except OfflineModeIsEnabled:
@@ -90,11 +158,11 @@ def push(folder: str | Path, repo_id: str, *, private: bool = False, revision: s
             raise HubError(f"no write access to {repo_id}: use a token with write permission, on a repository "
                            "of your own or of an organisation you write to") from None
         raise HubError(f"the Hub refused the push to {repo_id}: {error}") from None
-    return commit.commit_url
 
 
-def check_owner(api: HfApi, owner: str, repo_id: str) -> None:
+def check_owner(api: HfApi, repo_id: str) -> None:
     """Refuse a repository of someone else before anything is created or uploaded."""
+    owner = repo_id.partition("/")[0]
     me = api.whoami(cache=True)  # raises LocalTokenNotFoundError when not logged in
     mine = [me.get("name"), *(org.get("name") for org in me.get("orgs", []))]
     if owner not in mine:
@@ -116,9 +184,16 @@ def main(argv=None) -> None:
                                                           "its visibility)")
     p.add_argument("--revision", metavar="BRANCH", help="push to this branch (created if missing; default main)")
     p.add_argument("--message", metavar="M", help="the commit message")
+    s = verbs.add_parser("space", help="create or update a Docker Space with this checkout's tracked files")
+    s.add_argument("repo_id", metavar="OWNER/NAME", help="the Space (created if missing)")
+    s.add_argument("--private", action="store_true", help="create the Space private (an existing one keeps its "
+                                                          "visibility)")
     args = parser.parse_args(argv)
     try:
-        url = push(args.folder, args.repo_id, private=args.private, revision=args.revision, message=args.message)
+        if args.verb == "space":
+            url = space(args.repo_id, private=args.private)
+        else:
+            url = push(args.folder, args.repo_id, private=args.private, revision=args.revision, message=args.message)
     except (HubError, models.WeightsError) as error:
         sys.exit(f"error: {error}")
     print(url)

@@ -9,6 +9,7 @@ given a probability it has no grounds for.
 Each routed model comes from its folder under weights/, unless a Hub repository is chosen for it
 with `use_sources` (the app's "Model source" sidebar does this per visitor).
 """
+import json
 import logging
 import os
 import threading
@@ -48,6 +49,16 @@ SEGMENTERS = {"endoscopy": "polyp-unet"}  # modality -> the weights folder of it
 CLASSIFIER_FAMILIES = ("classifier", "efficientnet", "kmeans", "ensemble")
 FAMILIES = {"polyp-unet": ("unet",)}
 ROUTE_CONFIDENCE = 0.8  # below this, the recognizer is unsure and the image is refused
+# A DICOM header's Modality (0008,0060): what the code means, and which of the lab's modalities it may hold (None:
+# none; such a file is refused on its header's word). Codes not here (OT, SC, ...) say nothing: the recognizer decides.
+DICOM_MODALITIES = {"CT": ("computed tomography", "ct"), "CR": ("computed radiography", "chest_xray"),
+                    "DX": ("digital radiography", "chest_xray"), "RG": ("radiography", "chest_xray"),
+                    "ES": ("endoscopy", "endoscopy"), "MR": ("magnetic resonance imaging", None),
+                    "US": ("ultrasound", None), "PT": ("positron emission tomography", None),
+                    "NM": ("nuclear medicine", None), "MG": ("mammography", None), "XA": ("X-ray angiography", None),
+                    "RF": ("fluoroscopy", None), "IO": ("intra-oral radiography", None), "PX": ("panoramic X-ray", None),
+                    "OPT": ("optical coherence tomography", None), "SM": ("slide microscopy", None)}
+UNCERTAIN_TARGET = 0.9  # the uncertain band: outside it, at least 9 in 10 validation answers right (uncertain_margin)
 FOUND_AREA = 0.005  # "polyp found" when the predicted mask covers at least 0.5% of the frame
 
 
@@ -205,6 +216,7 @@ class Classification:
     members: list[dict[str, float]] | None = None  # an ensemble's: each member's own calibrated probabilities
     refusal: str | None = None  # why no classifier judged the image
     source: str | None = None  # the Hub repository the classifier came from, if not its bundled weights
+    uncertain: bool | None = None  # within UNCERTAIN_MARGINS of the threshold (bundled weights only)
 
     def to_json(self) -> dict:
         if self.refusal:
@@ -220,10 +232,50 @@ def recognize(image: LoadedImage) -> dict[str, float]:
     return dict(zip(router.class_names, p.tolist()))
 
 
+def validation_predictions(evaluation: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, labels) of every image of an eval-val.json, rebuilt from its ROC curve, which has a point at every
+    distinct score: at each, how many positives and negatives have it."""
+    n, roc = evaluation["n"], evaluation["roc"]
+    positives = evaluation["class_counts"][1]
+    tp = np.rint(np.asarray(roc["tpr"]) * positives).astype(int)
+    fp = np.rint(np.asarray(roc["fpr"]) * (n - positives)).astype(int)
+    scores = np.repeat(roc["threshold"][1:], np.diff(tp) + np.diff(fp))
+    labels = np.concatenate([[1] * a + [0] * b for a, b in zip(np.diff(tp), np.diff(fp))] or [[]]).astype(int)
+    return scores.astype(float), labels
+
+
+def uncertain_margin(name: str) -> float | None:
+    """How close to its threshold a bundled two-class model's answer counts as uncertain: the smallest margin (in
+    steps of 0.01) outside which at least UNCERTAIN_TARGET of its validation answers are right, from its
+    eval-val.json (`python evaluate.py NAME --split val`); None without one. `python scripts/uncertain_band.py`
+    prints each margin with what it covers."""
+    path = WEIGHTS / name / "eval-val.json"
+    return _uncertain_margin(path) if path.is_file() else None
+
+
+@lru_cache(maxsize=64)
+def _uncertain_margin(path: Path) -> float:
+    evaluation = json.loads(path.read_text())
+    scores, labels = validation_predictions(evaluation)
+    threshold = evaluation["at_threshold"]["threshold"]
+    for margin in np.arange(0, 0.51, 0.01):
+        outside = np.abs(scores - threshold) >= margin
+        if outside.any() and ((scores[outside] >= threshold) == labels[outside]).mean() >= UNCERTAIN_TARGET:
+            return round(float(margin), 2)
+    return 0.5
+
+
 def what_the_lab_judges() -> str:
     kinds = [f"{', '.join(PLURALS[m] for m in CLASSIFIERS)} (classified)"]
     kinds += [f"{PLURALS[m]} (segmented)" for m in SEGMENTERS]
     return f"the lab's models judge {' and '.join(kinds)}."
+
+
+def dicom_header(image: LoadedImage) -> tuple[str, str, str | None] | None:
+    """What a DICOM file's header says it is: (Modality code, the code in words, the lab's modality it may hold or
+    None), or None when the file is no DICOM or its header does not say."""
+    code = str(image.info.get("modality", "")).strip().upper() if image.format == "DICOM" else ""
+    return (code, *DICOM_MODALITIES[code]) if code in DICOM_MODALITIES else None
 
 
 def route(image: LoadedImage, seen: dict[str, float], modality: str | None = None,
@@ -231,9 +283,20 @@ def route(image: LoadedImage, seen: dict[str, float], modality: str | None = Non
     """The modality to act on: the user's override, or the recognizer's confident answer.
 
     Raises Refusal, with the reason, when the recognizer is unsure or the modality has no model
-    (in `task`, when given: CLASSIFIERS or SEGMENTERS).
+    (in `task`, when given: CLASSIFIERS or SEGMENTERS), or when a DICOM header names a modality no model takes
+    (MR, ultrasound, ...); a refusal of a DICOM file says what its header says.
     """
     best = max(seen, key=seen.get)
+    header = dicom_header(image)
+    says = f"its DICOM header says Modality {header[0]} ({header[1]})" if header else ""
+    if modality is None and header and header[2] is None:
+        raise Refusal(f"{image.name}: {says}, and no model here takes that; {what_the_lab_judges()}")
+    if modality is None and header and best != header[2]:  # the header names a modality the lab has, the pixels disagree
+        hint = (" The CT classifier was trained on axial chest slices at a lung window: if this is one, try the lung "
+                "preset." if header[2] == "ct" else "")
+        raise Refusal(f"{image.name}: {says}, but the modality recognizer does not see {LOOKS_LIKE[header[2]][11:]} "
+                      f"like those the lab's models were trained on (it says {MODALITY_NAMES[best]}, {seen[best]:.0%}), "
+                      f"so no model judges it.{hint}")
     if modality is None and seen[best] < ROUTE_CONFIDENCE:
         raise Refusal(f"{image.name}: the modality recognizer is unsure what this image is (best guess "
                       f"{MODALITY_NAMES[best]}, {seen[best]:.0%}), so no model judges it; {what_the_lab_judges()}")
@@ -271,12 +334,15 @@ def classify(image: LoadedImage, *, modality: str | None = None, seen: dict[str,
     def named(probabilities: torch.Tensor) -> dict[str, float]:
         return {c: round(v, 4) for c, v in zip(model.class_names, probabilities.tolist())}
 
+    two = len(model.class_names) == 2
+    margin = uncertain_margin(name) if two and not source_of(name) else None
     return Classification(
         file=image.name, modality=chosen, modality_probability=round(seen[chosen], 4), model=name,
         source=str(source_of(name)) if source_of(name) else None,
         label=model.class_names[int(model.decide(p)[0])], probabilities=named(p[0]),
-        threshold=round(float(model.threshold), 4) if len(model.class_names) == 2 else None,
-        members=None if members is None else [named(member[0]) for member in members])
+        threshold=round(float(model.threshold), 4) if two else None,
+        members=None if members is None else [named(member[0]) for member in members],
+        uncertain=None if margin is None else bool(abs(float(p[0, 1]) - float(model.threshold)) < margin))
 
 
 def explain(image: LoadedImage, model_name: str, target: str | None = None) -> np.ndarray:

@@ -1,5 +1,5 @@
-"""Streamlit helpers the pages share: models loaded once, uploads read safely, the CT window
-controls, masks drawn over images, the disclaimer, eval.json.
+"""Streamlit helpers the pages share: models loaded once, uploads (or the bundled examples) read safely,
+the CT window controls, masks drawn over images, the disclaimer, eval.json.
 
 The figures are in `charts.py`; the model calls in `inference.py`. Nothing here decides anything
 about an image: it only loads, reads and shows.
@@ -16,10 +16,24 @@ from PIL import Image
 
 import inference
 from cards import read_meta
+from data import read_mnist
 from images import WINDOW_PRESETS, ImageReadError, LoadedImage, read_image
+from limits import MAX_UPLOAD_BYTES
 from models import WeightsError
 from models.base import HubUnavailable
 
+EXAMPLES = Path(__file__).resolve().parent / "examples"  # examples/README.md: each file's source and licence
+EXAMPLE_IMAGES = {  # file: what a visitor picks it by
+    "chest-xray-normal.jpeg": "Chest X-ray, normal",
+    "chest-xray-pneumonia.jpeg": "Chest X-ray, pneumonia",
+    "ct-covid.png": "CT slice, COVID-19",
+    "ct-covid-uncertain.png": "CT slice, COVID-19 (a harder one)",
+    "ct-small.dcm": "CT DICOM without lungs (pydicom's CT_small)",
+    "colonoscopy-polyp.jpg": "Colonoscopy frame with a polyp",
+    "mnist-digit-7.png": "MNIST digit 7",
+    "mnist-digit-2.png": "MNIST digit 2",
+    "photo-grace-hopper.jpg": "A photograph (Grace Hopper)",
+}
 DISCLAIMER = ("MedLab is a teaching tool, not a medical device: never use it to diagnose, triage or treat "
               "anyone.")
 
@@ -62,6 +76,33 @@ def require_models(*names: str) -> None:
         except WeightsError as error:
             st.error(f"The model `{name}` could not be loaded: {error}")
             st.stop()
+
+
+class Example(io.BytesIO):
+    """A file of examples/ handed to a page as an upload is: its bytes, `.name` and `.file_id`."""
+
+    def __init__(self, name: str):
+        super().__init__((EXAMPLES / name).read_bytes())
+        self.name, self.file_id = name, f"example-{name}"
+
+
+def upload_or_example(label: str, *, key: str, multiple: bool = False, examples=tuple(EXAMPLE_IMAGES)) -> list:
+    """A file uploader with "Try an example" beside it: the visitor's uploads, else the examples they picked
+    (none while neither). Every page that takes an upload offers the bundled examples, so a visitor with no
+    files of their own can use it. `key` names the widgets; `multiple` allows several files."""
+    left, right = st.columns([3, 2])
+    uploaded = left.file_uploader(label, accept_multiple_files=multiple, key=key, max_upload_size=MAX_UPLOAD_BYTES // 2**20)
+    uploaded = list(uploaded or []) if multiple else [uploaded] if uploaded else []
+    pick = dict(placeholder="Choose an example", disabled=bool(uploaded), key=f"{key}-example",
+                help="Real images bundled with the lab (see examples/README.md for each one's source and licence); "
+                     "an upload takes their place.")
+    if multiple:
+        chosen = right.multiselect("… or try an example", list(examples), format_func=EXAMPLE_IMAGES.get, **pick)
+    else:
+        chosen = right.selectbox("… or try an example", list(examples), format_func=EXAMPLE_IMAGES.get, index=None,
+                                 **pick)
+        chosen = [chosen] if chosen else []
+    return uploaded or [Example(name) for name in chosen]
 
 
 def read_upload(uploaded) -> LoadedImage | None:
@@ -264,6 +305,21 @@ def data_root() -> Path | None:
     """The data root ($MEDLAB_DATA, else ../shared/data beside the project) if there is one: for optional extras."""
     root = Path(os.environ.get("MEDLAB_DATA") or Path(__file__).resolve().parent.parent / "shared" / "data")
     return root if root.is_dir() else None
+
+
+def mnist_digits(part: str) -> tuple[np.ndarray, np.ndarray, str]:
+    """MNIST's "train" or "t10k" digits and labels from the data root, else the 2,000 test digits bundled in
+    examples/ (a Space has no data root), read once per server; and where they came from, in words."""
+    return _mnist_digits(part, data_root())
+
+
+@st.cache_resource(show_spinner="Reading MNIST ...")
+def _mnist_digits(part: str, root: Path | None) -> tuple[np.ndarray, np.ndarray, str]:
+    if root is not None and (root / f"mnist/{part}-images-idx3-ubyte.gz").is_file():
+        images, labels = read_mnist(root, part)
+        return images, labels, f"MNIST {'training' if part == 'train' else 'test'} digits ({len(images):,})"
+    bundled = np.load(EXAMPLES / "mnist-digits.npz")
+    return bundled["images"], bundled["labels"], f"the {len(bundled['images']):,} MNIST test digits bundled in examples/"
 
 
 # -- shipped models and what evaluate.py measured -------------------------------------------------

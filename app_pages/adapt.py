@@ -1,4 +1,6 @@
 """Adapt: the domain gap between MNIST and MNIST-M, and PixelDA closing it without a target label."""
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -7,7 +9,6 @@ import torch
 import charts
 import inference
 import ui
-from data import read_mnist
 from images import to_tensor
 
 SOURCE_ONLY, ADAPTED = "mnist-source-only", "mnist-m-pixelda"
@@ -43,35 +44,31 @@ else:
 
 
 # -- one digit, translated ---------------------------------------------------------------------------
-@st.cache_data(show_spinner="Reading MNIST ...")
-def test_digits(root: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """MNIST t10k digits and labels, and the real MNIST-M test images (image i is digit i in a photo)."""
-    from pathlib import Path
-
-    images, labels = read_mnist(Path(root), "t10k")
-    mnist_m = Path(root) / "mnist_m/mnist_m_test.npz"
-    return images, labels, np.load(mnist_m)["images"] if mnist_m.is_file() else None
+@st.cache_data(show_spinner="Reading MNIST-M ...")
+def mnist_m_test(root: str | None) -> np.ndarray | None:
+    """The real MNIST-M test images (image i is MNIST test digit i in a photo), if the data root has them."""
+    path = Path(root or ".") / "mnist_m/mnist_m_test.npz"
+    return np.load(path)["images"] if root and path.is_file() else None
 
 
 st.subheader("Translate a digit")
 root = ui.data_root()
-has_mnist = root is not None and (root / "mnist/t10k-images-idx3-ubyte.gz").is_file()
-choices = (["A test digit"] if has_mnist else []) + ["Upload"] + (["Draw"] if ui.HAS_CANVAS else [])
+images, labels, digits_from = ui.mnist_digits("t10k")  # the data root's, else the ones bundled in examples/
+mnist_m = mnist_m_test(str(root) if root else None)
+choices = ["A test digit", "Upload"] + (["Draw"] if ui.HAS_CANVAS else [])
 how = st.radio("Digit", choices, horizontal=True, label_visibility="collapsed")
-if not has_mnist:
-    st.caption("Picking a test digit needs the MNIST data set (`MEDLAB_DATA`); upload one instead.")
 
 digit, truth, real_target = None, None, None  # (1, 3, H, W) in [0, 1]; its label and real MNIST-M image if known
 if how == "A test digit":
-    images, labels, mnist_m = test_digits(str(root))
-    index = int(st.number_input("MNIST test digit number", 0, len(images) - 1, 0, step=1))
+    index = int(st.number_input("MNIST test digit number", 0, len(images) - 1, 0, step=1, help=f"From {digits_from}."))
     digit = torch.tensor(images[index]).float().div(255)[None, None].expand(1, 3, -1, -1)
     truth = str(labels[index])
     real_target = mnist_m[index] if mnist_m is not None and index < len(mnist_m) else None
 elif how == "Upload":
-    uploaded = st.file_uploader("A digit, light on a dark background as in MNIST", type=None)
+    uploaded = ui.upload_or_example("A digit, light on a dark background as in MNIST", key="digit-upload",
+                                    examples=["mnist-digit-7.png", "mnist-digit-2.png"])
     invert = st.checkbox("My digit is dark on light paper: invert it first")
-    image = ui.read_upload(uploaded) if uploaded else None
+    image = ui.read_upload(uploaded[0]) if uploaded else None
     if image is not None:
         digit = to_tensor(image, channels=3)
         digit = 1 - digit if invert else digit
@@ -93,7 +90,7 @@ else:
     pixels = (shown.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
 
     def reading(i: int) -> str:
-        return " \n".join(f"{who}: **{int(p[i].argmax())}** ({float(p[i].max()):.0%})"
+        return "  \n".join(f"{who}: **{int(p[i].argmax())}** ({float(p[i].max()):.0%})"  # two spaces: a line break
                           for who, p in (("source only", readings[SOURCE_ONLY]), ("PixelDA", readings[ADAPTED])))
 
     columns = st.columns(len(shown) + (real_target is not None))
@@ -107,7 +104,7 @@ else:
         columns[-1].image(real_target, width="stretch", caption="the real MNIST-M image of this digit")
         with inference.computing():
             read = {who: int(m.predict(real).argmax()) for who, m in (("source only", source_only), ("PixelDA", adapted))}
-        columns[-1].markdown(" \n".join(f"{who}: **{value}**" for who, value in read.items()))
+        columns[-1].markdown("  \n".join(f"{who}: **{value}**" for who, value in read.items()))
     st.caption("Each seed is another noise vector z: the generator keeps the digit and changes the photo and colours. "
                "Percentages: the classifier's softmax, uncalibrated.")
     st.download_button("Download the translations (PNG)", ui.png(np.concatenate(list(pixels), axis=1)),
@@ -118,7 +115,8 @@ else:
 @st.cache_data(show_spinner="Projecting features ...")
 def projection(root: str, n: int) -> dict:
     """PCA (2 components) of each classifier's last hidden layer on n MNIST test and n MNIST-M test images."""
-    images, labels, mnist_m = test_digits(root)
+    images, labels, _ = ui.mnist_digits("t10k")
+    mnist_m = mnist_m_test(root)
     available = min(len(images), len(mnist_m))
     pick = np.random.default_rng(0).choice(available, min(n, available), replace=False)
     n = len(pick)
@@ -136,8 +134,8 @@ def projection(root: str, n: int) -> dict:
 
 
 st.subheader("Where the classifiers put the two domains")
-if not has_mnist or test_digits(str(root))[2] is None:
-    st.info("The projection needs MNIST and MNIST-M test images (`MEDLAB_DATA`).")
+if mnist_m is None:
+    st.info("The projection needs the MNIST-M test images (`MEDLAB_DATA`), which cannot be bundled here.")
 else:
     projected = projection(str(root), PROJECTED)
     st.plotly_chart(charts.domain_projection(projected, {SOURCE_ONLY: "Source only", ADAPTED: "PixelDA"}),

@@ -15,8 +15,11 @@ import charts
 import inference
 import ui
 from images import ImageReadError, read_image, to_pil
-from limits import MAX_FILES_PER_RUN, MAX_UPLOAD_BYTES
+from limits import MAX_FILES_PER_RUN
 from saliency import overlay
+
+CLASSIFY_EXAMPLES = ["chest-xray-normal.jpeg", "chest-xray-pneumonia.jpeg", "ct-covid.png", "ct-covid-uncertain.png",
+                     "ct-small.dcm", "colonoscopy-polyp.jpg", "photo-grace-hopper.jpg"]  # the photograph: refused
 
 
 def literal(name: str) -> str:
@@ -49,7 +52,9 @@ def show(upload) -> dict:
         # 1. What is this image? All four modality probabilities, because the refusal depends on them.
         seen = inference.recognize(image)
         best = max(seen, key=seen.get)
-        st.markdown(f"**Modality recognizer:** {inference.MODALITY_NAMES[best]} ({seen[best]:.0%})")
+        header = inference.dicom_header(image)  # a DICOM file's own word on what it is, beside the recognizer's
+        st.markdown(f"**Modality recognizer:** {inference.MODALITY_NAMES[best]} ({seen[best]:.0%})"
+                    + (f" · **DICOM header:** {header[0]} ({header[1]})" if header else ""))
         st.caption(" · ".join(f"{inference.MODALITY_NAMES[m]} {p:.0%}" for m, p in seen.items()))
         names = {None: "what the recognizer says", **inference.MODALITY_NAMES}
         modality = st.selectbox("Treat the image as", list(names), format_func=names.get,
@@ -75,8 +80,14 @@ def show(upload) -> dict:
 def show_classification(upload, image, picture, key: str, stem: str, result: inference.Classification) -> dict:
     # 3. The label, and the calibrated probabilities against the threshold that decided it; the threshold is
     # on P(second class), so the rule names that class.
-    st.markdown(f"### {result.label}")
     classes = list(result.probabilities)
+    if result.uncertain:  # too close to the threshold for the model's answer to mean much: said first, plainly
+        st.markdown(f"### Uncertain (leaning {result.label})")
+        st.warning(f"P({classes[1]}) is within {inference.uncertain_margin(result.model):.2f} of the threshold. On "
+                   f"validation data, fewer than {inference.UNCERTAIN_TARGET:.0%} of `{result.model}`'s answers this "
+                   "close were right, so this one says little either way.", icon=":material/help:")
+    else:
+        st.markdown(f"### {result.label}")
     rule = ("the most probable class is the answer" if result.threshold is None else
             f"the model says {classes[1]} when P({classes[1]}) reaches the decision threshold "
             f"{result.threshold:.2f}, chosen on validation data, and {classes[0]} below it")
@@ -150,11 +161,11 @@ ui.require_models(inference.ROUTER, *inference.CLASSIFIERS.values(), *inference.
 
 # No `type=` filter: DICOM files from a PACS often have no extension, and read_image tells a
 # PDF, a HEIC photo or a NIfTI volume apart by content and says so, which a type filter cannot.
-uploads = st.file_uploader("Images: PNG, JPEG, BMP, TIFF, WebP, GIF or DICOM (with or without an extension)",
-                           accept_multiple_files=True, max_upload_size=MAX_UPLOAD_BYTES // 2**20)
+uploads = ui.upload_or_example("Images: PNG, JPEG, BMP, TIFF, WebP, GIF or DICOM (with or without an extension)",
+                               key="classify-upload", multiple=True, examples=CLASSIFY_EXAMPLES)
 if not uploads:
-    st.info(f"Upload one or more images to begin. Try a {ui.routed_modalities()}, then something that is none "
-            "of these.", icon=":material/upload:")
+    st.info(f"Upload one or more images, or try an example. Try a {ui.routed_modalities()}, then something that is "
+            "none of these.", icon=":material/upload:")
     st.stop()
 
 if len(uploads) > MAX_FILES_PER_RUN:  # one visitor's folder must not hold up the class
@@ -169,9 +180,13 @@ for upload in uploads:
 
 if len(uploads) > 1:
     st.subheader("Summary")
-    table = pd.DataFrame(rows)
-    first = ["file", "modality", "label"]  # then the probabilities and polyp shares, then the errors
-    table = table.reindex(columns=first + [c for c in table if c not in (*first, "error")] + ["error"])
-    st.dataframe(table, hide_index=True)
+    table = pd.DataFrame(rows).rename(columns={"error": "refused because"})
+    first = ["file", "modality", "label", "refused because"]  # the reason in view, then probabilities, polyp shares
+    table = table.reindex(columns=first + [c for c in table if c not in first])
+    shown = table.copy()  # as text: percentages, and blank (not "None") where a file has no value; the CSV keeps numbers
+    for column in shown.columns[4:]:
+        shown[column] = [f"{v:.1%}" if pd.notna(v) else "" for v in table[column]]
+    st.dataframe(shown.fillna(""), hide_index=True,
+                 column_config={"refused because": st.column_config.TextColumn(width="large")})
     st.download_button("Summary (CSV)", table.to_csv(index=False), "medlab-classify.csv", "text/csv",
                        on_click="ignore", icon=":material/download:")

@@ -1,6 +1,5 @@
 """GAN lab: train a small GAN live, on a 2-D distribution or on MNIST digits, and watch both players learn."""
 import io
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,7 +10,6 @@ import charts
 import inference
 import limits
 import ui
-from data import read_mnist
 from live_gan import TOYS, Digits, Drawn, LabSettings, LiveGAN
 from models.gan_losses import LOSSES
 
@@ -29,15 +27,14 @@ st.caption(f"Everything here trains from scratch in your browser session, for at
            "seconds of computing per run, sharing the server's processors with other visitors in short turns.")
 
 
-@st.cache_resource(show_spinner="Reading MNIST ...")
-def mnist_digits(root: str) -> Digits:
-    """MNIST's 60,000 training digits, read once per server and shared by every visitor (uint8, 47 MB)."""
-    return Digits(read_mnist(Path(root), "train")[0])
+@st.cache_resource
+def training_digits() -> Digits:
+    """MNIST's 60,000 training digits (uint8, 47 MB), else the 2,000 bundled in examples/: read once per server
+    and shared by every visitor."""
+    return Digits(ui.mnist_digits("train")[0])
 
 
 # -- the real data and the settings ---------------------------------------------------------------------
-root = ui.data_root()
-has_mnist = root is not None and (root / "mnist/train-images-idx3-ubyte.gz").is_file()
 choices = list(TOYS) + ([DRAW] if ui.HAS_CANVAS else []) + [DIGITS]
 left, right = st.columns([3, 2])
 with left:
@@ -55,11 +52,8 @@ settings = LabSettings(loss=loss, lr_generator=lr_generator, lr_discriminator=lr
                        discriminator_steps=int(discriminator_steps))
 
 if data_choice == DIGITS:
-    if not has_mnist:
-        st.info("Training on digits needs the MNIST data set: set `MEDLAB_DATA` to a folder with `mnist/` "
-                "(see the README). The 2-D distributions need nothing.")
-        st.stop()
-    real, dim, identity = mnist_digits(str(root)), 784, DIGITS
+    real, dim, identity = training_digits(), 784, DIGITS
+    st.caption(f"Real data: {ui.mnist_digits('train')[2]}.")
 elif data_choice == DRAW:
     painted = ui.draw_distribution()
     if painted is None:

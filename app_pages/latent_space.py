@@ -52,8 +52,8 @@ def enlarge(images: torch.Tensor) -> np.ndarray:
 
 
 def read_image_input(key: str, caption: str) -> torch.Tensor | None:
-    uploaded = st.file_uploader(caption, key=key)
-    image = ui.read_upload(uploaded) if uploaded else None
+    uploaded = ui.upload_or_example(caption, key=key)
+    image = ui.read_upload(uploaded[0]) if uploaded else None
     return None if image is None else to_tensor(image, channels=model.config.in_channels)
 
 
@@ -84,7 +84,8 @@ if view == "Interpolate":
         with right:
             second = read_image_input("second", "Second image")
         if first is None or second is None:
-            st.info("Upload two images: each goes through the encoder, and the walk runs between their codes.")
+            st.info("Upload two images, or pick two examples: each goes through the encoder, and the walk runs "
+                    "between their codes.")
             st.stop()
         with inference.computing():  # one of the server's compute slots, as every page's model calls
             a, b = model.encode(first, labels_of(1))[0][0], model.encode(second, labels_of(1))[0][0]
@@ -115,8 +116,9 @@ elif view == "Map":
         chosen = st.plotly_chart(
             charts.latent_map(found["points"], found["labels"], found["class_names"], method=found["method"],
                               values=values, value_name=found["value_name"]),
-            key="map", on_select="rerun", selection_mode="points")
-        st.caption(f"{found['description']}. Select a point (click, or drag a box) to decode its code.")
+            key="map", on_select="rerun", selection_mode=("points", "box"))
+        st.caption(f"{found['description']}. Click a point to decode its code, or pick *Box Select* in the chart's "
+                   "tool bar (top right) and drag a box: the first point in it is decoded.")
         picked = [p["customdata"] for p in (chosen.selection.points if chosen else []) if "customdata" in p]
         if picked:
             k = int(picked[0])
@@ -181,7 +183,8 @@ else:
                "else comes back as the nearest thing it knows, and the PSNR says how far that is.")
     image = read_image_input("reconstruct", "An image to reconstruct")
     if image is None:
-        st.info("Upload an image: the encoder gives its code, the decoder redraws the image from it.")
+        st.info("Upload an image, or pick an example: the encoder gives its code, the decoder redraws the image "
+                "from it.")
         st.stop()
     seen = model.prepare(image)  # (1, C, S, S): the input as the model sees it
     with inference.computing():

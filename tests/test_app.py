@@ -272,8 +272,11 @@ def test_a_corrupt_file_shows_its_error_and_the_others_are_still_classified(ches
     assert "P(PNEUMONIA) = **" in text(at)
     table = at.dataframe[0].value
     assert list(table["file"]) == ["broken.png", "notes.txt", "chest.png"]
-    assert table["error"].notna().tolist() == [True, True, False]
-    assert table["P(PNEUMONIA)"].notna().tolist() == [False, False, True]
+    # The reason in view beside the label (issue 26), and blank where there is none, never "None"
+    assert list(table.columns[:4]) == ["file", "modality", "label", "refused because"]
+    assert [bool(r) for r in table["refused because"]] == [True, True, False]
+    assert [v == "" for v in table["P(PNEUMONIA)"]] == [True, True, False]
+    assert not table.isna().any().any() and "None" not in table.astype(str).to_numpy()
     assert "Summary (CSV)" in [b.label for b in at.get("download_button")]
 
 
@@ -348,8 +351,8 @@ def test_classify_colonoscopy_frames_gives_mask_verdict_and_polyp_share(endoscop
     labels = [b.label for b in at.get("download_button")]
     assert labels == ["Mask (PNG)", "Overlay (PNG)", "Result (JSON)"] * 2 + ["Summary (CSV)"]
     table = at.dataframe[0].value
-    assert list(table.columns) == ["file", "modality", "label", "polyp share", "error"]
-    assert list(table["label"]) == ["polyp found"] * 2 and list(table["polyp share"]) == [1.0, 1.0]
+    assert list(table.columns) == ["file", "modality", "label", "refused because", "polyp share"]
+    assert list(table["label"]) == ["polyp found"] * 2 and list(table["polyp share"]) == ["100.0%", "100.0%"]
 
 
 def test_mask_overlay_fills_and_outlines_the_mask_and_the_mask_png_is_0_or_255():

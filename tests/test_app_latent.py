@@ -152,3 +152,16 @@ def test_a_gans_latent_space_walks_and_slides_but_has_no_map(gan_weights, use_we
     assert "A GAN has no encoder" in text(at)
     at.selectbox[0].set_value("dcgan-tiny").run()
     assert not at.exception and "8-dimensional latent space." in text(at)
+
+
+def test_the_map_reads_on_a_projector_legend_clear_of_the_colour_bar_and_classes_apart():
+    import charts
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(50, 2))
+    shaded = charts.latent_map(points, np.zeros(50, int), ["polyp"], method="PCA", values=rng.random(50),
+                               value_name="polyp area", highlight=np.zeros(2))
+    assert shaded.layout.legend.orientation == "h" and shaded.layout.legend.y < 0  # below the plot, not at the right
+    digits = charts.latent_map(points, np.arange(50) % 10, [str(d) for d in range(10)], method="the 2-D latent")
+    colours = [trace.marker.color for trace in digits.data]
+    assert None not in colours and len(set(colours)) == 10  # set here, not left to the theme's light/dark pairs
+    assert digits.layout.dragmode is None  # a figure's own "select" keeps clicks from selecting (see the browser test)

@@ -1,13 +1,21 @@
 """data.augment's endoscopy options (vertical flips, per-channel colour gain), the `endoscopy` preset,
 and the U-Net's validation monitor (scored at the threshold that is then shipped)."""
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 import torch
 
+import data
 import train
 from data import Split, augment
 from models.unet import dice
 
+ROOT = Path(__file__).resolve().parent.parent
 STILL = dict(rotate=0.0, scale=(1.0, 1.0), shift=0.0, contrast=0.0, gamma=0.0)  # no geometry, no intensity change
 
 
@@ -81,3 +89,20 @@ def test_the_segmenter_monitor_scores_at_the_threshold_finish_then_fits():
     train.segmenter_finish(unet, split)
     shipped = dice(unet.mask(train.segmenter_probabilities(unet, split)), split.labels).mean()
     assert name == "Dice" and abs(score - float(shipped)) < 1e-9
+
+
+@pytest.mark.parametrize("sigma", [0.3, 1.0, 2.2])
+def test_the_blur_is_torchvisions(sigma):
+    torchvision = pytest.importorskip("torchvision.transforms.functional")
+    image = torch.rand(3, 40, 37, generator=torch.Generator().manual_seed(0))
+    size = 2 * math.ceil(3 * sigma) + 1
+    assert torch.allclose(data.gaussian_blur(image, size, sigma), torchvision.gaussian_blur(image, size, sigma),
+                          atol=1e-6)
+
+
+def test_predicting_one_image_never_imports_torchvision():
+    """Its import alone takes seconds and hundreds of MB, for nothing predict.py does."""
+    code = "import sys, predict; print(sorted(m for m in sys.modules if m.startswith('torchvision')))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env={**os.environ, "MEDLAB_THREADS": "1"}).stdout
+    assert out.strip().splitlines()[-1] == "[]"

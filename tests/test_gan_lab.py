@@ -106,10 +106,14 @@ def test_train_runs_until_the_budget_is_spent(page, monkeypatch):
     assert next(b for b in at.button if b.label == "Train").disabled  # stopped, and cannot start again
 
 
-def test_digits_need_the_data_and_say_so(page):
+def test_digits_train_from_the_bundled_examples_without_a_data_root(page):
+    """A Space has no data root: the 2,000 MNIST digits in examples/ are the real data."""
     at = page()
     at.radio[0].set_value("MNIST digits").run()
-    assert "needs the MNIST data set" in at.info[0].value
+    next(b for b in at.button if b.label == "One step").click().run()
+    assert not at.exception
+    assert "the 2,000 MNIST test digits bundled in examples/" in "\n".join(c.value for c in at.caption)
+    assert "36 generated digits" in at.image[0].captions[0] and "step 1 " in at.get("progress")[0].proto.text
 
 
 def test_digits_train_from_the_data_root(page, monkeypatch, tmp_path):

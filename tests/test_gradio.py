@@ -24,9 +24,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:::gradio.queueing")  # Gradio's 
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
-    """Two weights folders, one whose recognizer says chest X-ray, one endoscopy (it always answers one)."""
+    """Weights folders whose recognizer says chest X-ray, CT or endoscopy (each always answers one)."""
     root = tmp_path_factory.mktemp("gradio")
-    return {m: write_tiny_weights(root / m, router_says=m, evaluated=False) for m in ("chest_xray", "endoscopy")}
+    return {m: write_tiny_weights(root / m, router_says=m, evaluated=False) for m in ("chest_xray", "ct", "endoscopy")}
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def test_classify_answers_as_predict_py_does(client, weights, use, tmp_path, cap
 def test_a_dicom_without_an_extension_is_read_as_the_page_reads_it(client, weights, use, tmp_path):
     from tests.test_app import ct_dicom_bytes
 
-    use(weights["chest_xray"])
+    use(weights["ct"])  # a recognizer that agrees with the header (Modality CT)
     scan = tmp_path / "IM0001"  # as scanners and PACS exports name their files
     scan.write_bytes(ct_dicom_bytes())
     answer = client.predict(handle_file(str(scan)), api_name="/classify")

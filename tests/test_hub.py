@@ -1,7 +1,7 @@
 """Publishing weights on the Hub and loading them back, offline: a stand-in for the Hub.
 
 `FakeHub` takes the place of the few Hub client calls MedLab makes (whoami, create_repo, create_branch,
-file_exists, create_commit; hf_hub_download and snapshot_download for loading). Each stand-in first
+file_exists, create_commit, upload_folder; hf_hub_download and snapshot_download for loading). Each stand-in first
 checks its arguments against the real function's signature, so a call the real client would refuse
 fails here too. The offline and no-network cases use the real client, against nothing.
 """
@@ -10,6 +10,7 @@ import functools
 import hashlib
 import inspect
 import logging
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ import streamlit as st
 import torch
 from huggingface_hub import CommitInfo, CommitOperationAdd, CommitOperationDelete, HfApi, constants, get_token
 from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, LocalTokenNotFoundError
+from huggingface_hub.utils import filter_repo_objects
 from streamlit.testing.v1 import AppTest
 
 import cards
@@ -57,6 +59,7 @@ class FakeHub:
 
     def __init__(self, cache: Path):
         self.repos: dict[str, dict[str, dict[str, bytes]]] = {}
+        self.kinds: dict[str, tuple] = {}  # repo_id: (repo_type, space_sdk) as created
         self.calls: list[tuple] = []
         self.fetched: list[tuple[str, str]] = []
         self.cache = cache
@@ -72,8 +75,9 @@ class FakeHub:
         self.calls.append(("whoami",))
         return self.user
 
-    def create_repo(self, api, repo_id, *, private=None, exist_ok=False, **_):
+    def create_repo(self, api, repo_id, *, private=None, exist_ok=False, repo_type=None, space_sdk=None, **_):
         self.calls.append(("create_repo", repo_id, private))
+        self.kinds.setdefault(repo_id, (repo_type, space_sdk))
         self.repos.setdefault(repo_id, {"main": {".gitattributes": b"*.safetensors filter=lfs\n"}})
 
     def create_branch(self, api, repo_id, *, branch, exist_ok=False, **_):
@@ -100,6 +104,25 @@ class FakeHub:
         oid = hashlib.sha1(repr(sorted(files.items())).encode()).hexdigest()
         return CommitInfo(commit_url=f"https://huggingface.co/{repo_id}/commit/{oid}", commit_message=commit_message,
                           commit_description="", oid=oid)
+
+    def upload_folder(self, api, *, repo_id, folder_path, repo_type=None, allow_patterns=None, ignore_patterns=None,
+                      delete_patterns=None, commit_message=None, revision=None, **_):
+        """As the real client: the folder's files that the patterns allow, and the remote files that
+        delete_patterns match deleted unless uploaded again (.gitattributes always kept)."""
+        root = Path(folder_path)
+        local = [p.relative_to(root).as_posix() for p in sorted(root.rglob("*")) if p.is_file()]
+        added = {name: (root / name).read_bytes()
+                 for name in filter_repo_objects(local, allow_patterns=allow_patterns, ignore_patterns=ignore_patterns)}
+        files = self.repos[repo_id][revision or "main"]
+        deleted = [name for name in filter_repo_objects(list(files), allow_patterns=delete_patterns)
+                   if name not in added and name != ".gitattributes"] if delete_patterns is not None else []
+        for name in deleted:
+            del files[name]
+        files.update(added)
+        self.calls.append(("upload_folder", repo_id, repo_type, commit_message, added, deleted))
+        oid = hashlib.sha1(repr(sorted(files.items())).encode()).hexdigest()
+        return CommitInfo(commit_url=f"https://huggingface.co/spaces/{repo_id}/commit/{oid}",
+                          commit_message=commit_message, commit_description="", oid=oid)
 
     # -- what models.load calls -------------------------------------------------------------------
 
@@ -132,7 +155,7 @@ class FakeHub:
 @pytest.fixture
 def fake_hub(tmp_path, monkeypatch):
     fake = FakeHub(tmp_path / "hub-cache")
-    for name in ("whoami", "create_repo", "create_branch", "file_exists", "create_commit"):
+    for name in ("whoami", "create_repo", "create_branch", "file_exists", "create_commit", "upload_folder"):
         monkeypatch.setattr(HfApi, name, honest(getattr(HfApi, name), getattr(fake, name)))
     for name in ("hf_hub_download", "snapshot_download"):
         monkeypatch.setattr(models.base, name, honest(getattr(models.base, name), getattr(fake, name)))
@@ -244,6 +267,90 @@ def test_push_with_hf_hub_offline_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", SECRET)
     with pytest.raises(hub.HubError, match="HF_HUB_OFFLINE is set"):
         hub.push(weights_folder(tmp_path / "cxr"), "me/cxr")
+
+
+# -- the Space -------------------------------------------------------------------------------------
+
+
+def checkout(root: Path, files: dict[str, bytes]) -> Path:
+    """A git repository at `root` with `files` committed, and what git does not track beside them."""
+    for name, data in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    git = ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "first"], check=True)
+    (root / "runs").mkdir()
+    (root / "runs" / "last.pt").write_bytes(b"a training checkpoint")  # never tracked, never uploaded
+    (root / ".venv").mkdir()
+    (root / ".venv" / "torch.so").write_bytes(b"\0" * 100)
+    return root
+
+
+SPACE = {"README.md": b"---\ntitle: MedLab\nsdk: docker\napp_port: 8501\n---\n# MedLab\n",
+         "Dockerfile": b"FROM python:3.11-slim\n", "app.py": b"import streamlit\n",
+         "weights/m/model.safetensors": b"\x00\x01 binary", "examples/chest [1].png": b"\x89PNG binary"}
+
+
+def test_space_creates_a_docker_space_with_exactly_the_tracked_files(fake_hub, tmp_path, capsys, caplog, monkeypatch):
+    root = checkout(tmp_path / "repo", SPACE)
+    monkeypatch.setattr(hub, "ROOT", root)
+    caplog.set_level(logging.DEBUG)
+
+    hub.main(["space", "medlab-org/lab"])
+
+    assert fake_hub.kinds["medlab-org/lab"] == ("space", "docker")
+    (_, repo, repo_type, message, added, deleted), = [c for c in fake_hub.calls if c[0] == "upload_folder"]
+    assert (repo, repo_type, deleted) == ("medlab-org/lab", "space", [])
+    assert added == SPACE  # names with brackets too; nothing untracked (runs/, .venv/), no .git
+    assert message.startswith("MedLab at ")
+    out = capsys.readouterr()
+    assert out.out.strip().startswith("https://huggingface.co/spaces/medlab-org/lab/commit/")
+    assert SECRET not in out.out + out.err + caplog.text
+
+
+def test_space_update_deletes_what_is_no_longer_tracked_and_keeps_gitattributes(fake_hub, tmp_path):
+    root = checkout(tmp_path / "repo", SPACE)
+    hub.space("me/lab", root=root)
+    subprocess.run(["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t", "rm", "-q", "app.py"],
+                   check=True)
+    subprocess.run(["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "rm"],
+                   check=True)
+
+    hub.space("me/lab", root=root)
+
+    assert set(fake_hub.repos["me/lab"]["main"]) == (set(SPACE) - {"app.py"}) | {".gitattributes"}
+
+
+@pytest.mark.parametrize("spoil, message", [
+    (lambda root: (root / "app.py").write_text("changed"), "changes not committed .*app.py"),
+    (lambda root: (root / "README.md").write_text("# no front matter"), "not a Docker Space"),
+    (lambda root: subprocess.run(["rm", "-rf", str(root / ".git")], check=True), "not a git checkout"),
+])
+def test_space_refuses_a_checkout_it_cannot_deploy_and_uploads_nothing(fake_hub, tmp_path, spoil, message):
+    root = checkout(tmp_path / "repo", SPACE)
+    spoil(root)
+    with pytest.raises(hub.HubError, match=message):
+        hub.space("me/lab", root=root)
+    assert [c for c in fake_hub.calls if c[0] != "whoami"] == []
+
+
+def test_space_refuses_someone_elses_space(fake_hub, tmp_path):
+    with pytest.raises(hub.HubError, match="belongs to 'someone'"):
+        hub.space("someone/lab", root=checkout(tmp_path / "repo", SPACE))
+    assert [call[0] for call in fake_hub.calls] == ["whoami"]
+
+
+def test_every_binary_file_of_the_repository_is_marked_for_lfs():
+    """A `git push` to the Hub refuses binary files not stored with LFS: .gitattributes must cover each one."""
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split("\0")
+    binary = [name for name in tracked if name and b"\0" in (ROOT / name).read_bytes()[:8000]]
+    assert binary, "the weights at least are binary"
+    lfs = subprocess.run(["git", "check-attr", "filter", "--", *binary], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert [line for line in lfs if not line.endswith(": filter: lfs")] == []
 
 
 # -- load -----------------------------------------------------------------------------------------

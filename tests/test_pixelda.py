@@ -4,6 +4,7 @@ Everything runs on a miniature digits tree (conftest.make_digits_tree), never on
 """
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -212,6 +213,8 @@ def test_page_shows_table_translations_and_projection(page_setup, digits_root):
     assert captions[-1] == "the real MNIST-M image of this digit"
     shown = "\n".join(str(m.value) for m in at.markdown)
     assert "PixelDA:" in shown and "source only:" in shown
+    assert all(re.search(r"\)  \nPixelDA: \*\*", str(m.value)) for m in at.markdown if "source only:" in str(m.value)
+               and "%" in str(m.value))  # two readings, two lines: Markdown breaks a line after two spaces
     assert at.get("plotly_chart") and "PCA" in "\n".join(str(c.value) for c in at.caption)
 
 

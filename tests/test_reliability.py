@@ -121,7 +121,7 @@ def test_the_classify_page_shows_each_hostile_file_its_error_and_judges_the_rest
             if case.accepted:
                 assert table.loc[case.name, "label"] in ("NORMAL", "PNEUMONIA")
             else:
-                assert case.expect in table.loc[case.name, "error"]
+                assert case.expect in table.loc[case.name, "refused because"]
                 # The page escapes the name's Markdown (broken\.png); unescaped, it reads as given.
                 shown = [e.replace("\\", "") for e in errors]
                 assert any(e.startswith(case.name) and case.expect in e for e in shown), (case, errors)
