@@ -416,6 +416,23 @@ def headline(evaluation: dict) -> str:
 HAS_CANVAS = importlib.util.find_spec("streamlit_drawable_canvas") is not None
 
 
+def sr_fit(name: str) -> str | None:
+    """What a super-resolution model is for, in one line from its eval.json: its gain over bicubic on the
+    benchmark's own small images, and across evaluate.py's degradations (None before it was measured)."""
+    evaluation = read_eval(name)
+    if not evaluation or "degradations" not in evaluation:
+        return None
+    import results
+
+    benchmark = ", ".join(f"{set_name} {s['gain_psnr_y']:+.2f} dB" for set_name, s in evaluation["sets"].items())
+    least = min(s["least_gain_psnr_y"] for s in evaluation["degradations"]["summary"].values())
+    verdict = ("at least as good as bicubic on every one" if least >= 0 else
+               "worse than bicubic on some of them (Evaluate shows which)")
+    return (f"**{name}**: on the benchmark's own small images (antialiased bicubic) {benchmark} over bicubic; on "
+            f"images made small in {len(evaluation['degradations']['rows'])} other ways, "
+            f"{results.degradation_summary(evaluation['degradations'])}: {verdict}.")
+
+
 def degradation_table(table: dict) -> None:
     """Where a super-resolution model helps and where it hurts: its gain over bicubic for each way the
     small image may have been made (evaluate.py's degradation protocol), one column per test set."""

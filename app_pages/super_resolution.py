@@ -13,12 +13,15 @@ from degradations import PROTOCOL
 from images import LoadedImage
 
 METHODS = {"bicubic": "Bicubic", "srresnet": "SRResNet", "srgan": "SRGAN"}
+EXAMPLES = ("photo-grace-hopper.jpg", "chest-xray-normal.jpeg", "ct-covid.png", "colonoscopy-polyp.jpg")
 
 st.title("Super-resolution x4")
 st.write("Make an image four times larger and compare bicubic interpolation with two networks: SRResNet, trained "
          "for the best pixel accuracy (PSNR), and SRGAN, an early, shallower SRResNet fine-tuned against a discriminator for "
          "sharper, more photo-like detail, some of it invented. Both were trained on photographs, not on medical images.")
 ui.require_models(*superres.MODELS.values())
+for line in filter(None, map(ui.sr_fit, superres.MODELS.values())):
+    st.caption(line)
 
 mode = st.radio("What to do", ["upscale", "restore"], horizontal=True, format_func={
     "upscale": "Upscale my image x4",
@@ -27,8 +30,8 @@ if mode == "restore":
     way = st.selectbox("How to make it small", PROTOCOL, format_func=lambda way: f"{way.name}: {way.describe()}",
                        help="Real small images were made in many ways. A network trained on one way can do worse than "
                             "bicubic on another: try the plain (non-antialiased) resizes and JPEG to see it.")
-upload = st.file_uploader("An image (PNG, JPEG, TIFF, DICOM, ...; 16-bit and grayscale are fine)",
-                          type=None, key="sr-upload")
+upload = next(iter(ui.upload_or_example("An image (PNG, JPEG, TIFF, DICOM, ...; 16-bit and grayscale are fine)",
+                                        key="sr-upload", examples=EXAMPLES)), None)
 passes = {method: superres.passes(ui.load_model(name)) for method, name in superres.MODELS.items()}
 by_default = ", ".join(f"{METHODS[method]} in {n} pass{'es' if n > 1 else ''}" for method, n in passes.items())
 self_ensemble = st.toggle("Self-ensemble (8 passes)", key="sr-self-ensemble", help=(

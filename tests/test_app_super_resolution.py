@@ -79,6 +79,14 @@ def test_restore_lets_the_student_pick_how_the_image_is_made_small(sr_weights, u
     assert f"{'lower' if srgan['ssim_y'] < srresnet['ssim_y'] else 'higher'} SSIM-Y than SRResNet" in caption
 
 
+def test_the_bundled_photo_is_upscaled_without_an_upload(sr_weights, use_weights):
+    use_weights(sr_weights)
+    at = run(PAGE)
+    at.radio[0].set_value("restore").run()  # 512x600 made small first: quick with the tiny test networks
+    at.selectbox(key="sr-upload-example").set_value("photo-grace-hopper.jpg").run()
+    assert not at.exception and "128x150 -> 512x600 pixels" in text(at) and len(at.get("download_button")) == 3
+
+
 def test_self_ensemble_toggle_recomputes_with_eight_passes(sr_weights, use_weights):
     use_weights(sr_weights)
     at = run(PAGE)
