@@ -3,7 +3,7 @@
 Each is enforced where the work happens and tested (tests/test_reliability.py), and RELIABILITY.md
 says what was measured under load with these values:
 
-- MAX_UPLOAD_BYTES, MAX_PIXELS, MIN_SIDE, and the slots for large images: images.read_image, for every surface (pages, predict.py, the
+- MAX_UPLOAD_BYTES, MAX_PIXELS, MIN_SIDE, FRAMES_COUNTED, and the slots for large images: images.read_image, for every surface (pages, predict.py, the
   Gradio API); Streamlit (.streamlit/config.toml, the uploader) and Gradio (`max_file_size`) refuse a
   larger upload before it reaches read_image.
 - MAX_FILES_PER_RUN: the Classify page judges at most this many files of one upload and says so.
@@ -40,6 +40,10 @@ MIN_SIDE: int = 8  # smaller images carry too little to classify or to look at
 # a 40-megapixel colour JPEG peaks at ~1.5 GB while it becomes floats (RELIABILITY.md), 8 at once would be 12 GB.
 LARGE_IMAGE_PIXELS: int = 4_000_000  # above a 2000 x 2000 X-ray
 MAX_CONCURRENT_LARGE_READS: int = 2
+
+# A multi-page TIFF or an animated GIF is refused (the lab reads still images); its pages are counted, for the
+# message, up to this many. Pillow's own count reads every page, a TIFF's in quadratic time: 300k pages took minutes.
+FRAMES_COUNTED: int = 64
 
 # A class uploading a folder each would queue everyone else behind them; 16 is a generous handful to compare.
 MAX_FILES_PER_RUN: int = 16
