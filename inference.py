@@ -174,7 +174,9 @@ def _load_uncounted(name: str, source: Source | None):
                            trusted=path.is_dir())
     if not is_repo_id(source.repo_id):
         raise models.WeightsError(f"{source.repo_id!r} is not a Hub repository id (owner/name)")
-    model = models.load(source.repo_id, family=families_of(name), revision=source.revision)
+    # Anonymously: with a Space-level HF_TOKEN, a visitor's repository must not be fetched with the Space's
+    # token (their private or gated repositories would become usable by anyone).
+    model = models.load(source.repo_id, family=families_of(name), revision=source.revision, token=False)
     if name == ROUTER and not set(model.class_names) <= set(MODALITY_NAMES):
         raise models.WeightsError(f"{source} is a classifier of {', '.join(model.class_names)}, not a modality "
                                   f"recognizer (its classes must be among {', '.join(MODALITY_NAMES)})")

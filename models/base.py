@@ -94,11 +94,12 @@ class MedLabModel(
 
 
 def resolve(path_or_repo_id: str | Path, *, revision: str | None = None,
-            family: str | tuple[str, ...] | None = None) -> Path:
+            family: str | tuple[str, ...] | None = None, token: bool | None = None) -> Path:
     """A local folder as it is, or a Hub repository id downloaded through the Hub client's cache.
 
     For a repository, config.json comes first, alone: a repository of another family (or not a MedLab
-    one) is refused before its weights are downloaded.
+    one) is refused before its weights are downloaded. `token`: the Hub client's (None: HF_TOKEN, else the
+    stored login), or False to fetch anonymously.
     """
     path = Path(path_or_repo_id)
     if path.is_dir():
@@ -107,13 +108,13 @@ def resolve(path_or_repo_id: str | Path, *, revision: str | None = None,
     if path.exists() or name.count("/") != 1 or name.startswith((".", "/")):
         raise WeightsError(f"{name!r} is neither a weights folder nor a Hub repository id (owner/name)")
     try:
-        config = Path(hf_hub_download(name, CONFIG_FILE, revision=revision))
+        config = Path(hf_hub_download(name, CONFIG_FILE, revision=revision, token=token))
     except Exception as error:  # the Hub client raises many kinds; _fetch_error says which in words
         raise _fetch_error(name, revision, error) from error
     check_family(read_config(config.parent), family, name)
     try:
         # Exactly the files a weights folder holds: a repository's other files (however large) are never fetched.
-        return Path(snapshot_download(name, revision=revision, allow_patterns=REPOSITORY_FILES))
+        return Path(snapshot_download(name, revision=revision, allow_patterns=REPOSITORY_FILES, token=token))
     except Exception as error:
         raise _fetch_error(name, revision, error) from error
 
@@ -226,11 +227,12 @@ def build(cls: type, settings: dict, source, *, trusted: bool = False) -> MedLab
 
 
 def load(path_or_repo_id: str | Path, *, family: str | tuple[str, ...] | None = None,
-         revision: str | None = None, trusted: bool = False) -> MedLabModel:
+         revision: str | None = None, trusted: bool = False, token: bool | None = None) -> MedLabModel:
     """Build a model from a weights folder or Hub repository and load its weights strictly; eval mode.
     `family`: the family it must be (or a tuple of the families it may be). `trusted`: weights the project
-    ships, whose size need not be checked before building (see `build`); every other check still runs."""
-    folder = resolve(path_or_repo_id, revision=revision, family=family)
+    ships, whose size need not be checked before building (see `build`); every other check still runs.
+    `token=False`: fetch a Hub repository without any token (one a hosted app's visitor named)."""
+    folder = resolve(path_or_repo_id, revision=revision, family=family, token=token)
     config = read_config(folder)
     check_family(config, family, path_or_repo_id)
     cls = family_class(config.pop("family"), folder / CONFIG_FILE)
