@@ -96,14 +96,19 @@ LOADS: Counter = Counter()  # how often each (name, source) was loaded in this p
 _LOAD_LOCKS: dict = {}  # one lock per (name, source): the first caller loads, the others wait for it
 _LOAD_LOCKS_GUARD = threading.Lock()
 # Model calls running at once (limits.py); Streamlit runs each visitor's script in a thread of one process.
-_COMPUTE = threading.BoundedSemaphore(limits.MAX_CONCURRENT_INFERENCES)
+_COMPUTE = threading.BoundedSemaphore(limits.MAX_CONCURRENT_INFERENCES)  # short calls: seconds
+_LONG = threading.BoundedSemaphore(limits.MAX_CONCURRENT_LONG)  # long work, in a pool of its own
 _configured = False
 
 
 @contextmanager
-def computing() -> Iterator[None]:
-    """Hold one of the MAX_CONCURRENT_INFERENCES slots for a model call; others wait their turn."""
-    with _COMPUTE:
+def computing(kind: str = "short") -> Iterator[None]:
+    """Hold a slot for a model call; others wait their turn. "short": one of the MAX_CONCURRENT_INFERENCES slots
+    (a classification, a map, a sample: seconds). "long": one of the MAX_CONCURRENT_LONG slots (a super-resolution
+    upscale, a turn of live training), so that long work never holds the slots short work waits for."""
+    if kind not in ("short", "long"):
+        raise ValueError(f"kind must be 'short' or 'long', got {kind!r}")
+    with _LONG if kind == "long" else _COMPUTE:
         yield
 
 

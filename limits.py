@@ -8,9 +8,10 @@ says what was measured under load with these values:
   larger upload before it reaches read_image.
 - MAX_FILES_PER_RUN: the Classify page judges at most this many files of one upload and says so.
   predict.py reads its files one at a time (a local user's own machine), the Gradio API takes one file a call.
-- INFERENCE_THREADS, MAX_CONCURRENT_INFERENCES: inference.py, around every model call of the app and the API.
+- INFERENCE_THREADS, MAX_CONCURRENT_INFERENCES, MAX_CONCURRENT_LONG: inference.py, around every model call of
+  the app and the API (`inference.computing`; super-resolution and live training take the long slots).
 - LIVE_TRAINING_SECONDS: the GAN lab page stops a visitor's run when its training has taken this long
-  (tests/test_gan_lab.py); it trains in turns of a fraction of a second, each inside one of the model-call slots.
+  (tests/test_gan_lab.py); it trains in turns of a fraction of a second, each inside one of the long slots.
 
 The two CPU settings can be changed per deployment with MEDLAB_THREADS and MEDLAB_MAX_INFERENCES (a
 bigger machine); the others are the lab's promise to its visitors and are constants.
@@ -54,7 +55,11 @@ MAX_FILES_PER_RUN: int = 16
 # slower). RELIABILITY.md has the measurements behind the choice.
 INFERENCE_THREADS: int = _whole_number_from_env("MEDLAB_THREADS", 1, minimum=1)
 MAX_CONCURRENT_INFERENCES: int = _whole_number_from_env("MEDLAB_MAX_INFERENCES", 2, minimum=1)
+# Long work (a super-resolution upscale, up to minutes for a megapixel; the GAN lab's training turns) runs in slots
+# of its own, never in the ones above: two visitors upscaling once held both, and every classification waited
+# minutes. Half as many as the short slots (one on this machine): the rest of the cores stay with short calls.
+MAX_CONCURRENT_LONG: int = max(1, MAX_CONCURRENT_INFERENCES // 2)
 
-# Seconds of training one run of the GAN lab may use (its own steps, timed); Reset starts a new run. With the
-# slots above, a class training at once shares the cores in turns of WORK_PER_TICK (app_pages/gan_lab.py).
+# Seconds of training one run of the GAN lab may use (its own steps, timed); Reset starts a new run. In the long
+# slots above, a class training at once shares them in turns of WORK_PER_TICK (app_pages/gan_lab.py).
 LIVE_TRAINING_SECONDS: int = 120

@@ -16,7 +16,7 @@ from live_gan import TOYS, Digits, Drawn, LabSettings, LiveGAN
 from models.gan_losses import LOSSES
 
 TICK = 0.5  # seconds between two redraws while training runs
-WORK_PER_TICK = 0.3  # seconds of training per redraw, inside one of the server's compute slots
+WORK_PER_TICK = 0.3  # seconds of training per redraw, inside one of the server's long slots
 DRAW, DIGITS = "Draw your own", "MNIST digits"
 RATES = [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3]
 
@@ -87,7 +87,7 @@ if play.button("Pause" if state["lab-running"] else "Train", icon=":material/pau
     state["lab-running"] = not state["lab-running"]
     st.rerun()
 if step.button("One step", icon=":material/skip_next:", disabled=spent or state["lab-running"]):
-    with inference.computing():
+    with inference.computing("long"):
         lab.train(steps=1)
 if reset.button("Reset", icon=":material/restart_alt:"):
     state["lab"], state["lab-running"] = LiveGAN(real, dim=dim), False
@@ -98,7 +98,7 @@ if reset.button("Reset", icon=":material/restart_alt:"):
 def live() -> None:
     """Train a little (while running), then draw where the GAN stands."""
     if state["lab-running"]:
-        with inference.computing():  # a turn on the shared processors; other visitors' calls interleave
+        with inference.computing("long"):  # a turn in the long slots: trainers take turns, classifying never waits
             lab.train(seconds=WORK_PER_TICK)
         if lab.seconds >= limits.LIVE_TRAINING_SECONDS:
             state["lab-running"] = False
