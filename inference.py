@@ -29,7 +29,7 @@ from huggingface_hub.utils import validate_repo_id
 
 import limits
 import models
-from images import LoadedImage, to_tensor
+from images import LoadedImage, to_tensor, view_size
 from saliency import grad_cam
 
 log = logging.getLogger("medlab.inference")
@@ -287,7 +287,8 @@ def classify(image: LoadedImage, *, modality: str | None = None, seen: dict[str,
 
 
 def explain(image: LoadedImage, model_name: str, target: str | None = None) -> np.ndarray:
-    """Grad-CAM heat map (H, W) in [0, 1] at the image's own size, for `target` (default: the decision)."""
+    """Grad-CAM heat map in [0, 1] for `target` (default: the decision), at images.view_size of the image: what
+    a page shows (to_pil(image, view=True)), never the image's full size (160 MB at 40 megapixels)."""
     model = load_model(model_name)
     x = to_tensor(image, channels=model.config.in_channels)
     with computing():
@@ -295,7 +296,7 @@ def explain(image: LoadedImage, model_name: str, target: str | None = None) -> n
             index = int(model.decide(model.predict(x))[0])
         else:
             index = model.class_names.index(target)
-        return grad_cam(model, x, index)[0].numpy()
+        return grad_cam(model, x, index, view_size(image.height, image.width))[0].numpy()
 
 
 @dataclass
@@ -303,8 +304,7 @@ class Segmentation:
     file: str
     modality: str
     model: str
-    mask: np.ndarray  # (H, W) bool at the image's own size
-    probability: np.ndarray  # (H, W) float polyp probability
+    mask: np.ndarray  # (H, W) bool at the image's own size (the probabilities are not kept: 4 bytes a pixel)
     threshold: float
     source: str | None = None  # the Hub repository the segmenter came from, if not its bundled weights
 
@@ -333,5 +333,5 @@ def segment(image: LoadedImage, *, modality: str | None = None, seen: dict[str, 
     model = load_model(name)
     with computing():
         probability = model.predict(to_tensor(image, channels=model.config.in_channels))[0, 0]
-    return Segmentation(image.name, chosen, name, model.mask(probability).numpy(), probability.numpy(),
+    return Segmentation(image.name, chosen, name, model.mask(probability).numpy(),
                         round(float(model.threshold), 4), str(source_of(name)) if source_of(name) else None)

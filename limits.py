@@ -3,6 +3,8 @@
 Each is enforced where the work happens and tested (tests/test_reliability.py), and RELIABILITY.md
 says what was measured under load with these values:
 
+- REQUEST_MEMORY_MB: WORK_PIXELS in images.read_image, VIEW_SIDE in inference.explain, saliency.overlay and the
+  Classify page; tests/test_memory.py, and scripts/large_image_memory.py measures each page.
 - MAX_UPLOAD_BYTES, MAX_PIXELS, MIN_SIDE, FRAMES_COUNTED, and the slots for large images: images.read_image, for every surface (pages, predict.py, the
   Gradio API); Streamlit (.streamlit/config.toml, the uploader) and Gradio (`max_file_size`) refuse a
   larger upload before it reaches read_image.
@@ -37,10 +39,23 @@ MAX_UPLOAD_BYTES: int = 32 * 1024 * 1024  # largest file accepted; .streamlit/co
 MAX_PIXELS: int = 40_000_000  # width*height limit, checked from the header before decoding (decompression bombs)
 MIN_SIDE: int = 8  # smaller images carry too little to classify or to look at
 
-# Images over LARGE_IMAGE_PIXELS are decoded at most MAX_CONCURRENT_LARGE_READS at a time (images.read_image):
-# a 40-megapixel colour JPEG peaks at ~1.5 GB while it becomes floats (RELIABILITY.md), 8 at once would be 12 GB.
+# Images over LARGE_IMAGE_PIXELS are decoded at most MAX_CONCURRENT_LARGE_READS at a time (images.read_image): even
+# reduced to WORK_PIXELS, a large colour image takes a few hundred MB while it becomes floats; 8 at once would not fit.
 LARGE_IMAGE_PIXELS: int = 4_000_000  # above a 2000 x 2000 X-ray
 MAX_CONCURRENT_LARGE_READS: int = 2
+
+# Memory per request: no request may take the server more than REQUEST_MEMORY_MB over its idle footprint (measured
+# for the largest upload on every page: RELIABILITY.md). 40 megapixels as floats are 480 MB a copy, so the work is
+# bounded where it happens:
+# - images.read_image reduces an image over WORK_PIXELS as it decodes it (a JPEG by libjpeg's own scaling, others by
+#   block means): every model, map and mask then works on at most that many pixels. 4096 x 4096 is the most any page
+#   uses (super-resolution's "downscale then restore"), so none loses what it needs;
+# - what is drawn for the eye (Grad-CAM maps, overlays, masks drawn over the frame) has no side over VIEW_SIDE, in
+#   8-bit colour: Streamlit shows at most 1460 px wide anyway;
+# - images over LARGE_IMAGE_PIXELS are decoded at most MAX_CONCURRENT_LARGE_READS at a time (below).
+REQUEST_MEMORY_MB: int = 1536
+WORK_PIXELS: int = 4096 * 4096
+VIEW_SIDE: int = 1536
 
 # A multi-page TIFF or an animated GIF is refused (the lab reads still images); its pages are counted, for the
 # message, up to this many. Pillow's own count reads every page, a TIFF's in quadratic time: 300k pages took minutes.
