@@ -76,5 +76,6 @@ MAX_CONCURRENT_INFERENCES: int = _whole_number_from_env("MEDLAB_MAX_INFERENCES",
 MAX_CONCURRENT_LONG: int = max(1, MAX_CONCURRENT_INFERENCES // 2)
 
 # Seconds of training one run of the GAN lab may use (its own steps, timed); Reset starts a new run. In the long
-# slots above, a class training at once shares them in turns of WORK_PER_TICK (app_pages/gan_lab.py).
+# slots above, a class training at once shares them in turns of WORK_PER_TICK, each turn (training and drawing)
+# followed by a rest as long (app_pages/gan_lab.py): the lab takes at most half of one core, however many train.
 LIVE_TRAINING_SECONDS: int = 120

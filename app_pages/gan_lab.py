@@ -1,5 +1,6 @@
 """GAN lab: train a small GAN live, on a 2-D distribution or on MNIST digits, and watch both players learn."""
 import io
+import time
 from pathlib import Path
 
 import numpy as np
@@ -97,12 +98,22 @@ if reset.button("Reset", icon=":material/restart_alt:"):
 @st.fragment(run_every=TICK if state["lab-running"] else None)
 def live() -> None:
     """Train a little (while running), then draw where the GAN stands."""
-    if state["lab-running"]:
-        with inference.computing("long"):  # a turn in the long slots: trainers take turns, classifying never waits
-            lab.train(seconds=WORK_PER_TICK)
+    if not state["lab-running"]:
+        return draw()
+    # A turn in the long slots, training and drawing it (a redraw costs as much as the training: plotly builds
+    # the field's figure in Python), then a rest as long, still in the slot: however many visitors train, the lab
+    # takes at most half of one core, and of Python's lock (the GIL), which the classifying visitors' pages need.
+    with inference.computing("long"):
+        started = time.perf_counter()
+        lab.train(seconds=WORK_PER_TICK)
         if lab.seconds >= limits.LIVE_TRAINING_SECONDS:
             state["lab-running"] = False
             st.rerun()  # the whole page: the timer stops and the buttons show the budget is spent
+        draw()
+        time.sleep(time.perf_counter() - started)
+
+
+def draw() -> None:
     st.progress(min(1.0, lab.seconds / limits.LIVE_TRAINING_SECONDS),
                 text=f"step {lab.steps:,} · {lab.seconds:.0f} of {limits.LIVE_TRAINING_SECONDS} s of training")
     if lab.seconds >= limits.LIVE_TRAINING_SECONDS:

@@ -24,7 +24,11 @@ a model loaded twice. Copy the output into RELIABILITY.md, with the command.
 
 --trainers K (streamlit only) adds K more visitors who train on the GAN lab page the whole time (Train,
 and Reset + Train whenever a run has spent its LIVE_TRAINING_SECONDS): what a class training GANs costs the
-visitors who are classifying. The report adds the training steps the trainers made.
+visitors who are classifying. The report adds the training steps the trainers made. --background-nice N runs
+the trainers' and upscalers' browser (a second Chromium) at that niceness: here the browsers share the server's
+cores, while on a hosted Space each visitor's browser is on their own machine; at 19 it gets what the server
+and the measured visitors' browser leave. --warmup S starts the trainers and upscalers S seconds before the
+measured visitors (eight GAN-lab pages loading at once is a burst of its own, not the steady load).
 
 --upscalers K adds K more visitors who upscale the largest image super-resolution accepts (1024 x 1024, made
 from Set14's first high-resolution image) the whole time, on the Super-resolution page or the API's /upscale
@@ -245,26 +249,42 @@ async def until(deadline: float, work) -> None:
 
 
 async def run_browsers(url: str, plans: list[list[tuple[str, Path]]], duration: float, tally: Tally,
-                       trainers: int = 0, upscalers: list[Path] = ()) -> None:
+                       trainers: int = 0, upscalers: list[Path] = (), nice: int | None = None,
+                       warmup: float = 0) -> None:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        contexts = [await browser.new_context(viewport={"width": 1280, "height": 900})
-                    for _ in range(len(plans) + trainers + len(upscalers))]
-        deadline = time.monotonic() + duration
-        extra = contexts[len(plans):]
+        background = browser if nice is None else await p.chromium.launch(executable_path=niced(nice), args=CHROMIUM_ARGS)
+        contexts = [await browser.new_context(viewport={"width": 1280, "height": 900}) for _ in plans]
+        extra = [await background.new_context(viewport={"width": 1280, "height": 900})
+                 for _ in range(trainers + len(upscalers))]
+        deadline = time.monotonic() + warmup + duration  # the background visitors start `warmup` seconds early
+        started = [asyncio.ensure_future(work) for work in (
+            *(gan_trainer(c, url, deadline, tally) for c in extra[:trainers]),
+            *(until(deadline, browser_upscaler(c, url, f, tally)) for c, f in zip(extra[trainers:], upscalers)))]
+        if started:
+            await asyncio.sleep(warmup)
         await asyncio.gather(*(browser_visitor(c, url, plan, deadline, tally) for c, plan in zip(contexts, plans)),
-                             *(gan_trainer(c, url, deadline, tally) for c in extra[:trainers]),
-                             *(until(deadline, browser_upscaler(c, url, f, tally))
-                               for c, f in zip(extra[trainers:], upscalers)))
+                             *started)
         await browser.close()
+        if background is not browser:
+            await background.close()
+
+
+def niced(nice: int) -> str:
+    """A Chromium that starts at niceness `nice` (a wrapper script; Playwright takes one executable)."""
+    wrapper = Path(tempfile.mkdtemp(prefix="medlab-nice-")) / "chromium"
+    wrapper.write_text(f'#!/bin/sh\nexec nice -n {nice} {CHROMIUM} "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper)
 
 
 def streamlit_run(args, plans, tally: Tally, log: Path) -> int:
     env = {"MEDLAB_THREADS": str(args.threads), "MEDLAB_MAX_INFERENCES": str(args.max_inferences)}
     with StreamlitServer(log=log, env=env, timeout_s=120) as server:
-        asyncio.run(run_browsers(server.url, plans, args.duration, tally, args.trainers, args.upscaler_files))
+        asyncio.run(run_browsers(server.url, plans, args.duration, tally, args.trainers, args.upscaler_files,
+                                 args.background_nice, args.warmup))
         return peak_rss_mb(server.process.pid)
 
 
@@ -323,9 +343,10 @@ def gradio_run(args, plans, tally: Tally, log: Path) -> int:
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_until_up(url, server)
-        deadline = time.monotonic() + args.duration
+        deadline = time.monotonic() + (args.warmup if args.upscaler_files else 0) + args.duration
         for file in args.upscaler_files:
             threading.Thread(target=api_upscaler, args=(url, file, deadline, tally), daemon=True).start()
+        time.sleep(args.warmup if args.upscaler_files else 0)
         threads = [threading.Thread(target=api_caller, args=(url, plan, deadline, tally)) for plan in plans]
         for t in threads:
             t.start()
@@ -370,7 +391,8 @@ def report(args, tally: Tally, peak_mb: int, log: Path, seconds: float, before: 
     print(f"## {args.surface}: {args.sessions} {'browser sessions' if args.surface == 'streamlit' else 'API callers'}, "
           f"{args.duration:.0f} s, actions {','.join(args.actions)}"
           + (f", and {args.trainers} GAN-lab trainers" if args.trainers else "")
-          + (f", and {args.upscalers} visitors upscaling a 1024 x 1024 image" if args.upscalers else ""))
+          + (f", and {args.upscalers} visitors upscaling a 1024 x 1024 image" if args.upscalers else "")
+          + (f" (their browser at niceness {args.background_nice})" if args.background_nice is not None else ""))
     print(f"command: python scripts/loadtest.py {' '.join(sys.argv[1:])}")
     print(f"server: {args.threads} torch thread(s) per model call, at most {args.max_inferences} model calls at once")
     print(f"machine at the start: {before}")
@@ -412,6 +434,10 @@ def main(argv=None) -> int:
     p.add_argument("--actions", default="classify,segment", help=f"comma-separated, from: {', '.join(ACTIONS)}")
     p.add_argument("--trainers", type=int, default=0, help="streamlit only: visitors training on the GAN lab meanwhile")
     p.add_argument("--upscalers", type=int, default=0, help="visitors upscaling the largest accepted image meanwhile")
+    p.add_argument("--warmup", type=float, default=0, help="seconds the trainers and upscalers start before the "
+                                                              "measured visitors (their pages' first loads)")
+    p.add_argument("--background-nice", type=int, help="streamlit only: the trainers' and upscalers' browser at "
+                                                          "this niceness (their own machines, on a Space)")
     p.add_argument("--data-root", help="data root (default: $MEDLAB_DATA)")
     p.add_argument("--threads", type=int, default=limits.INFERENCE_THREADS, help="the server's MEDLAB_THREADS")
     p.add_argument("--max-inferences", type=int, default=limits.MAX_CONCURRENT_INFERENCES,

@@ -499,8 +499,8 @@ def test_the_load_harness_counts_answers_errors_and_model_loads(api, weights, us
 
     log = tmp_path / "server.log"
     log.write_text("x medlab.inference: loaded model modality (bundled) in 0.01 s; loads of it in this process: 1\n")
-    args = argparse.Namespace(surface="gradio", sessions=2, duration=1.0, actions=["classify", "hostile"], trainers=0, upscalers=0,
-                              threads=1, max_inferences=2)
+    args = argparse.Namespace(surface="gradio", sessions=2, duration=1.0, actions=["classify", "hostile"], trainers=0,
+                              upscalers=0, background_nice=None, threads=1, max_inferences=2)
     assert loadtest.report(args, tally, 100, log, 1.0, "test") == 0
     out = capsys.readouterr().out
     assert "| classify |" in out and "| hostile |" in out and "model loads: modality (bundled) x1" in out
