@@ -74,7 +74,7 @@ def colorize(heat: np.ndarray) -> np.ndarray:
 
 def overlay(image: np.ndarray, heat: np.ndarray, opacity: float = 0.45) -> np.ndarray:
     """Blend the coloured heat map over an image of the same height and width ((H, W) or (H, W, 3), in [0, 1]
-    or uint8) -> (H, W, 3) uint8, in float32 (16 bytes a pixel at most)."""
+    or uint8) -> (H, W, 3) uint8, blended in float32 (tests/test_memory.py counts the bytes a pixel)."""
     base = image.astype(np.float32) * np.float32(1 if image.dtype == np.uint8 else 255)  # 0-255
     blended = base[..., None] if base.ndim == 2 else base  # (H, W, 1) broadcasts over the colours
     blended = blended * np.float32(1 - opacity) + colorize(heat) * np.float32(opacity)
