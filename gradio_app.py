@@ -19,7 +19,8 @@ An image the modality recognizer routes elsewhere gets predict.py's answer: `fil
 `gr.Error` with the reason, which the client raises; the server carries on.
 
 Limits (limits.py): an upload over 32 MB is refused by Gradio itself (gradio_client says so before sending,
-the server answers 413); each endpoint runs 2 calls at once and holds at most QUEUE_SIZE waiting.
+the server answers 413); each endpoint runs 2 calls at once and holds at most QUEUE_SIZE waiting. Uploads and
+results leave Gradio's file cache once CACHE_SECONDS old.
 """
 import argparse
 import os
@@ -37,6 +38,11 @@ from images import ImageReadError, LoadedImage, read_image  # noqa: E402
 from models import WeightsError  # noqa: E402
 
 QUEUE_SIZE = 64  # requests waiting at most; one more is told the queue is full instead of waiting for minutes
+# Every CACHE_SECONDS, Gradio deletes the uploads and results it cached that are older than that: the cache holds
+# at most two such periods of calls (a 1-megapixel upscale leaves ~38 MB), not every call since the server started.
+# Not deleted at the end of each call: an upload's folder is named by its bytes, so a caller sending the same file
+# a moment later would find it gone. 5 minutes is far longer than any call waits in the queue.
+CACHE_SECONDS = 300
 # Any file, as on the pages: a DICOM often has no extension (IM0001), and images.read_image tells an image from
 # anything else by its bytes, refusing the rest with the reason. Gradio's file_types would refuse by name alone.
 FILE_TYPES = None
@@ -100,7 +106,7 @@ def upscale(path: str | None, method: str = "srresnet") -> tuple[dict, np.ndarra
 
 
 def build() -> gr.Blocks:
-    with gr.Blocks(title="MedLab API") as demo:
+    with gr.Blocks(title="MedLab API", delete_cache=(CACHE_SECONDS, CACHE_SECONDS)) as demo:
         gr.Markdown("# MedLab API\nThe lab's models over HTTP: see *Use via API* below for a client. "
                     "A teaching tool, **not a medical device**: never use it to diagnose, triage or treat anyone.")
         with gr.Tab("Classify"):

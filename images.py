@@ -26,12 +26,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps
+from PIL import Image
 
 import pydicom
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
 
-from limits import LARGE_IMAGE_PIXELS, MAX_CONCURRENT_LARGE_READS, MAX_PIXELS, MAX_UPLOAD_BYTES, MIN_SIDE  # noqa: F401
+from limits import (FRAMES_COUNTED, LARGE_IMAGE_PIXELS, MAX_CONCURRENT_LARGE_READS, MAX_PIXELS,  # noqa: F401
+                    MAX_UPLOAD_BYTES, MIN_SIDE, VIEW_SIDE, WORK_PIXELS)
 
 WINDOW_PRESETS: dict[str, tuple[float, float]] = {  # (center, width) in Hounsfield units
     "lung": (-600.0, 1500.0),
@@ -135,10 +136,23 @@ def to_tensor(image: LoadedImage, *, channels: int, size: int | None = None) -> 
     return x.clamp(0.0, 1.0).contiguous()
 
 
-def to_pil(image: LoadedImage) -> Image.Image:
-    """8-bit PIL image for display: mode L for grayscale content, RGB for colour."""
-    pixels8 = np.round(np.clip(image.pixels, 0.0, 1.0) * 255.0).astype(np.uint8)
-    return Image.fromarray(pixels8, mode="L" if pixels8.ndim == 2 else "RGB")
+def to_pil(image: LoadedImage, *, view: bool = False) -> Image.Image:
+    """8-bit PIL image for display: mode L for grayscale content, RGB for colour. `view`: at `view_size`, what
+    a page shows and draws on (maps, overlays), whatever the image's own size."""
+    pixels = np.clip(image.pixels, 0.0, 1.0)  # one float copy; the rest in place
+    pixels *= 255.0
+    shown = Image.fromarray(np.round(pixels, out=pixels).astype(np.uint8))
+    del pixels
+    height, width = view_size(image.height, image.width) if view else (image.height, image.width)
+    return shown if (height, width) == (image.height, image.width) else \
+        shown.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0)
+
+
+def view_size(height: int, width: int) -> tuple[int, int]:
+    """(height, width) with no side over limits.VIEW_SIDE, the aspect ratio kept: the size maps and overlays are
+    drawn at (a page is never wider than ~1460 px)."""
+    scale = min(1.0, VIEW_SIDE / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,7 +236,7 @@ def _read_pil_holding(data: bytes, name: str, held: ExitStack) -> LoadedImage:
         _check_size(name, width, height)
         held.enter_context(_LARGE_READS if width * height > LARGE_IMAGE_PIXELS else nullcontext())
         try:
-            frames = getattr(im, "n_frames", 1)  # a TIFF reads its other pages' headers for this
+            frames = _count_frames(im)
         except Exception as e:  # found by the fuzz test: a damaged TIFF tag raised TypeError here
             raise ImageReadError(_decode_failure_message(name, f"{fmt} image", e)) from e
         if frames > 1 and im.format == "MPO":
@@ -230,36 +244,113 @@ def _read_pil_holding(data: bytes, name: str, held: ExitStack) -> LoadedImage:
         elif frames > 1:
             kind = "a multi-page TIFF" if fmt == "TIFF" else f"an animated {fmt}"
             unit = "pages" if fmt == "TIFF" else "frames"
-            raise ImageReadError(f"{name} is {kind} with {frames} {unit}; upload a single still image")
+            count = f"more than {FRAMES_COUNTED}" if frames > FRAMES_COUNTED else frames
+            raise ImageReadError(f"{name} is {kind} with {count} {unit}; upload a single still image")
 
         try:
+            if width * height > WORK_PIXELS and fmt == "JPEG":  # libjpeg decodes at 1/2, 1/4 or 1/8 for free
+                im.draft(im.mode, _work_size(width, height))
             im.load()  # decode now, so a truncated file fails here and not later in a model
             orientation = im.getexif().get(0x0112, 1)  # EXIF Orientation; 1 is upright
-            oriented = ImageOps.exif_transpose(im)
+            tiff_bits = _tiff_bits_per_sample(im) if fmt == "TIFF" else None
+            im = _reduce(im)
+            if _TRANSPOSES.get(orientation):
+                im = im.transpose(_TRANSPOSES[orientation])
         except Exception as e:
             raise ImageReadError(_decode_failure_message(name, f"{fmt} image", e)) from e
 
     if orientation not in (1, None):
         info["exif_orientation"] = f"{orientation} (rotated/flipped upright)"
-    pixels, bit_depth = _pil_to_array(oriented, name, fmt, info)
+    if im.width * im.height < width * height:
+        info["reduced"] = f"read at {im.width} x {im.height} of {width} x {height} (the lab works on at most " \
+                          f"{WORK_PIXELS:,} pixels)"
+    pixels, bit_depth = _pil_to_array(im, name, fmt, info, tiff_bits)
     return _finish(pixels, name=name, fmt=fmt, bit_depth=bit_depth, info=info)
 
 
-def _pil_to_array(im: Image.Image, name: str, fmt: str, info: dict) -> tuple[np.ndarray, int]:
-    """Float32 array in [0, 1], (H, W) or (H, W, 3), and the source's bits per sample."""
+# EXIF Orientation -> the transpose that makes the image upright (as ImageOps.exif_transpose, which copies the
+# image even when it has nothing to do).
+_TRANSPOSES = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+               5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+               8: Image.Transpose.ROTATE_90}
+
+
+def _work_factor(width: int, height: int) -> int:
+    """The smallest whole factor that brings width x height within WORK_PIXELS (1: it is within already)."""
+    factor = 1
+    while (width // factor) * (height // factor) > WORK_PIXELS:
+        factor += 1
+    return factor
+
+
+def _work_size(width: int, height: int) -> tuple[int, int]:
+    factor = _work_factor(width, height)
+    return width // factor, height // factor
+
+
+def _reduce(im: Image.Image) -> Image.Image:
+    """The image within WORK_PIXELS: each output pixel the mean of a factor x factor block (Pillow's reduce)."""
+    factor = _work_factor(*im.size)
+    if factor == 1:
+        return im
+    if im.mode == "1":
+        im = im.convert("L")
+    elif im.mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    elif im.mode.startswith("I;16"):
+        return im.convert("I").reduce(factor).convert("I;16")
+    return im.reduce(factor)
+
+
+def _reduce_array(raw: np.ndarray) -> np.ndarray:
+    """DICOM pixels (H, W) or (H, W, 3) within WORK_PIXELS, as `_reduce`: block means, in the array's own type."""
+    factor = _work_factor(raw.shape[1], raw.shape[0])
+    if factor == 1:
+        return raw
+    h, w = raw.shape[0] // factor, raw.shape[1] // factor
+    blocks = raw[:h * factor, :w * factor].reshape(h, factor, w, factor, *raw.shape[2:])
+    mean = blocks.mean(axis=(1, 3))
+    return np.rint(mean).astype(raw.dtype) if raw.dtype.kind in "iu" else mean.astype(raw.dtype)
+
+
+def _count_frames(im: Image.Image) -> int:
+    """The file's frames (pages), counted no further than FRAMES_COUNTED + 1. Pillow's own n_frames walks every
+    page of a TIFF or GIF, a TIFF's in time quadratic in their number (300k pages in a 29 MB file: minutes)."""
+    if im.format not in ("TIFF", "GIF"):  # WebP and MPO state their count in the header
+        return getattr(im, "n_frames", 1)
+    count = 1
+    try:
+        while count <= FRAMES_COUNTED:
+            im.seek(count)
+            count += 1
+    except EOFError:
+        pass
+    im.seek(0)
+    return count
+
+
+def _scaled(im: Image.Image, white: float) -> np.ndarray:
+    """The image as float32 divided by `white`, in place: one array of floats, not two."""
+    pixels = np.asarray(im, dtype=np.float32)
+    pixels /= white
+    return pixels
+
+
+def _pil_to_array(im: Image.Image, name: str, fmt: str, info: dict, tiff_bits: int | None) -> tuple[np.ndarray, int]:
+    """Float32 array in [0, 1], (H, W) or (H, W, 3), and the source's bits per sample (`tiff_bits`: a TIFF's own)."""
     mode = im.mode
     if mode == "1":
         return np.asarray(im, dtype=np.float32), 1
     if mode == "L":
-        return np.asarray(im, dtype=np.float32) / 255.0, 8
+        return _scaled(im, 255.0), 8
     if mode.startswith("I;16"):
         # 16-bit grey: scale by the file's real range (65535, or 4095 for a 12-bit TIFF), never clip at 255.
-        bits = _tiff_bits_per_sample(im) if fmt == "TIFF" else 16
+        bits = tiff_bits if fmt == "TIFF" else 16
         bits = bits if bits and bits <= 16 else 16
         values = np.asarray(im).astype(np.float32)
         return np.clip(values / (2**bits - 1), 0.0, 1.0), bits
     if mode == "I":  # 32-bit integer; older Pillow also opens 16-bit PNGs this way
-        bits = 16 if fmt == "PNG" else _tiff_bits_per_sample(im)
+        bits = 16 if fmt == "PNG" else tiff_bits
         values = np.asarray(im)
         if bits and bits <= 16 and values.min() >= 0 and values.max() <= 2**bits - 1:
             return values.astype(np.float32) / (2**bits - 1), bits
@@ -269,8 +360,8 @@ def _pil_to_array(im: Image.Image, name: str, fmt: str, info: dict) -> tuple[np.
     if mode in ("LA", "La", "PA", "P", "RGBA", "RGBa"):
         has_alpha = mode != "P" or "transparency" in im.info
         if not has_alpha:
-            return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0, 8
-        rgba = np.asarray(im.convert("LA" if mode in ("LA", "La") else "RGBA"), dtype=np.float32) / 255.0
+            return _scaled(im.convert("RGB"), 255.0), 8
+        rgba = _scaled(im.convert("LA" if mode in ("LA", "La") else "RGBA"), 255.0)
         colour, alpha = rgba[..., :-1], rgba[..., -1:]
         # Composite onto black: what the model sees matches what a viewer shows on a dark background.
         if alpha.min() == 1.0:
@@ -282,7 +373,7 @@ def _pil_to_array(im: Image.Image, name: str, fmt: str, info: dict) -> tuple[np.
     if mode in ("RGB", "CMYK", "YCbCr", "LAB", "HSV"):
         if mode != "RGB":
             info["converted"] = f"{mode} to RGB"
-        return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0, 8
+        return _scaled(im if mode == "RGB" else im.convert("RGB"), 255.0), 8
     raise ImageReadError(
         f"{name} is a {fmt} with pixel mode {mode}, which this lab does not read; "
         "save it as an 8-bit or 16-bit PNG"
@@ -457,6 +548,10 @@ def _read_dicom(data: bytes, name: str, window: tuple[float, float] | None) -> L
             raw = apply_color_lut(raw, ds)
     except Exception as e:
         raise ImageReadError(_dicom_decode_failure_message(name, ds, e)) from e
+    if raw.ndim in (2, 3) and raw.shape[0] * raw.shape[1] > WORK_PIXELS:
+        raw = _reduce_array(raw)
+        info["reduced"] = f"read at {raw.shape[1]} x {raw.shape[0]} of {columns} x {rows} (the lab works on at most " \
+                          f"{WORK_PIXELS:,} pixels)"
 
     if raw.ndim == 3 and raw.shape[-1] == 3:
         if photometric == "PALETTE COLOR":

@@ -30,7 +30,7 @@ from huggingface_hub.utils import validate_repo_id
 
 import limits
 import models
-from images import LoadedImage, to_tensor
+from images import LoadedImage, to_tensor, view_size
 from saliency import grad_cam
 
 log = logging.getLogger("medlab.inference")
@@ -107,14 +107,19 @@ LOADS: Counter = Counter()  # how often each (name, source) was loaded in this p
 _LOAD_LOCKS: dict = {}  # one lock per (name, source): the first caller loads, the others wait for it
 _LOAD_LOCKS_GUARD = threading.Lock()
 # Model calls running at once (limits.py); Streamlit runs each visitor's script in a thread of one process.
-_COMPUTE = threading.BoundedSemaphore(limits.MAX_CONCURRENT_INFERENCES)
+_COMPUTE = threading.BoundedSemaphore(limits.MAX_CONCURRENT_INFERENCES)  # short calls: seconds
+_LONG = threading.BoundedSemaphore(limits.MAX_CONCURRENT_LONG)  # long work, in a pool of its own
 _configured = False
 
 
 @contextmanager
-def computing() -> Iterator[None]:
-    """Hold one of the MAX_CONCURRENT_INFERENCES slots for a model call; others wait their turn."""
-    with _COMPUTE:
+def computing(kind: str = "short") -> Iterator[None]:
+    """Hold a slot for a model call; others wait their turn. "short": one of the MAX_CONCURRENT_INFERENCES slots
+    (a classification, a map, a sample: seconds). "long": one of the MAX_CONCURRENT_LONG slots (a super-resolution
+    upscale, a turn of live training), so that long work never holds the slots short work waits for."""
+    if kind not in ("short", "long"):
+        raise ValueError(f"kind must be 'short' or 'long', got {kind!r}")
+    with _LONG if kind == "long" else _COMPUTE:
         yield
 
 
@@ -185,7 +190,9 @@ def _load_uncounted(name: str, source: Source | None):
                            trusted=path.is_dir())
     if not is_repo_id(source.repo_id):
         raise models.WeightsError(f"{source.repo_id!r} is not a Hub repository id (owner/name)")
-    model = models.load(source.repo_id, family=families_of(name), revision=source.revision)
+    # Anonymously: with a Space-level HF_TOKEN, a visitor's repository must not be fetched with the Space's
+    # token (their private or gated repositories would become usable by anyone).
+    model = models.load(source.repo_id, family=families_of(name), revision=source.revision, token=False)
     if name == ROUTER and not set(model.class_names) <= set(MODALITY_NAMES):
         raise models.WeightsError(f"{source} is a classifier of {', '.join(model.class_names)}, not a modality "
                                   f"recognizer (its classes must be among {', '.join(MODALITY_NAMES)})")
@@ -346,7 +353,8 @@ def classify(image: LoadedImage, *, modality: str | None = None, seen: dict[str,
 
 
 def explain(image: LoadedImage, model_name: str, target: str | None = None) -> np.ndarray:
-    """Grad-CAM heat map (H, W) in [0, 1] at the image's own size, for `target` (default: the decision)."""
+    """Grad-CAM heat map in [0, 1] for `target` (default: the decision), at images.view_size of the image: what
+    a page shows (to_pil(image, view=True)), never the image's full size (160 MB at 40 megapixels)."""
     model = load_model(model_name)
     x = to_tensor(image, channels=model.config.in_channels)
     with computing():
@@ -354,7 +362,7 @@ def explain(image: LoadedImage, model_name: str, target: str | None = None) -> n
             index = int(model.decide(model.predict(x))[0])
         else:
             index = model.class_names.index(target)
-        return grad_cam(model, x, index)[0].numpy()
+        return grad_cam(model, x, index, view_size(image.height, image.width))[0].numpy()
 
 
 @dataclass
@@ -362,8 +370,7 @@ class Segmentation:
     file: str
     modality: str
     model: str
-    mask: np.ndarray  # (H, W) bool at the image's own size
-    probability: np.ndarray  # (H, W) float polyp probability
+    mask: np.ndarray  # (H, W) bool at the image's own size (the probabilities are not kept: 4 bytes a pixel)
     threshold: float
     source: str | None = None  # the Hub repository the segmenter came from, if not its bundled weights
 
@@ -392,5 +399,5 @@ def segment(image: LoadedImage, *, modality: str | None = None, seen: dict[str, 
     model = load_model(name)
     with computing():
         probability = model.predict(to_tensor(image, channels=model.config.in_channels))[0, 0]
-    return Segmentation(image.name, chosen, name, model.mask(probability).numpy(), probability.numpy(),
+    return Segmentation(image.name, chosen, name, model.mask(probability).numpy(),
                         round(float(model.threshold), 4), str(source_of(name)) if source_of(name) else None)

@@ -14,17 +14,21 @@ from models.ensemble import Ensemble
 _RAMP = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], float) / 255
 
 
-def grad_cam(model, images: torch.Tensor, target: int | torch.Tensor | None = None) -> torch.Tensor:
-    """Heat maps (B, H, W) in [0, 1] at the input's size, for `target` (default: the predicted class).
+def grad_cam(model, images: torch.Tensor, target: int | torch.Tensor | None = None,
+             size: tuple[int, int] | None = None) -> torch.Tensor:
+    """Heat maps (B, H, W) in [0, 1] at the input's size, or at `size` (H, W), for `target` (default: the
+    predicted class). A map is drawn for the eye: at a full 40 megapixels it would be 160 MB, at images.view_size
+    a few.
 
     `model` is a CalibratedClassifier (`prepare`, `features`, `head`, `window_margins`); images (B, C, H, W) in [0, 1].
     An ensemble's map is the mean of its members' maps for the ensemble's class.
     """
     model.eval()
+    size = size or tuple(images.shape[-2:])
     if isinstance(model, Ensemble):
         if target is None:
             target = model.predict(images).argmax(1)
-        cam = torch.stack([grad_cam(member, images, target) for member in model.members]).mean(0)
+        cam = sum(grad_cam(member, images, target, size) for member in model.members) / len(model.members)
         return cam / cam.flatten(1).max(1).values.clamp_min(1e-8).view(-1, 1, 1)
     with torch.enable_grad():
         features = model.features(model.prepare(images))  # (B, c, h, w)
@@ -40,21 +44,38 @@ def grad_cam(model, images: torch.Tensor, target: int | torch.Tensor | None = No
     cam = F.relu((weights * features).sum(1, keepdim=True)).detach()  # (B, 1, h, w)
     before, after = model.window_margins  # a map of windows (the k-means network) is padded to their centres
     cam = F.pad(cam, (before, after, before, after))
-    cam = F.interpolate(cam, size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+    cam = F.interpolate(cam, size=size, mode="bilinear", align_corners=False)[:, 0]
     peak = cam.flatten(1).max(1).values.clamp_min(1e-8).view(-1, 1, 1)
-    return cam / peak
+    return cam.div_(peak)
 
 
-def colorize(heat: np.ndarray) -> np.ndarray:
-    """(H, W) in [0, 1] -> (H, W, 3) uint8 through the colour ramp."""
-    position = np.clip(heat, 0, 1) * (len(_RAMP) - 1)
+def _colours(levels: np.ndarray) -> np.ndarray:
+    position = levels * (len(_RAMP) - 1)
     low = np.floor(position).astype(int).clip(0, len(_RAMP) - 2)
     t = (position - low)[..., None]
     return ((_RAMP[low] * (1 - t) + _RAMP[low + 1] * t) * 255).round().astype(np.uint8)
 
 
+_LEVELS = _colours(np.linspace(0, 1, 256))  # (256, 3) uint8: the ramp at each 8-bit level
+
+
+def heat_levels(heat: np.ndarray) -> np.ndarray:
+    """(H, W) in [0, 1] -> (H, W) uint8 levels 0-255 (a uint8 map is already levels)."""
+    if heat.dtype == np.uint8:
+        return heat
+    return np.round(np.clip(heat, 0, 1) * 255).astype(np.uint8)
+
+
+def colorize(heat: np.ndarray) -> np.ndarray:
+    """(H, W) in [0, 1], or uint8 levels -> (H, W, 3) uint8 through the colour ramp, looked up per 8-bit level
+    (3 bytes a pixel; computing the ramp per pixel in float64 took 24 bytes a pixel, several times over)."""
+    return _LEVELS[heat_levels(heat)]
+
+
 def overlay(image: np.ndarray, heat: np.ndarray, opacity: float = 0.45) -> np.ndarray:
-    """Blend the coloured heat map over an image ((H, W) or (H, W, 3) in [0, 1]) -> (H, W, 3) uint8."""
-    base = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
-    blended = (1 - opacity) * base + opacity * colorize(heat) / 255
-    return (np.clip(blended, 0, 1) * 255).round().astype(np.uint8)
+    """Blend the coloured heat map over an image of the same height and width ((H, W) or (H, W, 3), in [0, 1]
+    or uint8) -> (H, W, 3) uint8, blended in float32 (tests/test_memory.py counts the bytes a pixel)."""
+    base = image.astype(np.float32) * np.float32(1 if image.dtype == np.uint8 else 255)  # 0-255
+    blended = base[..., None] if base.ndim == 2 else base  # (H, W, 1) broadcasts over the colours
+    blended = blended * np.float32(1 - opacity) + colorize(heat) * np.float32(opacity)
+    return np.clip(blended, 0, 255, out=blended).round(out=blended).astype(np.uint8)

@@ -83,7 +83,7 @@ def upscale(image: LoadedImage, model, *, progress=None, self_ensemble: bool = F
     x = to_rgb_tensor(image.pixels)  # (1, 3, H, W)
     if model is None:
         return to_pixels(bicubic(x), image.grayscale)
-    with inference.computing():  # one of the server's model-call slots (limits.py), like every other model call
+    with inference.computing("long"):  # one of the server's slots for long work (limits.py): classifying never waits
         y = model.predict(x, progress=progress, self_ensemble=self_ensemble, transforms=transforms)  # (1, 3, 4H, 4W)
     return to_pixels(y, image.grayscale)
 

@@ -21,6 +21,7 @@ from images import WINDOW_PRESETS, ImageReadError, LoadedImage, read_image
 from limits import MAX_UPLOAD_BYTES
 from models import WeightsError
 from models.base import HubUnavailable
+from saliency import heat_levels
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"  # examples/README.md: each file's source and licence
 EXAMPLE_IMAGES = {  # file: what a visitor picks it by
@@ -123,9 +124,9 @@ def explain(image: LoadedImage, model_name: str, key: str) -> np.ndarray:
     return _explain(image, model_name, key, str(inference.source_of(model_name) or "bundled"))
 
 
-# The cached maps are at each image's own size (160 MB for 40 megapixels): a bounded count, and gone after an
-# hour, so that a class's uploads cannot fill the server's memory. 32: a class of 8 with a few images each;
-# a map pushed out is computed again when asked for.
+# A bounded count of cached maps, gone after an hour, so that a class's uploads cannot fill the server's memory.
+# 32: a class of 8 with a few images each; a map pushed out is computed again when asked for. A Grad-CAM map is
+# kept as 8-bit levels at images.view_size (at most 2.4 MB); a mask at the frame's size (17 MB at WORK_PIXELS).
 CACHED_MAPS = dict(max_entries=32, ttl=3600)
 
 
@@ -133,7 +134,7 @@ CACHED_MAPS = dict(max_entries=32, ttl=3600)
 def _explain(_image: LoadedImage, model_name: str, key: str, source: str) -> np.ndarray:
     """The leading underscore tells Streamlit not to hash the image; `key` identifies it instead, and
     `source` (only part of the cache key) keeps a bundled model's map from answering for a Hub model."""
-    return inference.explain(_image, model_name)
+    return heat_levels(inference.explain(_image, model_name))
 
 
 def segment(image: LoadedImage, key: str, modality: str = "endoscopy") -> inference.Segmentation:
@@ -290,9 +291,14 @@ def outline(mask: np.ndarray, width: int = 1) -> np.ndarray:
 
 
 def mask_overlay(pixels: np.ndarray, mask: np.ndarray, opacity: float, truth: np.ndarray | None = None) -> np.ndarray:
-    """The image ((H, W) or (H, W, 3) in [0, 1]) with the mask filled at `opacity` and outlined; and, if
-    given, the true mask's outline -> (H, W, 3) uint8."""
-    out = (pixels if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, axis=2)) * 255.0
+    """The image ((H, W) or (H, W, 3), in [0, 1] or uint8) with the mask filled at `opacity` and outlined; and,
+    if given, the true mask's outline -> (H, W, 3) uint8. Masks of another size are drawn at the image's (a
+    page passes its view of the image, images.view_size: the work stays bounded however large the frame)."""
+    size = pixels.shape[1], pixels.shape[0]
+    mask, truth = (m if m is None or m.shape == pixels.shape[:2] else
+                   np.asarray(Image.fromarray(m).resize(size, Image.Resampling.NEAREST)) for m in (mask, truth))
+    base = pixels.astype(np.float32) * np.float32(1 if pixels.dtype == np.uint8 else 255)
+    out = base if base.ndim == 3 else np.repeat(base[..., None], 3, axis=2)
     out[mask] = (1 - opacity) * out[mask] + opacity * MASK_FILL
     width = max(1, round(max(mask.shape) / 256))  # about 2 px on a Kvasir-SEG frame as shown
     out[outline(mask, width)] = MASK_EDGE

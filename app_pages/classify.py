@@ -45,7 +45,8 @@ def show(upload) -> dict:
             window = ui.ct_window(image, key=upload.file_id)
         if window is not None:
             image = read_image(upload, name=upload.name, window=window)
-    picture.image(to_pil(image), caption=ui.image_caption(image), width="stretch")
+    view = to_pil(image, view=True)  # what is shown and drawn on: no side over limits.VIEW_SIDE
+    picture.image(view, caption=ui.image_caption(image), width="stretch")
     key = f"{upload.file_id}-{image.info.get('window')}"  # for the caches: this file, in this window
 
     with right:
@@ -72,12 +73,13 @@ def show(upload) -> dict:
         row = {"file": upload.name, "modality": inference.MODALITY_NAMES[chosen]}
         stem = Path(upload.name).stem
         if chosen in inference.SEGMENTERS:
-            return row | show_segmentation(upload, image, picture, key, stem, chosen)
+            return row | show_segmentation(upload, image, np.asarray(view), picture, key, stem, chosen)
         result = inference.classify(image, modality=chosen, seen=seen)
-        return row | show_classification(upload, image, picture, key, stem, result)
+        return row | show_classification(upload, image, np.asarray(view), picture, key, stem, result)
 
 
-def show_classification(upload, image, picture, key: str, stem: str, result: inference.Classification) -> dict:
+def show_classification(upload, image, view: np.ndarray, picture, key: str, stem: str,
+                        result: inference.Classification) -> dict:
     # 3. The label, and the calibrated probabilities against the threshold that decided it; the threshold is
     # on P(second class), so the rule names that class.
     classes = list(result.probabilities)
@@ -107,7 +109,7 @@ def show_classification(upload, image, picture, key: str, stem: str, result: inf
                          help="Where the network looked for its decision; not why a clinician would decide.")
     opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.45, 0.05, key=f"opacity-{upload.file_id}",
                         disabled=not show_cam)
-    cam = overlay(image.pixels, ui.explain(image, result.model, key), opacity)
+    cam = overlay(view, ui.explain(image, result.model, key), opacity)
     if show_cam:
         picture.image(cam, width="stretch", caption=f"{ui.image_caption(image)}. Grad-CAM for {result.label}: "
                                                     "brighter pushed the network more towards it")
@@ -121,7 +123,7 @@ def show_classification(upload, image, picture, key: str, stem: str, result: inf
     return {"label": result.label, **{f"P({c})": p for c, p in result.probabilities.items()}, "error": None}
 
 
-def show_segmentation(upload, image, picture, key: str, stem: str, modality: str) -> dict:
+def show_segmentation(upload, image, view: np.ndarray, picture, key: str, stem: str, modality: str) -> dict:
     # 3. The polyp mask, its share of the frame, and the verdict by a rule stated in full.
     found = ui.segment(image, key, modality)
     verdict = "polyp found" if found.found else "no polyp found"
@@ -134,7 +136,7 @@ def show_segmentation(upload, image, picture, key: str, stem: str, modality: str
     show_mask = st.toggle("Mask overlay", value=True, key=f"mask-{upload.file_id}")
     opacity = st.slider("Mask opacity", 0.0, 1.0, 0.4, 0.05, key=f"mask-opacity-{upload.file_id}",
                         disabled=not show_mask, help="The outline stays at any opacity.")
-    drawn = ui.mask_overlay(image.pixels, found.mask, opacity)
+    drawn = ui.mask_overlay(view, found.mask, opacity)
     if show_mask:
         picture.image(drawn, width="stretch",
                       caption=f"{ui.image_caption(image)}. The model's polyp mask: green, outlined in yellow")

@@ -1,5 +1,6 @@
 """GAN lab: train a small GAN live, on a 2-D distribution or on MNIST digits, and watch both players learn."""
 import io
+import time
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ from live_gan import TOYS, Digits, Drawn, LabSettings, LiveGAN
 from models.gan_losses import LOSSES
 
 TICK = 0.5  # seconds between two redraws while training runs
-WORK_PER_TICK = 0.3  # seconds of training per redraw, inside one of the server's compute slots
+WORK_PER_TICK = 0.3  # seconds of training per redraw, inside one of the server's long slots
 DRAW, DIGITS = "Draw your own", "MNIST digits"
 RATES = [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3]
 
@@ -81,7 +82,7 @@ if play.button("Pause" if state["lab-running"] else "Train", icon=":material/pau
     state["lab-running"] = not state["lab-running"]
     st.rerun()
 if step.button("One step", icon=":material/skip_next:", disabled=spent or state["lab-running"]):
-    with inference.computing():
+    with inference.computing("long"):
         lab.train(steps=1)
 if reset.button("Reset", icon=":material/restart_alt:"):
     state["lab"], state["lab-running"] = LiveGAN(real, dim=dim), False
@@ -91,12 +92,22 @@ if reset.button("Reset", icon=":material/restart_alt:"):
 @st.fragment(run_every=TICK if state["lab-running"] else None)
 def live() -> None:
     """Train a little (while running), then draw where the GAN stands."""
-    if state["lab-running"]:
-        with inference.computing():  # a turn on the shared processors; other visitors' calls interleave
-            lab.train(seconds=WORK_PER_TICK)
+    if not state["lab-running"]:
+        return draw()
+    # A turn in the long slots, training and drawing it (a redraw costs as much as the training: plotly builds
+    # the field's figure in Python), then a rest as long, still in the slot: however many visitors train, the lab
+    # takes at most half of one core, and of Python's lock (the GIL), which the classifying visitors' pages need.
+    with inference.computing("long"):
+        started = time.perf_counter()
+        lab.train(seconds=WORK_PER_TICK)
         if lab.seconds >= limits.LIVE_TRAINING_SECONDS:
             state["lab-running"] = False
             st.rerun()  # the whole page: the timer stops and the buttons show the budget is spent
+        draw()
+        time.sleep(time.perf_counter() - started)
+
+
+def draw() -> None:
     st.progress(min(1.0, lab.seconds / limits.LIVE_TRAINING_SECONDS),
                 text=f"step {lab.steps:,} · {lab.seconds:.0f} of {limits.LIVE_TRAINING_SECONDS} s of training")
     if lab.seconds >= limits.LIVE_TRAINING_SECONDS:

@@ -8,7 +8,7 @@ A weights folder is exactly what `save_pretrained` writes:
 
 plus `eval.json`, written by `evaluate.py`. `load` accepts a folder or a Hub repository id, checks
 that config.json names a known family (and the expected one, if given) and that each setting has its
-field's type, builds the model from its config (first on the meta device, to refuse one too big) and
+field's type and is in range, builds the model from its config (first on the meta device, to refuse one too big) and
 loads the weights with `strict=True`, refusing NaN or infinite values. Nothing is ever unpickled.
 """
 import json
@@ -35,6 +35,13 @@ REPOSITORY_FILES = [CONFIG_FILE, WEIGHTS_FILE, "README.md", "eval.json"]  # what
 # Parameters and buffers. The largest shipped model holds about 4.5M (no weights/ folder is over 12 MB); ten
 # times that is room to grow, and refuses a config.json of a few bytes whose widths would take gigabytes.
 MAX_PARAMETERS = 50_000_000
+# Ranges checked before anything is built. MAX_PARAMETERS bounds the widths, but not what makes the build itself slow,
+# one module per stage or block even on the meta device (64 stages of 64 blocks: 4 s; larger counts, minutes), nor
+# the memory of every call (each image is resized to image_size). The shipped configs stay well inside.
+RANGES = {"image_size": (8, 1024), "depths": (0, 16), "blocks": (0, 32), "generator_blocks": (0, 32)}
+MAX_ITEMS = 16  # in any list of numbers or of models (stages, widths, an ensemble's members)
+MAX_CLASSES = 1000  # class names
+MAX_MODELS = 8  # in one config: itself and its members, members' members included
 # What a family's constructor raises on settings it cannot build: the config's fault, reported in one line.
 CONFIG_ERRORS = (TypeError, ValueError, LookupError, ArithmeticError, RuntimeError)
 
@@ -94,11 +101,12 @@ class MedLabModel(
 
 
 def resolve(path_or_repo_id: str | Path, *, revision: str | None = None,
-            family: str | tuple[str, ...] | None = None) -> Path:
+            family: str | tuple[str, ...] | None = None, token: bool | None = None) -> Path:
     """A local folder as it is, or a Hub repository id downloaded through the Hub client's cache.
 
     For a repository, config.json comes first, alone: a repository of another family (or not a MedLab
-    one) is refused before its weights are downloaded.
+    one) is refused before its weights are downloaded. `token`: the Hub client's (None: HF_TOKEN, else the
+    stored login), or False to fetch anonymously.
     """
     path = Path(path_or_repo_id)
     if path.is_dir():
@@ -107,13 +115,13 @@ def resolve(path_or_repo_id: str | Path, *, revision: str | None = None,
     if path.exists() or name.count("/") != 1 or name.startswith((".", "/")):
         raise WeightsError(f"{name!r} is neither a weights folder nor a Hub repository id (owner/name)")
     try:
-        config = Path(hf_hub_download(name, CONFIG_FILE, revision=revision))
+        config = Path(hf_hub_download(name, CONFIG_FILE, revision=revision, token=token))
     except Exception as error:  # the Hub client raises many kinds; _fetch_error says which in words
         raise _fetch_error(name, revision, error) from error
     check_family(read_config(config.parent), family, name)
     try:
         # Exactly the files a weights folder holds: a repository's other files (however large) are never fetched.
-        return Path(snapshot_download(name, revision=revision, allow_patterns=REPOSITORY_FILES))
+        return Path(snapshot_download(name, revision=revision, allow_patterns=REPOSITORY_FILES, token=token))
     except Exception as error:
         raise _fetch_error(name, revision, error) from error
 
@@ -185,9 +193,11 @@ def fits(value, kind) -> bool:
     return isinstance(value, get_origin(kind) or kind)  # str, dict, None
 
 
-def check_settings(cls: type, settings: dict, source) -> None:
-    """Refuse settings `cls.Config` does not have, or of another type than its field's annotation. A dict with
-    a "family" inside a list is a nested model's config (an ensemble's members): checked the same way."""
+def check_settings(cls: type, settings: dict, source, models: list | None = None) -> None:
+    """Refuse settings `cls.Config` does not have, of another type than its field's annotation, or out of RANGES
+    and the list limits. A dict with a "family" inside a list is a nested model's config (an ensemble's members):
+    checked the same way, at most MAX_MODELS in all (`models` counts them)."""
+    models = [source] if models is None else models
     hints = get_type_hints(cls.Config)
     types = {f.name: hints[f.name] for f in fields(cls.Config)}
     if set(settings) - set(types):
@@ -197,10 +207,26 @@ def check_settings(cls: type, settings: dict, source) -> None:
         if not fits(value, types[key]):
             kind = types[key].__name__ if isinstance(types[key], type) else str(types[key])  # int, list[int]
             raise WeightsError(f"{source}: {key!r} must be {kind} (integers >= 0, numbers finite), got {value!r:.40}")
+        check_range(key, value, source)
         for i, item in enumerate(value if isinstance(value, list) else []):
             if isinstance(item, dict) and "family" in item:
                 where, nested = f"{source} {key}[{i}]", dict(item)
-                check_settings(family_class(nested.pop("family"), where), nested, where)
+                models.append(where)
+                if len(models) > MAX_MODELS:
+                    raise WeightsError(f"{source} holds more than {MAX_MODELS} models, members' members included")
+                check_settings(family_class(nested.pop("family"), where), nested, where, models)
+
+
+def check_range(key: str, value, source) -> None:
+    """Refuse a list longer than MAX_ITEMS (class names: MAX_CLASSES), or a number (or list item) out of RANGES."""
+    if isinstance(value, list):
+        most = MAX_CLASSES if all(isinstance(item, str) for item in value) else MAX_ITEMS
+        if len(value) > most:
+            raise WeightsError(f"{source}: {key!r} has {len(value):,} items; MedLab loads at most {most}")
+    low, high = RANGES.get(key, (None, None))
+    for number in value if isinstance(value, list) else [value]:
+        if low is not None and isinstance(number, int) and not low <= number <= high:
+            raise WeightsError(f"{source}: {key!r} must be from {low} to {high}, got {number}")
 
 
 def build(cls: type, settings: dict, source, *, trusted: bool = False) -> MedLabModel:
@@ -226,11 +252,12 @@ def build(cls: type, settings: dict, source, *, trusted: bool = False) -> MedLab
 
 
 def load(path_or_repo_id: str | Path, *, family: str | tuple[str, ...] | None = None,
-         revision: str | None = None, trusted: bool = False) -> MedLabModel:
+         revision: str | None = None, trusted: bool = False, token: bool | None = None) -> MedLabModel:
     """Build a model from a weights folder or Hub repository and load its weights strictly; eval mode.
     `family`: the family it must be (or a tuple of the families it may be). `trusted`: weights the project
-    ships, whose size need not be checked before building (see `build`); every other check still runs."""
-    folder = resolve(path_or_repo_id, revision=revision, family=family)
+    ships, whose size need not be checked before building (see `build`); every other check still runs.
+    `token=False`: fetch a Hub repository without any token (one a hosted app's visitor named)."""
+    folder = resolve(path_or_repo_id, revision=revision, family=family, token=token)
     config = read_config(folder)
     check_family(config, family, path_or_repo_id)
     cls = family_class(config.pop("family"), folder / CONFIG_FILE)

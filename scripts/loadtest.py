@@ -4,6 +4,7 @@
     python scripts/loadtest.py gradio --sessions 8 --duration 120 --actions classify,segment
     python scripts/loadtest.py streamlit --sessions 2 --duration 20        # a quick check of the harness
     python scripts/loadtest.py streamlit --sessions 4 --trainers 4 --actions classify   # with GAN-lab trainers
+    python scripts/loadtest.py gradio --sessions 4 --upscalers 2 --actions classify      # with megapixel upscales
 
 streamlit: starts `streamlit run app.py` on a free local port (browser.StreamlitServer) and opens
 --sessions browser contexts in one headless Debian Chromium (Playwright). Each is a visitor of its own
@@ -23,7 +24,15 @@ a model loaded twice. Copy the output into RELIABILITY.md, with the command.
 
 --trainers K (streamlit only) adds K more visitors who train on the GAN lab page the whole time (Train,
 and Reset + Train whenever a run has spent its LIVE_TRAINING_SECONDS): what a class training GANs costs the
-visitors who are classifying. The report adds the training steps the trainers made.
+visitors who are classifying. The report adds the training steps the trainers made. --background-nice N runs
+the trainers' and upscalers' browser (a second Chromium) at that niceness: here the browsers share the server's
+cores, while on a hosted Space each visitor's browser is on their own machine; at 19 it gets what the server
+and the measured visitors' browser leave. --warmup S starts the trainers and upscalers S seconds before the
+measured visitors (eight GAN-lab pages loading at once is a burst of its own, not the steady load).
+
+--upscalers K adds K more visitors who upscale the largest image super-resolution accepts (1024 x 1024, made
+from Set14's first high-resolution image) the whole time, on the Super-resolution page or the API's /upscale
+(SRResNet); an upscale still running at the end is abandoned. The report adds how many each finished.
 
 To add an action (e.g. the SR page's "upscale"), add one `Action` to ACTIONS.
 """
@@ -79,6 +88,15 @@ def small_images(root: Path) -> list[Path]:
     return sorted((root / "sr/Set14/x4").glob("*_LR.png"))
 
 
+def largest_upscale(root: Path) -> Path:
+    """Set14's first high-resolution image resized to 1024 x 1024: the most pixels super-resolution accepts."""
+    from PIL import Image
+
+    path = Path(tempfile.mkdtemp(prefix="medlab-largest-")) / "largest-1024.png"
+    Image.open(root / "sr/Set14/x4/img_001_SRF_4_HR.png").convert("RGB").resize((1024, 1024), Image.BICUBIC).save(path)
+    return path
+
+
 def hostile_files(_root: Path, folder: Path | None = None) -> list[Path]:
     from tests.hostile import refused
 
@@ -101,6 +119,7 @@ class Tally:
     latencies: dict = field(default_factory=dict)  # action -> [seconds]
     errors: list = field(default_factory=list)  # (action, file, what went wrong)
     trained: list = field(default_factory=list)  # GAN-lab training steps, one entry per trainer
+    upscaled: list = field(default_factory=list)  # finished upscales of the largest image, one entry per upscaler
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def ok(self, action: str, seconds: float) -> None:
@@ -204,24 +223,68 @@ async def shown_steps(page) -> int:
     return int(found.group(1).replace(",", "")) if found else 0
 
 
+async def browser_upscaler(context, url: str, file: Path, tally: Tally) -> None:
+    """A visitor upscaling `file` on the Super-resolution page, again and again, until cancelled at the deadline."""
+    page = await context.new_page()
+    done = 0
+    try:
+        while True:
+            await page.goto(f"{url}/super_resolution", timeout=TIMEOUT_S * 1000)
+            uploader = page.locator('input[type="file"]')
+            await uploader.wait_for(state="attached", timeout=TIMEOUT_S * 1000)
+            await uploader.set_input_files(file)
+            await page.get_by_text(re.compile(ACTIONS["upscale"].answer)).wait_for(timeout=3600_000)
+            done += 1
+    finally:
+        with tally.lock:
+            tally.upscaled.append(done)
+
+
+async def until(deadline: float, work) -> None:
+    """Run `work` until the deadline, then cancel it: background load, not measured."""
+    try:
+        await asyncio.wait_for(work, timeout=max(0.0, deadline - time.monotonic()))
+    except asyncio.TimeoutError:
+        pass
+
+
 async def run_browsers(url: str, plans: list[list[tuple[str, Path]]], duration: float, tally: Tally,
-                       trainers: int = 0) -> None:
+                       trainers: int = 0, upscalers: list[Path] = (), nice: int | None = None,
+                       warmup: float = 0) -> None:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        contexts = [await browser.new_context(viewport={"width": 1280, "height": 900})
-                    for _ in range(len(plans) + trainers)]
-        deadline = time.monotonic() + duration
+        background = browser if nice is None else await p.chromium.launch(executable_path=niced(nice), args=CHROMIUM_ARGS)
+        contexts = [await browser.new_context(viewport={"width": 1280, "height": 900}) for _ in plans]
+        extra = [await background.new_context(viewport={"width": 1280, "height": 900})
+                 for _ in range(trainers + len(upscalers))]
+        deadline = time.monotonic() + warmup + duration  # the background visitors start `warmup` seconds early
+        started = [asyncio.ensure_future(work) for work in (
+            *(gan_trainer(c, url, deadline, tally) for c in extra[:trainers]),
+            *(until(deadline, browser_upscaler(c, url, f, tally)) for c, f in zip(extra[trainers:], upscalers)))]
+        if started:
+            await asyncio.sleep(warmup)
         await asyncio.gather(*(browser_visitor(c, url, plan, deadline, tally) for c, plan in zip(contexts, plans)),
-                             *(gan_trainer(c, url, deadline, tally) for c in contexts[len(plans):]))
+                             *started)
         await browser.close()
+        if background is not browser:
+            await background.close()
+
+
+def niced(nice: int) -> str:
+    """A Chromium that starts at niceness `nice` (a wrapper script; Playwright takes one executable)."""
+    wrapper = Path(tempfile.mkdtemp(prefix="medlab-nice-")) / "chromium"
+    wrapper.write_text(f'#!/bin/sh\nexec nice -n {nice} {CHROMIUM} "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper)
 
 
 def streamlit_run(args, plans, tally: Tally, log: Path) -> int:
     env = {"MEDLAB_THREADS": str(args.threads), "MEDLAB_MAX_INFERENCES": str(args.max_inferences)}
     with StreamlitServer(log=log, env=env, timeout_s=120) as server:
-        asyncio.run(run_browsers(server.url, plans, args.duration, tally, args.trainers))
+        asyncio.run(run_browsers(server.url, plans, args.duration, tally, args.trainers, args.upscaler_files,
+                                 args.background_nice, args.warmup))
         return peak_rss_mb(server.process.pid)
 
 
@@ -252,6 +315,24 @@ def api_caller(url: str, plan: list[tuple[str, Path]], deadline: float, tally: T
             tally.ok(name, time.monotonic() - started)
 
 
+def api_upscaler(url: str, file: Path, deadline: float, tally: Tally) -> None:
+    """A caller upscaling `file` through /upscale again and again; a daemon thread, abandoned at the deadline."""
+    from gradio_client import Client, handle_file
+
+    client = Client(url, verbose=False, analytics_enabled=False, download_files=tempfile.mkdtemp(prefix="medlab-"))
+    with tally.lock:
+        tally.upscaled.append(0)
+        mine = len(tally.upscaled) - 1
+    while time.monotonic() < deadline:
+        try:
+            client.predict(handle_file(str(file)), api_name="/upscale")
+        except Exception:  # noqa: BLE001 (the server stopped at the end of the run)
+            return
+        if time.monotonic() < deadline:
+            with tally.lock:
+                tally.upscaled[mine] += 1
+
+
 def gradio_run(args, plans, tally: Tally, log: Path) -> int:
     port = free_port()
     env = {**os.environ, "MEDLAB_THREADS": str(args.threads), "MEDLAB_MAX_INFERENCES": str(args.max_inferences),
@@ -262,7 +343,10 @@ def gradio_run(args, plans, tally: Tally, log: Path) -> int:
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_until_up(url, server)
-        deadline = time.monotonic() + args.duration
+        deadline = time.monotonic() + (args.warmup if args.upscaler_files else 0) + args.duration
+        for file in args.upscaler_files:
+            threading.Thread(target=api_upscaler, args=(url, file, deadline, tally), daemon=True).start()
+        time.sleep(args.warmup if args.upscaler_files else 0)
         threads = [threading.Thread(target=api_caller, args=(url, plan, deadline, tally)) for plan in plans]
         for t in threads:
             t.start()
@@ -306,7 +390,9 @@ def report(args, tally: Tally, peak_mb: int, log: Path, seconds: float, before: 
     loads = Counter(LOADED.findall(log.read_text()))
     print(f"## {args.surface}: {args.sessions} {'browser sessions' if args.surface == 'streamlit' else 'API callers'}, "
           f"{args.duration:.0f} s, actions {','.join(args.actions)}"
-          + (f", and {args.trainers} GAN-lab trainers" if args.trainers else ""))
+          + (f", and {args.trainers} GAN-lab trainers" if args.trainers else "")
+          + (f", and {args.upscalers} visitors upscaling a 1024 x 1024 image" if args.upscalers else "")
+          + (f" (their browser at niceness {args.background_nice})" if args.background_nice is not None else ""))
     print(f"command: python scripts/loadtest.py {' '.join(sys.argv[1:])}")
     print(f"server: {args.threads} torch thread(s) per model call, at most {args.max_inferences} model calls at once")
     print(f"machine at the start: {before}")
@@ -329,6 +415,9 @@ def report(args, tally: Tally, peak_mb: int, log: Path, seconds: float, before: 
     if args.trainers:
         print(f"GAN-lab training steps per trainer: {', '.join(f'{n:,}' for n in tally.trained)} "
               f"(each run stops after {limits.LIVE_TRAINING_SECONDS} s of its own training)")
+    if args.upscalers:
+        print(f"upscales of the 1024 x 1024 image finished per upscaler: {', '.join(map(str, tally.upscaled))} "
+              "(one still running at the end is not counted)")
     print("model loads: " + (", ".join(f"{name} ({source}) x{n}" for (name, source), n in sorted(loads.items()))
                              or "none logged"))
     for action, file, what in tally.errors[:20]:
@@ -344,6 +433,11 @@ def main(argv=None) -> int:
     p.add_argument("--duration", type=float, default=120, help="seconds of load")
     p.add_argument("--actions", default="classify,segment", help=f"comma-separated, from: {', '.join(ACTIONS)}")
     p.add_argument("--trainers", type=int, default=0, help="streamlit only: visitors training on the GAN lab meanwhile")
+    p.add_argument("--upscalers", type=int, default=0, help="visitors upscaling the largest accepted image meanwhile")
+    p.add_argument("--warmup", type=float, default=0, help="seconds the trainers and upscalers start before the "
+                                                              "measured visitors (their pages' first loads)")
+    p.add_argument("--background-nice", type=int, help="streamlit only: the trainers' and upscalers' browser at "
+                                                          "this niceness (their own machines, on a Space)")
     p.add_argument("--data-root", help="data root (default: $MEDLAB_DATA)")
     p.add_argument("--threads", type=int, default=limits.INFERENCE_THREADS, help="the server's MEDLAB_THREADS")
     p.add_argument("--max-inferences", type=int, default=limits.MAX_CONCURRENT_INFERENCES,
@@ -364,6 +458,7 @@ def main(argv=None) -> int:
               [name for name, files in inputs.items() if not files]
     if missing:
         raise SystemExit(f"input images missing under {root}: {', '.join(missing[:5])}; pass --data-root")
+    args.upscaler_files = [largest_upscale(root)] * args.upscalers
     rng = random.Random(args.seed)
     plans = []  # each visitor: the actions in turn, starting at a different one, each with a random file
     for s in range(args.sessions):

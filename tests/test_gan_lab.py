@@ -97,6 +97,49 @@ def test_page_steps_and_resets(page):
     assert "step 0" in at.get("progress")[0].proto.text
 
 
+def test_training_takes_turns_in_the_long_slots_never_the_short_ones(page, monkeypatch):
+    """Issue 25: four trainers made an unrelated classification take 13.4 s instead of 2.4 s."""
+    import inference
+
+    kinds = []
+    real = inference.computing
+    monkeypatch.setattr(inference, "computing", lambda *kind: kinds.append(kind or ("short",)) or real(*kind))
+    at = page()
+    next(b for b in at.button if b.label == "One step").click().run()
+    next(b for b in at.button if b.label == "Train").click().run()
+    assert not at.exception and kinds and set(kinds) == {("long",)}
+
+
+def test_a_turn_of_training_rests_as_long_in_its_slot(page, monkeypatch):
+    """However many visitors train, the lab takes at most half of the long slot's core (and of the GIL)."""
+    import contextlib
+    import time
+
+    import inference
+    import live_gan
+
+    held = []
+    real = inference.computing
+
+    @contextlib.contextmanager
+    def timed(kind="short"):
+        with real(kind):
+            started = time.perf_counter()
+            yield
+            held.append(time.perf_counter() - started)
+
+    def train(self, *, steps=None, seconds=None):
+        time.sleep(0.2)
+        self.seconds += 0.2
+        return 1
+
+    monkeypatch.setattr(inference, "computing", timed)
+    monkeypatch.setattr(live_gan.LiveGAN, "train", train)
+    at = page()
+    next(b for b in at.button if b.label == "Train").click().run()
+    assert not at.exception and held and min(held) >= 0.4
+
+
 def test_train_runs_until_the_budget_is_spent(page, monkeypatch):
     monkeypatch.setattr(limits, "LIVE_TRAINING_SECONDS", 1e-6)  # any training spends it
     at = page()

@@ -3,6 +3,8 @@ import json
 import os
 import shutil
 import tempfile
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -147,3 +149,24 @@ def test_upscale_refuses_past_its_limit(client, tmp_path, monkeypatch):
     photo = photo_20x24(tmp_path)
     with pytest.raises(Exception, match="at most 100 pixels"):
         client.predict(handle_file(str(photo)), "bicubic", api_name="/upscale")
+
+
+def test_uploads_and_results_leave_the_file_cache(weights, use, tmp_path, monkeypatch):
+    """Issue 25: the cache grew by each call's upload and result (~38 MB per 1-megapixel upscale), never cleaned."""
+    use(weights["chest_xray"])
+    monkeypatch.setattr(gradio_app, "CACHE_SECONDS", 1, raising=False)
+    demo = gradio_app.serve(port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        before = set(Path(UPLOADS).rglob("*.png"))
+        photo = tmp_path / "photo.png"
+        photo.write_bytes(colour_png_bytes(40))
+        client = Client(demo.local_url, verbose=False, analytics_enabled=False, download_files=str(tmp_path))
+        client.predict(handle_file(str(photo)), "bicubic", api_name="/upscale")
+        cached = lambda: set(Path(UPLOADS).rglob("*.png")) - before  # noqa: E731
+        assert {p.name for p in cached()} >= {"photo.png"}  # the upload, and the result beside it
+        deadline = time.monotonic() + 15
+        while cached() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not cached()
+    finally:
+        demo.close()

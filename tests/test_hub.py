@@ -65,6 +65,7 @@ class FakeHub:
         self.cache = cache
         self.user = {"name": "me", "orgs": [{"name": "medlab-org"}], "auth": {"accessToken": {"role": "write"}}}
         self.reachable = True
+        self.tokens = []  # the token argument of each download: None lets the client use HF_TOKEN
 
     # -- what hub.push calls ----------------------------------------------------------------------
 
@@ -139,13 +140,15 @@ class FakeHub:
         self.fetched.append((repo_id, name))
         return path
 
-    def hf_hub_download(self, repo_id, filename, *, revision=None, **_):
+    def hf_hub_download(self, repo_id, filename, *, revision=None, token=None, **_):
+        self.tokens.append(token)
         files = self._files(repo_id, revision)
         if filename not in files:
             raise EntryNotFoundError(f"{filename} not found in {repo_id}")
         return str(self._write(repo_id, revision, filename, files[filename]))
 
-    def snapshot_download(self, repo_id, *, revision=None, allow_patterns=None, **_):
+    def snapshot_download(self, repo_id, *, revision=None, allow_patterns=None, token=None, **_):
+        self.tokens.append(token)
         for name, data in self._files(repo_id, revision).items():
             if allow_patterns is None or any(fnmatch.fnmatch(name, p) for p in allow_patterns):
                 self._write(repo_id, revision, name, data)
@@ -443,6 +446,8 @@ def test_a_source_replaces_a_routed_model_only_inside_use_sources(fake_hub, weig
         other.join()
     assert seen == {"other": None}
     assert "source" not in inference.classify(image).to_json()
+
+    assert fake_hub.tokens and set(fake_hub.tokens) == {False}  # never the Space's HF_TOKEN for a visitor's choice
 
     with inference.use_sources({"cxr-pneumonia": inference.Source("me/polyp")}):
         with pytest.raises(WeightsError, match="holds a 'unet' model, not a 'classifier', 'efficientnet', 'kmeans' or 'ensemble' model"):

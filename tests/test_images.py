@@ -5,6 +5,7 @@ All files are made here at test time (PIL, pydicom) or come bundled with pydicom
 
 import io
 import os
+import time
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -400,6 +401,29 @@ def test_multipage_tiff_is_refused(tmp_path):
     pages = [Image.new("L", (16, 16), value) for value in (0, 255)]
     message = read_error(save(tmp_path, "stack.tif", pages[0], save_all=True, append_images=pages[1:]))
     assert "multi-page TIFF with 2 pages" in message
+
+
+def many_page_tiff(pages: int) -> bytes:
+    """A TIFF of `pages` 8 x 8 grey pages sharing one strip, written directly (Pillow would take minutes)."""
+    entries = [(256, 3, 8), (257, 3, 8), (258, 3, 8), (259, 3, 1), (262, 3, 1), (273, 4, 8), (278, 3, 8), (279, 4, 64)]
+    data = bytearray(b"II*\x00" + (72).to_bytes(4, "little") + bytes(64))  # header, then the strip at offset 8
+    for page in range(pages):
+        after = len(data) + 2 + 12 * len(entries) + 4
+        data += len(entries).to_bytes(2, "little")
+        for tag, kind, value in entries:
+            data += tag.to_bytes(2, "little") + kind.to_bytes(2, "little") + (1).to_bytes(4, "little")
+            data += value.to_bytes(4, "little")
+        data += (after if page < pages - 1 else 0).to_bytes(4, "little")
+    return bytes(data)
+
+
+def test_a_tiff_of_many_pages_is_refused_without_reading_them_all():
+    """Issue 25: Pillow's page count is quadratic (20k pages took 4 s, 300k minutes); the lab counts a few."""
+    started = time.perf_counter()
+    message = read_error(many_page_tiff(20_000), name="stack.tif")
+    assert f"a multi-page TIFF with more than {images.FRAMES_COUNTED} pages" in message
+    assert time.perf_counter() - started < 1.0
+    assert "with 3 pages" in read_error(many_page_tiff(3), name="three.tif")
 
 
 def test_formats_we_do_not_read_are_refused(tmp_path):

@@ -1,5 +1,6 @@
 """Every registered family: builds from a tiny config, predicts in shape, saves and loads strictly."""
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -173,6 +174,31 @@ def test_a_config_too_big_is_refused_without_building_it(saved, monkeypatch):
     with pytest.raises(WeightsError, match=r"of 52,\d{3},\d{3} parameters; MedLab loads at most 50,000,000"):
         models.load(saved)
     assert built_on == ["meta"]
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"depths": [1, 1000]}, "'depths' must be from 0 to 16, got 1000"),  # a meta build of one module per block: slow
+    ({"image_size": 100_000}, "'image_size' must be from 8 to 1024, got 100000"),  # every image resized to it
+    ({"widths": [8] * 17, "depths": [1] * 17}, "'widths' has 17 items; MedLab loads at most 16"),
+    ({"class_names": [str(i) for i in range(1001)]}, "'class_names' has 1,001 items; MedLab loads at most 1000"),
+], ids=["deep", "image size", "many stages", "many classes"])
+def test_a_setting_out_of_range_is_refused_before_anything_is_built(saved, monkeypatch, settings, message):
+    """Issue 25: the parameter count bounded the widths, not a build slowed by its number of blocks, nor image_size."""
+    cls = models.get("classifier")
+    monkeypatch.setattr(cls, "__init__", lambda *_: pytest.fail("built"))
+    edit_config(saved, **settings)
+    with pytest.raises(WeightsError, match=re.escape(message)) as refused:
+        models.load(saved)
+    assert "\n" not in str(refused.value)
+
+
+def test_an_ensemble_of_too_many_models_is_refused(tmp_path):
+    tiny_model("ensemble").save_pretrained(tmp_path / "m")
+    config = json.loads((tmp_path / "m/config.json").read_text())
+    config["members"] = [{**config, "members": config["members"] * 4}] * 2  # 2 ensembles of 8: 19 models
+    (tmp_path / "m/config.json").write_text(json.dumps(config))
+    with pytest.raises(WeightsError, match=f"holds more than {base.MAX_MODELS} models, members' members included"):
+        models.load(tmp_path / "m")
 
 
 def test_a_config_its_family_cannot_build_is_refused_in_one_line(tmp_path):

@@ -296,6 +296,38 @@ def test_at_most_max_concurrent_inferences_model_calls_run_at_once(weights, use,
     assert 1 <= most[0] <= limits.MAX_CONCURRENT_INFERENCES
 
 
+def test_upscaling_visitors_never_hold_the_slots_a_classification_needs(weights, use):
+    """Issue 25: two 1-megapixel upscales held both model-call slots, and a classification waited 165 s. A stand-in
+    network that upscales until told to stop: with MAX_CONCURRENT_LONG + 1 visitors upscaling, classifying still
+    answers at once."""
+    import superres
+
+    use(weights)
+    release = threading.Event()
+
+    class Endless:
+        def predict(self, x, **_):
+            release.wait(30)
+            return x.repeat_interleave(4, -1).repeat_interleave(4, -2)
+
+    image = read_image(png_bytes(48), name="chest.png")
+    upscalers = [threading.Thread(target=superres.upscale, args=(image, Endless()))
+                 for _ in range(getattr(limits, "MAX_CONCURRENT_LONG", 1) + 1)]
+    for t in upscalers:
+        t.start()
+    try:
+        time.sleep(0.2)  # every upscaler is in its slot, or waiting for one
+        answered = []
+        visitor = threading.Thread(target=lambda: answered.append(inference.classify(image).label))
+        visitor.start()
+        visitor.join(timeout=20)
+        assert answered, "a classification waited for the upscales"
+    finally:
+        release.set()
+        for t in upscalers:
+            t.join()
+
+
 def test_a_server_runs_each_model_call_on_the_threads_limits_py_gives(monkeypatch):
     monkeypatch.setattr(inference, "_configured", False)
     before = torch.get_num_threads()
@@ -468,7 +500,7 @@ def test_the_load_harness_counts_answers_errors_and_model_loads(api, weights, us
     log = tmp_path / "server.log"
     log.write_text("x medlab.inference: loaded model modality (bundled) in 0.01 s; loads of it in this process: 1\n")
     args = argparse.Namespace(surface="gradio", sessions=2, duration=1.0, actions=["classify", "hostile"], trainers=0,
-                              threads=1, max_inferences=2)
+                              upscalers=0, background_nice=None, threads=1, max_inferences=2)
     assert loadtest.report(args, tally, 100, log, 1.0, "test") == 0
     out = capsys.readouterr().out
     assert "| classify |" in out and "| hostile |" in out and "model loads: modality (bundled) x1" in out
