@@ -59,7 +59,9 @@ def test_classify_in_browser_waits_for_an_ensembles_answer(tmp_path):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             classify_in_browser(page, running.url, image)
-            assert page.get_by_text("is an ensemble of 2 models").count() == 1
+            members = page.get_by_text("is an ensemble of 2 models")  # drawn after the answer: wait for it
+            members.wait_for(timeout=30_000)
+            assert members.count() == 1
             assert page.locator('[data-testid="stException"]').count() == 0
         finally:
             browser.close()
