@@ -4,6 +4,7 @@ The facts live in the card's YAML front matter under `medlab:` (what trained the
 split, with which settings, and what `evaluate.py` measured), so the card is regenerated, never
 hand-edited, and every number in it names the command and split that produced it.
 """
+import json
 from pathlib import Path
 
 import yaml
@@ -50,7 +51,9 @@ def _metrics_table(report: dict, keys=("accuracy", "sensitivity", "specificity",
             "| " + " | ".join(_fmt(report[k]) for k in keys) + " |"]
 
 
-def render(meta: dict) -> str:
+def render(meta: dict, folder: Path | None = None) -> str:
+    """The model card: YAML front matter (the meta) and the body. Tables too long for the front matter (the
+    super-resolution degradation table) are read from the evaluation files in `folder` when given."""
     dataset = meta.get("dataset", "")
     front = {
         "license": "mit",
@@ -97,13 +100,14 @@ def render(meta: dict) -> str:
                 f"{name} {results.sr_gain(s)}" for name, s in result["sets"].items()) + ".", ""]
         if "degradations" in result:  # super-resolution under each way an image may have been made small
             table = result["degradations"]
-            lines += [f"Other degradations ({table['protocol']}):", "",
-                      "| degradation | set | bicubic PSNR-Y | model PSNR-Y | gain (dB) | bicubic SSIM-Y | model SSIM-Y |",
-                      "|---|---|---|---|---|---|---|"]
-            lines += [f"| {r['degradation']} | {r['set']} | {r['bicubic PSNR-Y']:.2f} | {r['model PSNR-Y']:.2f} | "
-                      f"{r['gain (dB)']:+.2f} | {r['bicubic SSIM-Y']:.4f} | {r['model SSIM-Y']:.4f} |"
-                      for r in results.degradation_rows(table)]
-            lines += ["", f"Across the {len(table['rows'])} degradations: {results.degradation_summary(table)}.", ""]
+            lines += [f"Other degradations ({table['protocol']}): {results.degradation_summary(table)}.", ""]
+            source = folder and Path(folder) / ("eval.json" if result["split"] == "test" else f"eval-{result['split']}.json")
+            if source and source.is_file() and "degradations" in (full := json.loads(source.read_text())):
+                lines += ["| degradation | set | bicubic PSNR-Y | model PSNR-Y | gain (dB) | bicubic SSIM-Y | model SSIM-Y |",
+                          "|---|---|---|---|---|---|---|"]
+                lines += [f"| {r['degradation']} | {r['set']} | {r['bicubic PSNR-Y']:.2f} | {r['model PSNR-Y']:.2f} | "
+                          f"{r['gain (dB)']:+.2f} | {r['bicubic SSIM-Y']:.4f} | {r['model SSIM-Y']:.4f} |"
+                          for r in results.degradation_rows(full["degradations"])] + [""]
         if "elbo" in result:  # a VAE: reconstruction, the bound, and (conditional) GAN-test of its samples
             lines += [f"Reconstruction PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.3f}; held-out ELBO "
                       f"{result['elbo']:.1f} nats per image.", ""]
@@ -173,4 +177,4 @@ def generator_results(result: dict) -> list[str]:
 
 
 def write(folder: Path, meta: dict) -> None:
-    (Path(folder) / "README.md").write_text(render(meta))
+    (Path(folder) / "README.md").write_text(render(meta, folder))

@@ -533,7 +533,9 @@ def load_sr(root: Path, split: str, *, patch: int, n: int, scale: int = 4, degra
     files = sr_files(root, split)
     what = ("T91 + BSDS500 train/test, every 25th image held out" if split == "train"
             else "every 25th image of T91 + BSDS500 train/test (sorted by path), one centre crop each")
-    how = (f"LR made by a random degradation per patch (degradations.random_degradation: resize mode, blur, noise, "
+    how = (f"each crop made small x{scale} by every degradation of evaluate.py's protocol (degradations.PROTOCOL)"
+           if degradation == "random" and split == "val" else
+           f"LR made by a random degradation per patch (degradations.random_degradation: resize mode, blur, noise, "
            f"JPEG), x{scale}" if degradation == "random" else
            f"LR made by x{scale} downscaling: {RESIZES[degradation]}, rounded to 8 bits")
     return SRPatches(files, patch=patch, n=n, scale=scale, degradation=degradation,

@@ -547,9 +547,11 @@ def main(argv=None) -> dict:
         summary = {k: result[k] for k in ("split", "n", "command", "protocol", "roc_auc", "average_precision", "ece",
                                           "at_threshold", "at_0.5", "accuracy", "recall", "routing", "dice", "iou",
                                           "found", "psnr", "ssim", "elbo", "judge", "gan_test", "class_shares",
-                                          "frechet", "diversity", "diversity_ok", "cas", "degradations") if k in result}
+                                          "frechet", "diversity", "diversity_ok", "cas") if k in result}
         if "sets" in result:  # super-resolution: the means per set, not the per-image rows
             summary["sets"] = {name: {k: v for k, v in s.items() if k != "per_image"} for name, s in result["sets"].items()}
+        if "degradations" in result:  # its summary; the card reads the table itself from the file written above
+            summary["degradations"] = {k: result["degradations"][k] for k in ("protocol", "summary")}
         if "source" in result:  # a domain-adaptation model: its source-domain figures too
             summary["source"] = {k: result["source"][k] for k in ("dataset", "n", "protocol", "accuracy")}
         meta["results"] = [r for r in meta.get("results", []) if r["split"] != args.split] + [summary]

@@ -11,7 +11,7 @@ Two endpoints, each taking one image file in any format images.read_image reads 
 - `/classify` -> the JSON object `predict.py classify --json` prints for the file;
 - `/segment`  -> the JSON object `predict.py segment --json` prints (without "mask") and the mask as a PNG
   (255 = polyp, at the image's own size);
-- `/upscale`  -> (optional second input: "srresnet", "srgan" or "bicubic") the JSON object
+- `/upscale`  -> (optional second input: "srresnet-real" (default), "srresnet", "srgan" or "bicubic") the JSON object
   `predict.py upscale --json` prints (without "output") and the x4 image as a PNG.
 
 An image the modality recognizer routes elsewhere gets predict.py's answer: `file` and `error`, the reason
@@ -84,8 +84,8 @@ def segment(path: str | None) -> tuple[dict, np.ndarray | None]:
     return result.to_json(), result.mask.astype(np.uint8) * 255
 
 
-def upscale(path: str | None, method: str = "srresnet") -> tuple[dict, np.ndarray]:
-    """Super-resolution x4 of the file by `method` (srresnet, srgan or bicubic): what `predict.py upscale --json`
+def upscale(path: str | None, method: str = superres.DEFAULT) -> tuple[dict, np.ndarray]:
+    """Super-resolution x4 of the file by `method` (srresnet-real, srresnet, srgan or bicubic): what `predict.py upscale --json`
     prints for it (without "output": the image is the second output), and the x4 image as 8-bit pixels."""
     image = read(path)
     if method not in {*superres.MODELS, "bicubic"}:
@@ -121,7 +121,7 @@ def build() -> gr.Blocks:
         with gr.Tab("Upscale x4"):
             file = gr.File(label=f"Image (at most {superres.MAX_INPUT_PIXELS:,} pixels)", file_types=FILE_TYPES,
                            type="filepath")
-            method = gr.Dropdown([*superres.MODELS, "bicubic"], value="srresnet", label="Method")
+            method = gr.Dropdown([*superres.MODELS, "bicubic"], value=superres.DEFAULT, label="Method")
             answer = gr.JSON(label="Result (as predict.py upscale --json)")
             result = gr.Image(label="x4", type="numpy", format="png", interactive=False)
             gr.Button("Upscale", variant="primary").click(upscale, [file, method], [answer, result], api_name="upscale")

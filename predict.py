@@ -337,7 +337,9 @@ def main(argv=None) -> None:
     p.set_defaults(run=segment)
     p = verbs.add_parser("upscale", help="super-resolution x4, writing PNGs")
     p.add_argument("files", nargs="+")
-    p.add_argument("--model", default="srresnet", choices=["srresnet", "srgan", "bicubic"])
+    p.add_argument("--model", default=superres.DEFAULT, choices=[*superres.MODELS, "bicubic"],
+                   help=f"default {superres.DEFAULT}, for real small images; srresnet is sharper on images made small "
+                        "by antialiased bicubic (the benchmark's) and worse than bicubic on others (its model card)")
     p.add_argument("--out", required=True, help="folder for the results, one <stem>-<model>-x4.png per input "
                    "(<stem>-<model>-x4-2.png, ... for a stem met again)")
     p.add_argument("--self-ensemble", action="store_true",

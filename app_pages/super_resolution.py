@@ -1,4 +1,4 @@
-"""Super-resolution x4: an upload made four times larger by bicubic, SRResNet and SRGAN, side by side
+"""Super-resolution x4: an upload made four times larger by bicubic and three networks, side by side
 under one synchronised zoom window; or, for an image already at high resolution, downscaled x4 first
 and restored, with PSNR and SSIM against the original. Every result can be downloaded."""
 from pathlib import Path
@@ -12,13 +12,15 @@ import ui
 from degradations import PROTOCOL
 from images import LoadedImage
 
-METHODS = {"bicubic": "Bicubic", "srresnet": "SRResNet", "srgan": "SRGAN"}
+METHODS = {"bicubic": "Bicubic", "srresnet-real": "SRResNet (real)", "srresnet": "SRResNet", "srgan": "SRGAN"}
 EXAMPLES = ("photo-grace-hopper.jpg", "chest-xray-normal.jpeg", "ct-covid.png", "colonoscopy-polyp.jpg")
 
 st.title("Super-resolution x4")
-st.write("Make an image four times larger and compare bicubic interpolation with two networks: SRResNet, trained "
-         "for the best pixel accuracy (PSNR), and SRGAN, an early, shallower SRResNet fine-tuned against a discriminator for "
-         "sharper, more photo-like detail, some of it invented. Both were trained on photographs, not on medical images.")
+st.write("Make an image four times larger and compare bicubic interpolation with three networks, all trained on "
+         "photographs, not on medical images. **SRResNet (real)** learned from images made small in many ways (blur, "
+         "resize modes, noise, JPEG): use it for real small images. **SRResNet** learned one way only, the benchmark's "
+         "antialiased bicubic: sharper there, worse than bicubic on most others. **SRGAN**, an early, shallower SRResNet "
+         "fine-tuned against a discriminator, draws sharper, more photo-like detail, some of it invented.")
 ui.require_models(*superres.MODELS.values())
 for line in filter(None, map(ui.sr_fit, superres.MODELS.values())):
     st.caption(line)

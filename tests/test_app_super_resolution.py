@@ -21,7 +21,7 @@ PAGE = "app_pages/super_resolution.py"
 def sr_weights(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("sr")
     torch.manual_seed(0)
-    for family, name in (("srresnet", "srresnet-x4"), ("srgan", "srgan-x4")):
+    for family, name in (("srresnet", "srresnet-x4-real"), ("srresnet", "srresnet-x4"), ("srgan", "srgan-x4")):
         tiny_model(family).save_pretrained(folder / name)
         cards.write(folder / name, {"name": name, "family": family, "title": f"Tiny test {family}"})
     return folder
@@ -35,7 +35,7 @@ def photo(width: int, height: int, mode: str = "RGB") -> bytes:
     return buffer.getvalue()
 
 
-def test_upscale_shows_three_results_with_downloads(sr_weights, use_weights):
+def test_upscale_shows_every_result_with_downloads(sr_weights, use_weights):
     use_weights(sr_weights)
     at = upload(run(PAGE), ("photo.png", photo(40, 30)))
     assert "40x30 -> 160x120 pixels" in text(at)
@@ -45,8 +45,7 @@ def test_upscale_shows_three_results_with_downloads(sr_weights, use_weights):
     loadtest = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(loadtest)
     assert any(re.search(loadtest.ACTIONS["upscale"].answer, caption.value) for caption in at.caption)
-    downloads = [b for b in at.get("download_button")]
-    assert len(downloads) == 3
+    assert len(at.get("download_button")) == 4  # bicubic and the three networks
     at.slider[0].set_value(10).run()  # move the zoom window: no recomputation, no error
     assert not at.exception
 
@@ -59,7 +58,7 @@ def test_restore_measures_against_the_original(sr_weights, use_weights):
     shown = text(at)
     assert "grayscale: replicated to RGB" in shown and "16x16 -> 64x64 pixels" in shown
     table = at.dataframe[0].value
-    assert list(table["method"]) == ["Bicubic", "SRResNet", "SRGAN", "Original"]
+    assert list(table["method"]) == ["Bicubic", "SRResNet (real)", "SRResNet", "SRGAN", "Original"]
     assert table["psnr_y"].iloc[0] > 10
 
 
@@ -84,7 +83,7 @@ def test_the_bundled_photo_is_upscaled_without_an_upload(sr_weights, use_weights
     at = run(PAGE)
     at.radio[0].set_value("restore").run()  # 512x600 made small first: quick with the tiny test networks
     at.selectbox(key="sr-upload-example").set_value("photo-grace-hopper.jpg").run()
-    assert not at.exception and "128x150 -> 512x600 pixels" in text(at) and len(at.get("download_button")) == 3
+    assert not at.exception and "128x150 -> 512x600 pixels" in text(at) and len(at.get("download_button")) == 4
 
 
 def test_self_ensemble_toggle_recomputes_with_eight_passes(sr_weights, use_weights):
@@ -93,7 +92,7 @@ def test_self_ensemble_toggle_recomputes_with_eight_passes(sr_weights, use_weigh
     at.radio[0].set_value("restore").run()
     at = upload(at, ("big.png", photo(64, 64)))
     one_pass = at.dataframe[0].value.set_index("method")
-    assert "SRResNet in 1 pass, SRGAN in 1 pass" in text(at)  # the tiny models' default
+    assert "SRResNet (real) in 1 pass, SRResNet in 1 pass, SRGAN in 1 pass" in text(at)  # the tiny models' default
     at.toggle(key="sr-self-ensemble").set_value(True).run()
     averaged = at.dataframe[0].value.set_index("method")
     assert not at.exception and "each network averaged 8 passes" in text(at)
