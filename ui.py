@@ -428,15 +428,14 @@ def sr_fit(name: str) -> str | None:
     evaluation = read_eval(name)
     if not evaluation or "degradations" not in evaluation:
         return None
-    import results
-
-    benchmark = ", ".join(f"{set_name} {s['gain_psnr_y']:+.2f} dB" for set_name, s in evaluation["sets"].items())
-    least = min(s["least_gain_psnr_y"] for s in evaluation["degradations"]["summary"].values())
-    verdict = ("at least as good as bicubic on every one" if least >= 0 else
-               "worse than bicubic on some of them (Evaluate shows which)")
-    return (f"**{name}**: on the benchmark's own small images (antialiased bicubic) {benchmark} over bicubic; on "
-            f"images made small in {len(evaluation['degradations']['rows'])} other ways, "
-            f"{results.degradation_summary(evaluation['degradations'])}: {verdict}.")
+    benchmark = " / ".join(f"{s['gain_psnr_y']:+.2f}" for s in evaluation["sets"].values())
+    table = evaluation["degradations"]
+    mean = " / ".join(f"{s['mean_gain_psnr_y']:+.2f}" for s in table["summary"].values())
+    least = min(s["least_gain_psnr_y"] for s in table["summary"].values())
+    verdict = ("never below bicubic" if least >= 0 else
+               f"down to {least:+.2f} dB, below bicubic on some (Evaluate shows which)")
+    return (f"**{name}**: {benchmark} dB over bicubic ({' / '.join(evaluation['sets'])}) on the benchmark's own small "
+            f"images; across {len(table['rows'])} other ways of making them small, mean {mean} dB, {verdict}.")
 
 
 def degradation_table(table: dict) -> None:
@@ -451,11 +450,13 @@ def degradation_table(table: dict) -> None:
                "A negative gain means the model is worse than plain bicubic on that kind of input: it has learned one "
                "way of making images small, not the way your image was made.")
     rows = pd.DataFrame(results.degradation_rows(table))
-    wide = rows.pivot(index="degradation", columns="set", values="gain (dB)").reindex([r["name"] for r in table["rows"]])
+    wide = rows.pivot(index="degradation", columns="set", values="gain (dB)")
+    wide = wide.reindex(index=[r["name"] for r in table["rows"]], columns=list(table["summary"]))  # as measured
     wide.insert(0, "how the small image was made", [r["description"] for r in table["rows"]])
     gains = [c for c in wide.columns if c != "how the small image was made"]
     st.dataframe(wide.style.format("{:+.2f} dB", subset=gains).map(
-        lambda v: f"color: {'#1a7f37' if v >= 0 else '#cf222e'}", subset=gains), width="stretch")
+        lambda v: f"color: {'#1a7f37' if v >= 0 else '#cf222e'}", subset=gains), width="stretch",
+        height=35 * (len(wide) + 1) + 3)  # every row, no inner scrolling
     st.caption(results.degradation_summary(table) + ". Protocol: " + table["protocol"] + ".")
 
 

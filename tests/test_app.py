@@ -436,6 +436,19 @@ def test_evaluate_a_segmenter_shows_dice_and_the_worst_images(tmp_path, use_weig
     assert "mean Dice 0.500, mean IoU 0.400" in text(run("app.py"))  # and the home page's headline
 
 
+def test_evaluate_a_super_resolution_model_shows_where_it_helps_and_where_it_hurts(tmp_path, use_weights):
+    shipped = json.loads((ROOT / "weights/srresnet-x4/eval.json").read_text())  # as evaluate.py writes it
+    (tmp_path / "srresnet-x4").mkdir()
+    (tmp_path / "srresnet-x4" / "config.json").write_text('{"family": "srresnet"}')
+    (tmp_path / "srresnet-x4" / "eval.json").write_text(json.dumps(shipped))
+    use_weights(tmp_path)
+    at = run("app_pages/evaluate.py")
+    assert "Which inputs it helps with" in text(at)
+    table = at.dataframe[1].value  # gain over bicubic per degradation (rows) and test set (columns)
+    assert list(table.columns) == ["how the small image was made", "Set5", "Set14"] and len(table) == 11
+    assert table.loc["bicubic+jpeg75", "Set5"] == pytest.approx(-3.43, abs=0.01)  # it hurts there
+
+
 def test_evaluate_shows_the_worst_polyp_images_when_the_data_is_at_hand(chest_weights, use_weights, data_root,
                                                                        monkeypatch):
     monkeypatch.setenv("MEDLAB_DATA", str(data_root))  # the miniature Kvasir-SEG the tiny U-Net was evaluated on
