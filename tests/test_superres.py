@@ -259,6 +259,18 @@ def test_separable_float32_ssim_gives_the_2d_float64_figure():
     for other in (photo + 0.01 * torch.randn(photo.shape, generator=generator), photo.flip(-1), photo * 0.9):
         torch.testing.assert_close(metrics.ssim(photo, other), reference_ssim(photo, other).float(), atol=1e-5, rtol=0)
     assert metrics.ssim(photo, photo).dtype == torch.float32
+    other = photo.flip(-2)  # made in bands of rows, it is the same figure
+    torch.testing.assert_close(metrics.ssim(photo, other, band=7), metrics.ssim(photo, other), atol=1e-6, rtol=0)
+
+
+def test_sharpness_by_shifted_differences_is_the_sobel_convolution():
+    x = torch.rand(2, 3, 40, 33, generator=torch.Generator().manual_seed(4))
+    y = metrics.rgb_to_y(x)[..., 2:-2, 2:-2]
+    kx = torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]]) / 8
+    gx = torch.nn.functional.conv2d(y, kx.view(1, 1, 3, 3))
+    gy = torch.nn.functional.conv2d(y, kx.t().reshape(1, 1, 3, 3))
+    expected = 100 * (gx ** 2 + gy ** 2).sqrt().flatten(1).mean(1)
+    torch.testing.assert_close(metrics.sharpness(x, border=2), expected, atol=1e-5, rtol=0)
 
 
 def test_sharpness_of_flat_and_edge():
