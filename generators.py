@@ -58,6 +58,15 @@ def measured_rows(measured: dict) -> list[dict]:
     return rows
 
 
+def measured_columns() -> dict:
+    """How `measured_rows` is shown, on the Generate and the Evaluate page alike: shares as percentages."""
+    import streamlit as st
+
+    percent, number = st.column_config.NumberColumn(format="percent"), st.column_config.NumberColumn(format="%.3f")
+    return {"GAN-test": percent, "judge on real images": percent, "Fréchet distance": number,
+            "floor (real vs real)": number, "diversity: generated": number, "diversity: real": number}
+
+
 MEANINGS = (
     "- **GAN-test**: of the images generated for a class, the share the judge reads as that class; beside it, "
     "the judge's own recall on real test images of that class, shrunk to the generator's size: the judge "

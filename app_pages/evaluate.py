@@ -192,7 +192,8 @@ elif "judge" in evaluation:  # a generator, judged by an independent classifier 
     if "gan_test" in evaluation:
         st.metric("GAN-test", f"{evaluation['gan_test']['overall']:.1%}", border=True,
                   help="Share of generated images the independent judge reads as the class they were made for.")
-    st.dataframe(pd.DataFrame(generators.measured_rows(evaluation)), hide_index=True)
+    st.dataframe(pd.DataFrame(generators.measured_rows(evaluation)), hide_index=True,
+                 column_config=generators.measured_columns())  # percentages, as on the Generate page
     st.markdown(generators.MEANINGS)
 
 else:

@@ -72,11 +72,8 @@ st.markdown(f"{meta.get('summary', '')}  \nTrained with `{meta.get('train_comman
 if not measured:
     st.info(f"Not measured yet: run `python evaluate.py {name}`.")
 else:
-    percent, number = st.column_config.NumberColumn(format="percent"), st.column_config.NumberColumn(format="%.3f")
     st.dataframe(pd.DataFrame(generators.measured_rows(measured)), hide_index=True,
-                 column_config={"GAN-test": percent, "judge on real images": percent, "Fréchet distance": number,
-                                "floor (real vs real)": number, "diversity: generated": number,
-                                "diversity: real": number})
+                 column_config=generators.measured_columns())
     st.markdown(generators.MEANINGS)
     st.caption(f"Measured by `{measured['command']}`. {measured['protocol']}")
 with st.expander("Model card", icon=":material/description:"):

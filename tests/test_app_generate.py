@@ -130,6 +130,8 @@ def test_evaluate_page_shows_a_generators_figures(gan_weights, use_weights):
     at.selectbox[0].set_value("acgan-cxr").run()
     assert not at.exception
     assert list(at.dataframe[0].value["class"]) == CLASSES and "GAN-test" in text(at)
+    columns = json.loads(at.dataframe[0].proto.columns)  # shares as percentages, as the Generate page shows them
+    assert columns["GAN-test"]["type_config"]["format"] == columns["judge on real images"]["type_config"]["format"] == "percent"
 
 
 def test_home_gives_a_generators_headline(gan_weights, use_weights):
