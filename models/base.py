@@ -13,11 +13,13 @@ loads the weights with `strict=True`, refusing NaN or infinite values. Nothing i
 """
 import json
 import math
+import socket
 from dataclasses import asdict, fields
 from itertools import chain
 from pathlib import Path
 from types import UnionType
 from typing import ClassVar, Union, get_args, get_origin, get_type_hints
+from urllib.parse import urlparse
 
 import torch
 from huggingface_hub import PyTorchModelHubMixin, constants, hf_hub_download, snapshot_download
@@ -114,16 +116,31 @@ def resolve(path_or_repo_id: str | Path, *, revision: str | None = None,
     name = str(path_or_repo_id)
     if path.exists() or name.count("/") != 1 or name.startswith((".", "/")):
         raise WeightsError(f"{name!r} is neither a weights folder nor a Hub repository id (owner/name)")
+    offline = not hub_reachable()  # then the local Hub cache only, at once, not after the client's retries
     try:
-        config = Path(hf_hub_download(name, CONFIG_FILE, revision=revision, token=token))
+        config = Path(hf_hub_download(name, CONFIG_FILE, revision=revision, token=token, local_files_only=offline))
     except Exception as error:  # the Hub client raises many kinds; _fetch_error says which in words
         raise _fetch_error(name, revision, error) from error
     check_family(read_config(config.parent), family, name)
     try:
         # Exactly the files a weights folder holds: a repository's other files (however large) are never fetched.
-        return Path(snapshot_download(name, revision=revision, allow_patterns=REPOSITORY_FILES, token=token))
+        return Path(snapshot_download(name, revision=revision, allow_patterns=REPOSITORY_FILES, token=token,
+                                      local_files_only=offline))
     except Exception as error:
         raise _fetch_error(name, revision, error) from error
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hub's host takes a connection within `timeout` seconds (False with HF_HUB_OFFLINE). Without
+    this, a machine with no network waits about 25 s for the Hub client's five retries before it falls back."""
+    if constants.HF_HUB_OFFLINE:
+        return False
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 def _fetch_error(name: str, revision: str | None, error: Exception) -> WeightsError:

@@ -162,6 +162,7 @@ def fake_hub(tmp_path, monkeypatch):
         monkeypatch.setattr(HfApi, name, honest(getattr(HfApi, name), getattr(fake, name)))
     for name in ("hf_hub_download", "snapshot_download"):
         monkeypatch.setattr(models.base, name, honest(getattr(models.base, name), getattr(fake, name)))
+    monkeypatch.setattr(models.base, "hub_reachable", lambda: True)  # the stand-in is always there
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-stored-login" / "token"))
     monkeypatch.setenv("HF_TOKEN", SECRET)
     inference.load_model.cache_clear()
@@ -263,6 +264,18 @@ def test_push_without_network_says_so(tmp_path, monkeypatch, capsys, caplog):
         hub.main(["push", str(weights_folder(tmp_path / "cxr")), "me/cxr"])
     out = capsys.readouterr()
     assert SECRET not in out.out + out.err + caplog.text
+
+
+def test_an_unreachable_hub_is_not_asked_five_times(monkeypatch):
+    """A typed repository while offline: straight to the local cache, not ~25 s of the client's retries."""
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{free_port()}")  # nobody listens there
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    asked, real = [], models.base.hf_hub_download
+    monkeypatch.setattr(models.base, "hf_hub_download",
+                        lambda *a, **k: asked.append(k.get("local_files_only")) or real(*a, **k))
+    with pytest.raises(HubUnavailable, match="cannot reach the Hugging Face Hub"):
+        models.base.resolve("someone/not-cached-here")
+    assert asked == [True]
 
 
 def test_push_with_hf_hub_offline_says_so(tmp_path, monkeypatch):
