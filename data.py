@@ -469,12 +469,6 @@ def sr_files(root: Path, split: str) -> list[Path]:
     return [f for f in files if (f in held_out) == (split == "val")]
 
 
-def downscale(images: torch.Tensor, scale: int) -> torch.Tensor:
-    """Bicubic downscale with antialiasing (the kernel of MATLAB's imresize, which made Set5/Set14's
-    LR images), then rounded to 8 bits as a saved image is. (B, C, H, W) -> (B, C, H/s, W/s) in [0, 1]."""
-    return Degradation()(images, scale=scale)
-
-
 class SRPatches:
     """High-resolution images in memory; `batch` draws random (low, high) patch pairs from them.
 
