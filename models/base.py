@@ -40,7 +40,7 @@ MAX_PARAMETERS = 50_000_000
 # Ranges checked before anything is built. MAX_PARAMETERS bounds the widths, but not what makes the build itself slow,
 # one module per stage or block even on the meta device (64 stages of 64 blocks: 4 s; larger counts, minutes), nor
 # the memory of every call (each image is resized to image_size). The shipped configs stay well inside.
-RANGES = {"image_size": (8, 1024), "depths": (0, 16), "blocks": (0, 32), "generator_blocks": (0, 32)}
+RANGES = {"image_size": (8, 1024), "stages": (1, 7), "depths": (0, 16), "blocks": (0, 32), "generator_blocks": (0, 32)}
 MAX_ITEMS = 16  # in any list of numbers or of models (stages, widths, an ensemble's members)
 MAX_CLASSES = 1000  # class names
 MAX_MODELS = 8  # in one config: itself and its members, members' members included

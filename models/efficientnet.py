@@ -102,12 +102,18 @@ class MBConv(nn.Module):
 
 class LiteBackbone(nn.Module):
     """Stem, the seven stages and the head convolution; `forward` gives the feature map before each
-    stride change, for a U-Net (strides 2, 4, 8, 16 and 32)."""
+    stride change, for a U-Net (strides 2, 4, 8, 16 and 32). With `stages` below 7 the network stops
+    after that stage, without the head convolution: a smaller network whose features are less
+    specific to ImageNet's objects (on CT slices, frozen features pooled after stage 4 or 5 separate
+    the classes better than the head's)."""
 
-    def __init__(self, variant: str = "lite0", *, drop_path: float = 0.2):
+    def __init__(self, variant: str = "lite0", *, drop_path: float = 0.2, stages: int = 7):
         super().__init__()
         plan = stage_plan(variant)
-        total, index = sum(n for n, *_ in plan), 0
+        if not 1 <= stages <= len(plan):
+            raise ValueError(f"an EfficientNet-Lite backbone keeps 1 to {len(plan)} stages, not {stages}")
+        total, index = sum(n for n, *_ in plan), 0  # drop rates as in the whole network, however many are kept
+        plan = plan[:stages]
         self.stem = ConvBN(3, STEM, 3, stride=2)  # (B, 32, S/2, S/2)
         stages, c_in = [], STEM
         for n, k, s, e, c in plan:
@@ -117,9 +123,10 @@ class LiteBackbone(nn.Module):
                 c_in, index = c, index + 1
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.ModuleList(stages)
-        self.head = ConvBN(c_in, HEAD, 1)
+        self.head = ConvBN(c_in, HEAD, 1) if len(stages) == len(STAGES) else nn.Identity()
+        self.out_channels = HEAD if len(stages) == len(STAGES) else c_in  # of `features`
         # Channels of the maps `forward` returns: after stages 1, 2, 3, 5 and 7.
-        self.skip_stages = (0, 1, 2, 4, 6)
+        self.skip_stages = tuple(i for i in (0, 1, 2, 4, 6) if i < len(self.stages))
         self.skip_channels = [plan[i][4] for i in self.skip_stages]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -132,14 +139,17 @@ class LiteBackbone(nn.Module):
         return maps
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Normalised RGB (B, 3, S, S) -> the head's map (B, 1280, S/32, S/32)."""
-        return self.head(self(x)[-1])
+        """Normalised RGB (B, 3, S, S) -> the head's map (B, 1280, S/32, S/32), or the last kept stage's."""
+        x = self.stem(x)
+        for stage in self.stages:
+            x = stage(x)
+        return self.head(x)
 
     def frozen_modules(self, stages: int) -> list[nn.Module]:
         """The stem and the first `stages` stages (all seven and the head conv for `stages` 8); none for 0."""
         if stages <= 0:
             return []
-        return [self.stem, *self.stages[:stages]] + ([self.head] if stages > len(self.stages) else [])
+        return [self.stem, *self.stages[:stages]] + ([self.head] if stages > len(STAGES) else [])
 
     def freeze(self, stages: int) -> None:
         """Stop training `frozen_modules(stages)`: no gradients, and their batch norms keep ImageNet's
@@ -192,11 +202,16 @@ def _packager_name(name: str, blocks_before: list[int]) -> str:
 def imagenet_state(backbone: LiteBackbone, variant: str, path: Path | None = None) -> tuple[dict, dict]:
     """(the backbone's tensors from the wheel's ImageNet file, under our names; the ImageNet classifier's
     {"weight", "bias"} (1000 classes)). Every tensor of the file must find a place of the same shape
-    and every backbone tensor must be in the file, or this raises: a strict conversion."""
+    and every backbone tensor must be in the file, or this raises: a strict conversion. A backbone cut after
+    fewer stages leaves the file's later blocks and head convolution unused, and only those."""
     source = torch.load(path or wheel_file(variant), map_location="cpu", weights_only=True)  # tensors only, no code
     counts = [len(stage) for stage in backbone.stages]
     before = [sum(counts[:i]) for i in range(len(counts))]
     ours, used = {}, set()
+    if len(backbone.stages) < len(STAGES):  # the stages cut off, by the packager's block numbers
+        kept = sum(counts)
+        used |= {k for k in source if k.startswith(("_conv_head.", "_bn1.")) or
+                 (k.startswith("_blocks.") and int(k.split(".")[1]) >= kept)}
     for name, tensor in backbone.state_dict().items():
         theirs = _packager_name(name, before)
         if theirs not in source:
@@ -224,6 +239,7 @@ class EfficientNetConfig:
     # Standardise each image by its own mean and spread instead (see models/classifier.py): exposure and
     # black level then carry no signal.
     per_image_norm: bool = False
+    stages: int = 7  # of the backbone's 7; fewer cut it there, without the head convolution (LiteBackbone)
 
 
 @register("efficientnet")
@@ -237,9 +253,9 @@ class EfficientNet(CalibratedClassifier):
         super().__init__(config)
         if config.in_channels not in (1, 3):
             raise ValueError(f"in_channels must be 1 (gray) or 3 (colour), got {config.in_channels}")
-        self.backbone = LiteBackbone(config.variant, drop_path=config.drop_path)
+        self.backbone = LiteBackbone(config.variant, drop_path=config.drop_path, stages=config.stages)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(config.dropout),
-                                  nn.Linear(HEAD, len(config.class_names)))
+                                  nn.Linear(self.backbone.out_channels, len(config.class_names)))
         self.add_calibration()
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
@@ -247,7 +263,7 @@ class EfficientNet(CalibratedClassifier):
         return prepare_images(images, self.config).expand(-1, 3, -1, -1)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone.features(x)  # (B, 1280, S/32, S/32)
+        return self.backbone.features(x)  # (B, 1280, S/32, S/32) for the whole backbone
 
     def load_imagenet(self) -> str:
         """Start from ImageNet: the backbone's tensors from the installed wheel (the head stays random)."""

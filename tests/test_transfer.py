@@ -46,6 +46,16 @@ def test_a_real_photo_gets_a_sensible_imagenet_class(imagenet):
     assert int(probabilities.argmax()) == MILITARY_UNIFORM and probabilities.max() > 0.3
 
 
+def test_a_backbone_cut_after_stage_5_is_the_whole_ones_first_five_stages(imagenet):
+    cut = LiteBackbone("lite0", stages=5).eval()
+    state, _ = imagenet_state(cut, "lite0")  # strict: every tensor of the cut network, only later ones left over
+    cut.load_state_dict(state, strict=True)
+    x = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        after_stage_5 = imagenet[0](x)[3]  # the U-Net's maps: after stages 1, 2, 3, 5 and 7
+        assert torch.equal(cut.features(x), after_stage_5) and cut.out_channels == 112
+
+
 def test_a_file_of_another_network_is_refused(tmp_path):
     path = tmp_path / "other.pth"
     torch.save({"conv.weight": torch.zeros(1)}, path)
@@ -76,6 +86,16 @@ def test_fine_tuning_keeps_frozen_stages_and_says_so(data_root, tmp_path):
     assert json.loads((out / "config.json").read_text())["family"] == "efficientnet"
 
 
+def test_a_cut_backbone_trains_loads_and_says_so(data_root, tmp_path):
+    out = train.main(["efficientnet", "--pretrained", "--stages", "4", "--dataset", "chest_xray", "--data-root",
+                      str(data_root), "--out", str(tmp_path / "w"), "--run-dir", str(tmp_path / "run"), "--epochs", "1",
+                      "--image-size", "32", "--batch-size", "8", "--threads", "1"])
+    model = models.load(out)
+    assert model.config.stages == 4 and len(model.backbone.stages) == 4
+    assert model.predict(torch.rand(3, 1, 40, 30)).shape == (3, 2)
+    assert "the backbone cut after stage 4 of 7" in (out / "README.md").read_text()
+
+
 def test_segmenter_with_an_imagenet_encoder_trains_and_loads(data_root, tmp_path):
     out = train.main(["unet", "--encoder", "lite0", "--pretrained", "--dataset", "kvasir_seg", "--data-root",
                       str(data_root), "--out", str(tmp_path / "w"), "--run-dir", str(tmp_path / "run"), "--epochs", "1",
@@ -92,6 +112,8 @@ def test_segmenter_with_an_imagenet_encoder_trains_and_loads(data_root, tmp_path
     (["efficientnet", "--freeze", "2"], "needs --pretrained or --init-from"),
     (["efficientnet", "--pretrained", "--freeze", "9"], "--freeze takes 0"),
     (["classifier", "--encoder", "lite0"], "--encoder is a unet setting"),
+    (["classifier", "--stages", "5"], "--stages are efficientnet settings"),
+    (["efficientnet", "--stages", "8"], "invalid choice"),
 ])
 def test_transfer_flags_where_they_mean_nothing_are_refused(flags, message, capsys):
     with pytest.raises(SystemExit):
