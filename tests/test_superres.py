@@ -457,3 +457,9 @@ def test_choose_transforms_writes_the_best_pair_on_validation(data_root, tmp_pat
     assert models.load(folder).config.transforms == best and read_config(folder)["family"] == "srresnet"
     with pytest.raises(SystemExit):
         choose.main([str(folder), "--passes", "9", "--data-root", str(data_root)])
+    # scored across the degradation protocol: the same choice made on the mean gain over bicubic
+    best = choose.main([str(folder), "--passes", "2", "--data-root", str(data_root), "--protocol"])
+    rows = capsys.readouterr().out.splitlines()
+    assert "across the protocol" in rows[0] and f"| {best} |" in rows[4] and "bicubic-aa" in rows[4]
+    scores = [float(row.split("|")[2]) for row in rows[4:11]]
+    assert scores == sorted(scores, reverse=True)
