@@ -110,7 +110,9 @@ def fit_temperature(logits, labels, *, steps: int = 200) -> float:
 
     z, y = torch.as_tensor(logits, dtype=torch.float64), torch.as_tensor(labels)
     log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=steps)
+    # A line search: with a fixed step L-BFGS can stop far from the minimum (a covid-ct ensemble got T = 0.135,
+    # NLL 0.62 on validation, where T = 0.3 gives 0.47).
+    optimizer = torch.optim.LBFGS([log_t], max_iter=steps, line_search_fn="strong_wolfe")
 
     def closure():
         optimizer.zero_grad()
