@@ -106,6 +106,15 @@ def upload_or_example(label: str, *, key: str, multiple: bool = False, examples=
     return uploaded or [Example(name) for name in chosen]
 
 
+def as_text(table, formats: dict[str, str], missing: str = "–"):
+    """A pandas table for st.dataframe with the columns of `formats` as text, each value by its format string
+    ("{:.1%}"), and `missing` where a row has none: a dash or nothing instead of the table's "None"."""
+    shown = table.copy()
+    for column, form in formats.items():
+        shown[column] = [missing if v is None or v != v else form.format(v) for v in table[column]]  # v != v: NaN
+    return shown
+
+
 def read_upload(uploaded) -> LoadedImage | None:
     """The uploaded file as an image in [0, 1], or None after showing (st.error) why it cannot be read.
 

@@ -185,9 +185,7 @@ if len(uploads) > 1:
     table = pd.DataFrame(rows).rename(columns={"error": "refused because"})
     first = ["file", "modality", "label", "refused because"]  # the reason in view, then probabilities, polyp shares
     table = table.reindex(columns=first + [c for c in table if c not in first])
-    shown = table.copy()  # as text: percentages, and blank (not "None") where a file has no value; the CSV keeps numbers
-    for column in shown.columns[4:]:
-        shown[column] = [f"{v:.1%}" if pd.notna(v) else "" for v in table[column]]
+    shown = ui.as_text(table, {c: "{:.1%}" for c in table.columns[4:]}, missing="")  # the CSV keeps numbers
     st.dataframe(shown.fillna(""), hide_index=True,
                  column_config={"refused because": st.column_config.TextColumn(width="large")})
     st.download_button("Summary (CSV)", table.to_csv(index=False), "medlab-classify.csv", "text/csv",

@@ -14,6 +14,11 @@ from images import LoadedImage
 
 METHODS = {"bicubic": "Bicubic", "srresnet-real": "SRResNet (real)", "srresnet": "SRResNet", "srgan": "SRGAN"}
 EXAMPLES = ("photo-grace-hopper.jpg", "chest-xray-normal.jpeg", "ct-covid.png", "colonoscopy-polyp.jpg")
+# The restore table's columns: label and format. Shown as text, so that the original (measured against itself)
+# has a dash where Streamlit would write "None".
+SCORES = {"psnr_y": ("PSNR-Y (dB)", "{:.2f}"), "ssim_y": ("SSIM-Y", "{:.4f}"), "psnr_rgb": ("PSNR-RGB (dB)", "{:.2f}"),
+          "ssim_rgb": ("SSIM-RGB", "{:.4f}"), "sharpness": ("Sharpness", "{:.2f}")}
+SCORE_HELP = {"sharpness": "Mean gradient magnitude: no reference needed; higher means more edges, real or invented."}
 
 st.title("Super-resolution x4")
 st.write("Make an image four times larger and compare bicubic interpolation with three networks, all trained on "
@@ -110,12 +115,9 @@ with st.expander("Whole images"):
 
 if original is not None:
     st.subheader("Against the original")
-    number = st.column_config.NumberColumn
-    st.dataframe(pd.DataFrame(scores), hide_index=True, column_config={
-        "psnr_y": number("PSNR-Y (dB)", format="%.2f"), "ssim_y": number("SSIM-Y", format="%.4f"),
-        "psnr_rgb": number("PSNR-RGB (dB)", format="%.2f"), "ssim_rgb": number("SSIM-RGB", format="%.4f"),
-        "sharpness": number("Sharpness", format="%.2f", help="Mean gradient magnitude: no reference needed; "
-                            "higher means more edges, real or invented.")})
+    st.dataframe(ui.as_text(pd.DataFrame(scores), {key: form for key, (_, form) in SCORES.items()}), hide_index=True,
+                 column_config={key: st.column_config.Column(label, alignment="right", help=SCORE_HELP.get(key))
+                                for key, (label, _) in SCORES.items()})
     by = {row["method"]: row for row in scores}
     said = [f"{'lower' if by['SRGAN'][k] < by['SRResNet'][k] else 'higher'} {label}" for k, label in
             (("psnr_y", "PSNR-Y"), ("ssim_y", "SSIM-Y"))]
