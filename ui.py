@@ -9,6 +9,7 @@ import io
 import json
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import streamlit as st
@@ -35,6 +36,29 @@ EXAMPLE_IMAGES = {  # file: what a visitor picks it by
     "mnist-digit-2.png": "MNIST digit 2",
     "photo-grace-hopper.jpg": "A photograph (Grace Hopper)",
 }
+
+
+class Page(NamedTuple):
+    name: str  # app_pages/<name>.py
+    title: str
+    icon: str  # a Material Symbols name
+    does: str  # a line for the Home page
+
+
+PAGES = [  # after Home, in this order in app.py's sidebar and on the Home page
+    Page("classify", "Classify", "image_search",
+         "A chest X-ray, CT slice or colonoscopy frame: the answer, and where the model looked."),
+    Page("evaluate", "Evaluate", "analytics",
+         "How each shipped model measures on held-out test images, with the command that measured it."),
+    Page("super_resolution", "Super-resolution", "zoom_in",
+         "An image four times larger: bicubic and three networks side by side, or restored and scored."),
+    Page("adapt", "Domain adaptation", "transform",
+         "Why a digit classifier fails on digits in photos, and how a GAN closes the gap without labels."),
+    Page("gan_lab", "GAN lab", "model_training", "Train a small GAN live, and change its loss and learning rates."),
+    Page("latent_space", "Latent space", "scatter_plot",
+         "What a VAE's few numbers hold: walks between codes, a test set's map, a slider per number."),
+    Page("generate", "Generate", "auto_awesome", "New images from the shipped GANs, each read back by a classifier."),
+]
 DISCLAIMER = ("MedLab is a teaching tool, not a medical device: never use it to diagnose, triage or treat "
               "anyone.")
 

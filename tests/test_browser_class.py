@@ -52,6 +52,25 @@ def test_no_request_leaves_the_server_and_the_icon_is_drawn_locally(server, brow
     page.close()
 
 
+def titles(links) -> list[str]:
+    return [text.split("\n")[-1] for text in links.all_inner_texts()]  # each link's text after its icon's name
+
+
+def test_home_shows_every_page_in_the_sidebars_order_on_one_screen(server, browser, tmp_path):
+    """A newcomer sees what each page does at a glance, in the order of the sidebar (it was a 5,200-px scroll, in
+    another order), on a laptop's screen."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(server, timeout=60_000)
+    links = page.get_by_test_id("stMain").get_by_test_id("stPageLink")
+    links.last.wait_for(timeout=60_000)
+    page.screenshot(path=tmp_path / "home.png")
+    sidebar = titles(page.get_by_test_id("stSidebarNavLink"))
+    assert sidebar[0] == "Home" and titles(links) == sidebar[1:]
+    last = links.last.bounding_box()
+    assert last["y"] + last["height"] <= 800, f"the last page's line is at {last['y']:.0f} px"
+    page.close()
+
+
 def open_map(browser, server):
     page = browser.new_page(**PROJECTOR)
     page.goto(f"{server}/latent_space", timeout=60_000)
