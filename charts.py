@@ -201,7 +201,8 @@ def gan_field(axis, field, real, fake, *, caption: str) -> go.Figure:
                              marker=dict(color=FAKE, size=5, opacity=0.8)))
     fig.update_xaxes(range=[-1.2, 1.2], showgrid=False, zeroline=False)
     fig.update_yaxes(range=[-1.2, 1.2], showgrid=False, zeroline=False, scaleanchor="x")
-    return _layout(fig, caption, height=480, legend=dict(orientation="h", y=-0.08))
+    # The legend's top under the axis' numbers (a legend low on the plot is anchored by its bottom, over them).
+    return _layout(fig, caption, height=480, legend=dict(orientation="h", yanchor="top", y=-0.1))
 
 
 def gan_losses(history: dict, loss: str, *, points: int = 300) -> go.Figure:
