@@ -22,8 +22,10 @@ page = st.navigation([st.Page("app_pages/home.py", title="Home", icon=":material
                      + [st.Page(f"app_pages/{p.name}.py", title=p.title, icon=f":material/{p.icon}:") for p in ui.PAGES])
 
 with st.sidebar:
-    st.caption(ui.DISCLAIMER)
+    ui.presentation_toggle()
+    page_settings = st.container()  # while presenting, the page's settings (ui.settings), first under the switch
     sources = ui.model_sources()
+    st.caption(ui.DISCLAIMER)
 
-with inference.use_sources(sources):  # this visitor's choice, for this run of the page only
+with inference.use_sources(sources), ui.settings_in(page_settings):  # this visitor's choices, for this run only
     page.run()

@@ -8,6 +8,9 @@ import importlib.util
 import io
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import NamedTuple
 
@@ -67,6 +70,60 @@ def disclaimer() -> None:
     st.caption(f":material/info: {DISCLAIMER}")
 
 
+# -- presentation: a page's result in view on a projector (1920x1080 at 150% zoom: 1280x720 CSS pixels) -------
+
+PRESENTING = "presentation"  # the sidebar switch's key: this visitor's choice, kept from page to page
+# Streamlit leaves 6rem above a page's title; 2rem keep it clear of the header (the sidebar's open button).
+COMPACT = "<style>[data-testid='stMainBlockContainer'] { padding-top: 2rem; }</style>"
+# Where settings() puts a page's settings while presenting; per thread, as inference.use_sources.
+_SETTINGS: ContextVar = ContextVar("medlab_settings")
+
+
+def presentation_toggle() -> None:
+    """The sidebar's "Presentation" switch (app.py): when on, each page shows its result first."""
+    st.toggle("Presentation", key=PRESENTING, help="For a projector: each page's result first, in view without "
+              "scrolling; its settings move here to the sidebar and its explanation behind *About this page*.")
+    if presenting():
+        st.html(COMPACT)  # style only: Streamlit puts it where it takes no room
+
+
+def presenting() -> bool:
+    return bool(st.session_state.get(PRESENTING))
+
+
+@contextmanager
+def settings_in(place) -> Iterator[None]:
+    """Within the block, settings() puts a page's settings in `place` while presenting: app.py's container in
+    the sidebar, right under the switch."""
+    token = _SETTINGS.set(place)
+    try:
+        yield
+    finally:
+        _SETTINGS.reset(token)
+
+
+def settings():
+    """Where a page's settings go: the sidebar while presenting (the result then comes first), else the page."""
+    return _SETTINGS.get(st.sidebar) if presenting() else st.container()
+
+
+def side_by_side(spec) -> list:
+    """For settings: st.columns(spec) on the page; while presenting, as many places one above the other, as
+    the sidebar is too narrow for columns."""
+    return [st] * (spec if isinstance(spec, int) else len(spec)) if presenting() else st.columns(spec)
+
+
+def intro(title: str, text: str) -> None:
+    """A page's title and its few sentences of explanation, folded away while presenting."""
+    if not presenting():
+        st.title(title)
+        st.markdown(text)
+        return
+    heading, about = st.columns([4, 1], vertical_alignment="bottom")  # one row: the result starts higher
+    heading.title(title)
+    about.popover("About this page", icon=":material/info:", width="stretch").markdown(text)
+
+
 def load_model(name: str):
     """A routed model by name, from the source this session chose for it (see `model_sources`)."""
     source = inference.source_of(name)
@@ -115,7 +172,7 @@ def upload_or_example(label: str, *, key: str, multiple: bool = False, examples=
     """A file uploader with "Try an example" beside it: the visitor's uploads, else the examples they picked
     (none while neither). Every page that takes an upload offers the bundled examples, so a visitor with no
     files of their own can use it. `key` names the widgets; `multiple` allows several files."""
-    left, right = st.columns([3, 2])
+    left, right = side_by_side([3, 2])
     uploaded = left.file_uploader(label, accept_multiple_files=multiple, key=key, max_upload_size=MAX_UPLOAD_BYTES // 2**20)
     uploaded = list(uploaded or []) if multiple else [uploaded] if uploaded else []
     pick = dict(placeholder="Choose an example", disabled=bool(uploaded), key=f"{key}-example",

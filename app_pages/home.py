@@ -6,7 +6,8 @@ import ui
 
 st.title("MedLab")
 st.write("A hands-on lab for deep learning on medical images: what small networks make of an image, where they "
-         "looked, and how far to trust them.")
+         "looked, and how far to trust them. Projecting it? **Presentation**, in the sidebar, puts each page's result "
+         "first.")
 st.warning("**A teaching tool, not a medical device.** Never use it to diagnose, triage or treat anyone: its models "
            "are small, and wrong in ways this lab is built to show.", icon=":material/school:")
 
