@@ -3,7 +3,7 @@
     streamlit run app.py
 
 The router only: every page is a short script in app_pages/. To add a page, write
-app_pages/<name>.py and add one st.Page line below.
+app_pages/<name>.py and add its line to ui.PAGES (the sidebar and the Home page list them in that order).
 
 Why app_pages/ and not pages/: a folder named pages/ beside app.py switches Streamlit into its
 legacy auto-discovery, and then a server's first visitor who follows a link straight to a page
@@ -18,20 +18,14 @@ inference.configure_server()  # torch threads for many visitors on 2 cores (limi
 # An emoji icon is drawn by the browser itself: a ":material/...:" page icon is fetched from a font CDN, offline too.
 st.set_page_config(page_title="MedLab", page_icon="🩻", layout="wide")
 
-page = st.navigation([
-    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("app_pages/classify.py", title="Classify", icon=":material/image_search:"),
-    st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
-    st.Page("app_pages/super_resolution.py", title="Super-resolution", icon=":material/zoom_in:"),
-    st.Page("app_pages/adapt.py", title="Domain adaptation", icon=":material/transform:"),
-    st.Page("app_pages/gan_lab.py", title="GAN lab", icon=":material/model_training:"),
-    st.Page("app_pages/latent_space.py", title="Latent space", icon=":material/scatter_plot:"),
-    st.Page("app_pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
-])
+page = st.navigation([st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True)]
+                     + [st.Page(f"app_pages/{p.name}.py", title=p.title, icon=f":material/{p.icon}:") for p in ui.PAGES])
 
 with st.sidebar:
-    st.caption(ui.DISCLAIMER)
+    ui.presentation_toggle()
+    page_settings = st.container()  # while presenting, the page's settings (ui.settings), first under the switch
     sources = ui.model_sources()
+    st.caption(ui.DISCLAIMER)
 
-with inference.use_sources(sources):  # this visitor's choice, for this run of the page only
+with inference.use_sources(sources), ui.settings_in(page_settings):  # this visitor's choices, for this run only
     page.run()

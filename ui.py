@@ -8,7 +8,11 @@ import importlib.util
 import io
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import streamlit as st
@@ -35,12 +39,89 @@ EXAMPLE_IMAGES = {  # file: what a visitor picks it by
     "mnist-digit-2.png": "MNIST digit 2",
     "photo-grace-hopper.jpg": "A photograph (Grace Hopper)",
 }
+
+
+class Page(NamedTuple):
+    name: str  # app_pages/<name>.py
+    title: str
+    icon: str  # a Material Symbols name
+    does: str  # a line for the Home page
+
+
+PAGES = [  # after Home, in this order in app.py's sidebar and on the Home page
+    Page("classify", "Classify", "image_search",
+         "A chest X-ray, CT slice or colonoscopy frame: the answer, and where the model looked."),
+    Page("evaluate", "Evaluate", "analytics",
+         "How each shipped model measures on held-out test images, with the command that measured it."),
+    Page("super_resolution", "Super-resolution", "zoom_in",
+         "An image four times larger: bicubic and three networks side by side, or restored and scored."),
+    Page("adapt", "Domain adaptation", "transform",
+         "Why a digit classifier fails on digits in photos, and how a GAN closes the gap without labels."),
+    Page("gan_lab", "GAN lab", "model_training", "Train a small GAN live, and change its loss and learning rates."),
+    Page("latent_space", "Latent space", "scatter_plot",
+         "What a VAE's few numbers hold: walks between codes, a test set's map, a slider per number."),
+    Page("generate", "Generate", "auto_awesome", "New images from the shipped GANs, each read back by a classifier."),
+]
 DISCLAIMER = ("MedLab is a teaching tool, not a medical device: never use it to diagnose, triage or treat "
               "anyone.")
 
 
 def disclaimer() -> None:
     st.caption(f":material/info: {DISCLAIMER}")
+
+
+# -- presentation: a page's result in view on a projector (1920x1080 at 150% zoom: 1280x720 CSS pixels) -------
+
+PRESENTING = "presentation"  # the sidebar switch's key: this visitor's choice, kept from page to page
+# Streamlit leaves 6rem above a page's title; 2rem keep it clear of the header (the sidebar's open button).
+COMPACT = "<style>[data-testid='stMainBlockContainer'] { padding-top: 2rem; }</style>"
+# Where settings() puts a page's settings while presenting; per thread, as inference.use_sources.
+_SETTINGS: ContextVar = ContextVar("medlab_settings")
+
+
+def presentation_toggle() -> None:
+    """The sidebar's "Presentation" switch (app.py): when on, each page shows its result first."""
+    st.toggle("Presentation", key=PRESENTING, help="For a projector: each page's result first, in view without "
+              "scrolling; its settings move here to the sidebar and its explanation behind *About this page*.")
+    if presenting():
+        st.html(COMPACT)  # style only: Streamlit puts it where it takes no room
+
+
+def presenting() -> bool:
+    return bool(st.session_state.get(PRESENTING))
+
+
+@contextmanager
+def settings_in(place) -> Iterator[None]:
+    """Within the block, settings() puts a page's settings in `place` while presenting: app.py's container in
+    the sidebar, right under the switch."""
+    token = _SETTINGS.set(place)
+    try:
+        yield
+    finally:
+        _SETTINGS.reset(token)
+
+
+def settings():
+    """Where a page's settings go: the sidebar while presenting (the result then comes first), else the page."""
+    return _SETTINGS.get(st.sidebar) if presenting() else st.container()
+
+
+def side_by_side(spec) -> list:
+    """For settings: st.columns(spec) on the page; while presenting, as many places one above the other, as
+    the sidebar is too narrow for columns."""
+    return [st] * (spec if isinstance(spec, int) else len(spec)) if presenting() else st.columns(spec)
+
+
+def intro(title: str, text: str) -> None:
+    """A page's title and its few sentences of explanation, folded away while presenting."""
+    if not presenting():
+        st.title(title)
+        st.markdown(text)
+        return
+    heading, about = st.columns([4, 1], vertical_alignment="bottom")  # one row: the result starts higher
+    heading.title(title)
+    about.popover("About this page", icon=":material/info:", width="stretch").markdown(text)
 
 
 def load_model(name: str):
@@ -91,7 +172,7 @@ def upload_or_example(label: str, *, key: str, multiple: bool = False, examples=
     """A file uploader with "Try an example" beside it: the visitor's uploads, else the examples they picked
     (none while neither). Every page that takes an upload offers the bundled examples, so a visitor with no
     files of their own can use it. `key` names the widgets; `multiple` allows several files."""
-    left, right = st.columns([3, 2])
+    left, right = side_by_side([3, 2])
     uploaded = left.file_uploader(label, accept_multiple_files=multiple, key=key, max_upload_size=MAX_UPLOAD_BYTES // 2**20)
     uploaded = list(uploaded or []) if multiple else [uploaded] if uploaded else []
     pick = dict(placeholder="Choose an example", disabled=bool(uploaded), key=f"{key}-example",
@@ -104,6 +185,15 @@ def upload_or_example(label: str, *, key: str, multiple: bool = False, examples=
                                  **pick)
         chosen = [chosen] if chosen else []
     return uploaded or [Example(name) for name in chosen]
+
+
+def as_text(table, formats: dict[str, str], missing: str = "–"):
+    """A pandas table for st.dataframe with the columns of `formats` as text, each value by its format string
+    ("{:.1%}"), and `missing` where a row has none: a dash or nothing instead of the table's "None"."""
+    shown = table.copy()
+    for column, form in formats.items():
+        shown[column] = [missing if v is None or v != v else form.format(v) for v in table[column]]  # v != v: NaN
+    return shown
 
 
 def read_upload(uploaded) -> LoadedImage | None:

@@ -15,8 +15,8 @@ SOURCE_ONLY, ADAPTED = "mnist-source-only", "mnist-m-pixelda"
 SEEDS = [0, 1, 2, 3, 4]  # noise vectors shown: the same digit in several target styles
 PROJECTED = 300  # images per domain in the feature projection
 
-st.title("Domain adaptation")
-st.write("A digit classifier trained on MNIST reads MNIST test digits almost perfectly and MNIST-M digits (the "
+ui.intro("Domain adaptation",
+         "A digit classifier trained on MNIST reads MNIST test digits almost perfectly and MNIST-M digits (the "
          "same kind of digits blended into photos) poorly: the **domain gap**. PixelDA (Bousmalis et al., 2017) "
          "learns to turn MNIST digits into MNIST-M-style images without a single MNIST-M label, and a classifier "
          "trained on those translations closes most of the gap.")

@@ -57,9 +57,9 @@ def show(upload) -> dict:
         st.markdown(f"**Modality recognizer:** {inference.MODALITY_NAMES[best]} ({seen[best]:.0%})"
                     + (f" · **DICOM header:** {header[0]} ({header[1]})" if header else ""))
         st.caption(" · ".join(f"{inference.MODALITY_NAMES[m]} {p:.0%}" for m, p in seen.items()))
-        names = {None: "what the recognizer says", **inference.MODALITY_NAMES}
-        modality = st.selectbox("Treat the image as", list(names), format_func=names.get,
-                                key=f"modality-{upload.file_id}")
+        names = {None: "what the recognizer says", **inference.MODALITY_NAMES}  # under the image: the answer
+        modality = left.selectbox("Treat the image as", list(names), format_func=names.get,  # stays near the top
+                                  key=f"modality-{upload.file_id}")
 
         # 2. The route: the user's override, or the recognizer's confident answer; else a refusal with the reason.
         try:
@@ -153,8 +153,8 @@ def show_segmentation(upload, image, view: np.ndarray, picture, key: str, stem: 
     return {"label": verdict, "polyp share": round(found.area, 4), "error": None}
 
 
-st.title("Classify")
-st.write(f"Upload a {ui.routed_modalities()} and see what small networks make of it (trained from scratch, "
+ui.intro("Classify",
+         f"Upload a {ui.routed_modalities()} and see what small networks make of it (trained from scratch, "
          "or started from ImageNet photos: each model card says which). "
          "A modality recognizer checks each image first and sends it to the model for its kind; anything else "
          "is refused with the reason.")
@@ -163,8 +163,9 @@ ui.require_models(inference.ROUTER, *inference.CLASSIFIERS.values(), *inference.
 
 # No `type=` filter: DICOM files from a PACS often have no extension, and read_image tells a
 # PDF, a HEIC photo or a NIfTI volume apart by content and says so, which a type filter cannot.
-uploads = ui.upload_or_example("Images: PNG, JPEG, BMP, TIFF, WebP, GIF or DICOM (with or without an extension)",
-                               key="classify-upload", multiple=True, examples=CLASSIFY_EXAMPLES)
+with ui.settings():
+    uploads = ui.upload_or_example("Images: PNG, JPEG, BMP, TIFF, WebP, GIF or DICOM (with or without an extension)",
+                                   key="classify-upload", multiple=True, examples=CLASSIFY_EXAMPLES)
 if not uploads:
     st.info(f"Upload one or more images, or try an example. Try a {ui.routed_modalities()}, then something that is "
             "none of these.", icon=":material/upload:")
@@ -185,9 +186,7 @@ if len(uploads) > 1:
     table = pd.DataFrame(rows).rename(columns={"error": "refused because"})
     first = ["file", "modality", "label", "refused because"]  # the reason in view, then probabilities, polyp shares
     table = table.reindex(columns=first + [c for c in table if c not in first])
-    shown = table.copy()  # as text: percentages, and blank (not "None") where a file has no value; the CSV keeps numbers
-    for column in shown.columns[4:]:
-        shown[column] = [f"{v:.1%}" if pd.notna(v) else "" for v in table[column]]
+    shown = ui.as_text(table, {c: "{:.1%}" for c in table.columns[4:]}, missing="")  # the CSV keeps numbers
     st.dataframe(shown.fillna(""), hide_index=True,
                  column_config={"refused because": st.column_config.TextColumn(width="large")})
     st.download_button("Summary (CSV)", table.to_csv(index=False), "medlab-classify.csv", "text/csv",

@@ -25,8 +25,8 @@ TRANSFER_LESSON = (
     "training and the test images come from.")
 ECE_HELP = "How far the stated probabilities are from the observed frequencies (0 is perfect)."
 
-st.title("Evaluate")
-st.write("How well does each shipped model do on images it never saw during training? Every number here "
+ui.intro("Evaluate",
+         "How well does each shipped model do on images it never saw during training? Every number here "
          "comes from `evaluate.py`, with the data split and the command that produced it.")
 
 names = ui.evaluated_models()
@@ -36,7 +36,8 @@ if not names:
             "which writes `weights/cxr-pneumonia/eval.json`; then reload this page.")
     st.stop()
 
-name = st.selectbox("Model", names, format_func=ui.model_title)
+with ui.settings():
+    name = st.selectbox("Model", names, format_func=ui.model_title)
 evaluation = ui.read_eval(name)
 classes = evaluation.get("class_names")
 

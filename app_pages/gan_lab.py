@@ -19,13 +19,11 @@ WORK_PER_TICK = 0.3  # seconds of training per redraw, inside one of the server'
 DRAW, DIGITS = "Draw your own", "MNIST digits"
 RATES = [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3]
 
-st.title("GAN lab")
-st.write("A generator turns random noise into samples and a discriminator tries to tell them from real data; "
-         "each learns from the other. Pick the real data, a loss and learning rates, press **Train**, and watch "
-         "the generated samples (purple) move onto the real ones (green) while the discriminator's verdict "
+ui.intro("GAN lab",
+         "A generator turns random noise into samples and a discriminator tries to tell them from real "
+         "data; each learns from the other. Pick the real data, a loss and learning rates, press **Train**, and "
+         "watch the generated samples (purple) move onto the real ones (green) while the discriminator's verdict "
          "(the background) changes under them.")
-st.caption(f"Everything here trains from scratch in your browser session, for at most {limits.LIVE_TRAINING_SECONDS} "
-           "seconds of computing per run, sharing the server's processors with other visitors in short turns.")
 
 
 @st.cache_resource
@@ -37,18 +35,21 @@ def training_digits() -> Digits:
 
 # -- the real data and the settings ---------------------------------------------------------------------
 choices = list(TOYS) + ([DRAW] if ui.HAS_CANVAS else []) + [DIGITS]
-left, right = st.columns([3, 2])
-with left:
-    data_choice = st.radio("Real data", choices, horizontal=True)
-with right:
-    loss = st.selectbox("Loss", LOSSES, help="non-saturating: the original GAN; least-squares: LSGAN; wgan-gp: "
-                        "Wasserstein with gradient penalty (a critic, 5 updates per generator update is usual); "
-                        "hinge: SAGAN's.")
-a, b, c = st.columns(3)
-lr_generator = a.select_slider("Generator learning rate", RATES, value=1e-3, format_func=lambda r: f"{r:g}")
-lr_discriminator = b.select_slider("Discriminator learning rate", RATES, value=1e-3, format_func=lambda r: f"{r:g}")
-discriminator_steps = c.number_input("Discriminator steps per generator step", 1, 5,
-                                     value=5 if loss == "wgan-gp" else 1, key=f"d-steps-{loss}")
+with ui.settings():
+    left, right = ui.side_by_side([3, 2])
+    data_choice = left.radio("Real data", choices, horizontal=True)
+    loss = right.selectbox("Loss", LOSSES, help="non-saturating: the original GAN; least-squares: LSGAN; wgan-gp: "
+                           "Wasserstein with gradient penalty (a critic, 5 updates per generator update is usual); "
+                           "hinge: SAGAN's.")
+    a, b, c = ui.side_by_side(3)
+    lr_generator = a.select_slider("Generator learning rate", RATES, value=1e-3, format_func=lambda r: f"{r:g}")
+    lr_discriminator = b.select_slider("Discriminator learning rate", RATES, value=1e-3,
+                                       format_func=lambda r: f"{r:g}")
+    discriminator_steps = c.number_input("Discriminator steps per generator step", 1, 5,
+                                         value=5 if loss == "wgan-gp" else 1, key=f"d-steps-{loss}")
+    st.caption(f"Everything here trains from scratch in your browser session, for at most "
+               f"{limits.LIVE_TRAINING_SECONDS} seconds of computing per run, sharing the server's processors with "
+               "other visitors in short turns.")
 settings = LabSettings(loss=loss, lr_generator=lr_generator, lr_discriminator=lr_discriminator,
                        discriminator_steps=int(discriminator_steps))
 

@@ -5,9 +5,9 @@ import streamlit as st
 import generators
 import ui
 
-st.title("Generate")
-st.write("A generative adversarial network (GAN) learned to make new images of each class from random noise: "
-         "pick a model, a class and a seed, and see what it makes. Below each image, an independently trained "
+ui.intro("Generate",
+         "A generative adversarial network (GAN) learned to make new images of each class from random "
+         "noise: pick a model, a class and a seed, and see what it makes. Below each image, an independently trained "
          "classifier (the *judge*) says which class it sees: the same seed always gives the same images.")
 
 names = generators.shipped()
@@ -17,23 +17,26 @@ if not names:
             "\n\n(see the README), then `python evaluate.py acgan-mnist`; then reload this page.")
     st.stop()
 
-name = st.selectbox("Generator", names, format_func=ui.model_title)
+with ui.settings():
+    name = st.selectbox("Generator", names, format_func=ui.model_title)
 ui.require_models(name)
 model = ui.load_model(name)
 meta, measured = generators.facts(name)
 judge_name = generators.judge_of(name)
 judge = ui.load_model(judge_name) if judge_name and judge_name in ui.shipped_models() else None
 
-left, middle, right, last = st.columns(4)
-if model.conditional:
-    label = left.selectbox("Class", model.class_names)
-else:
-    label = None
-    left.caption("Unconditional (DCGAN): it cannot be asked for a class; the judge says what each image shows.")
-count = middle.slider("Images", 1, generators.MAX_IMAGES, 16)
-seed = int(right.number_input("Seed", 0, 2**31 - 1, 0, step=1))
-truncate = last.toggle("Truncation", help="Redraw every noise entry beyond the limit: more typical, less varied images.")
-truncation = last.slider("Limit |z|", 0.25, 3.0, 1.0, 0.25) if truncate else None
+with ui.settings():
+    left, middle, right, last = ui.side_by_side(4)
+    if model.conditional:
+        label = left.selectbox("Class", model.class_names)
+    else:
+        label = None
+        left.caption("Unconditional (DCGAN): it cannot be asked for a class; the judge says what each image shows.")
+    count = middle.slider("Images", 1, generators.MAX_IMAGES, 16)
+    seed = int(right.number_input("Seed", 0, 2**31 - 1, 0, step=1))
+    truncate = last.toggle("Truncation", help="Redraw every noise entry beyond the limit: more typical, less varied "
+                                              "images.")
+    truncation = last.slider("Limit |z|", 0.25, 3.0, 1.0, 0.25) if truncate else None
 
 try:
     made = generators.sample(model, label, count, seed, truncation=truncation, judge=judge)  # the one model call

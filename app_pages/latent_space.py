@@ -18,25 +18,29 @@ from metrics import psnr, ssim
 DEFAULT = "endovae-kvasir"
 SHOWN = 192  # pixels: small decoded images are enlarged (nearest) to this width for the eye
 
-st.title("Latent space")
-st.write("A VAE compresses an image into a few numbers, its **code** z, and decodes any code back into an image; "
+ui.intro("Latent space",
+         "A VAE compresses an image into a few numbers, its **code** z, and decodes any code back into an image; "
          "a GAN decodes codes drawn at random. Walk from one code to another, see where a whole test set lands, "
          "and move each number by hand to see what it controls.")
 
 names = latent.latent_models()
 if not names:
     ui.require_models(DEFAULT)  # says what to do (train it), then stops
-name = st.selectbox("Model", names, index=names.index(DEFAULT) if DEFAULT in names else 0,
-                    format_func=lambda n: f"{ui.model_title(n)} ({n})")
+with ui.settings():
+    name = st.selectbox("Model", names, index=names.index(DEFAULT) if DEFAULT in names else 0,
+                        format_func=lambda n: f"{ui.model_title(n)} ({n})")
 ui.require_models(name)
 model = ui.load_model(name)
 size = latent.latent_size(model)
 conditional = model.conditional
 can_encode = hasattr(model, "encode")
 label = None
-if conditional:
-    label = st.selectbox("Class", range(len(model.class_names)), format_func=lambda k: model.class_names[k],
-                         help="A conditional model is told the class: the class to draw, or the class of your image")
+with ui.settings():
+    if conditional:
+        label = st.selectbox("Class", range(len(model.class_names)), format_func=lambda k: model.class_names[k],
+                             help="A conditional model is told the class: the class to draw, or the class of your "
+                                  "image")
+    view = st.radio("View", ["Interpolate", "Map", "Sliders", "Reconstruct"], horizontal=True)
 st.caption(f"{size}-dimensional latent space" + (f", conditional on the class ({', '.join(model.class_names)})"
                                                  if conditional else "") + ".")
 
@@ -68,8 +72,6 @@ def projected_map(model_name: str, folder: str) -> dict | None:
     method = "the 2-D latent itself" if d == 2 else f"PCA of the {d}-D codes (2 principal components)"
     return {**found, "points": points, "mean": mean, "components": components, "method": method}
 
-
-view = st.radio("View", ["Interpolate", "Map", "Sliders", "Reconstruct"], horizontal=True)
 
 # -- interpolate ---------------------------------------------------------------------------------------
 if view == "Interpolate":

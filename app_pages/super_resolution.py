@@ -14,33 +14,40 @@ from images import LoadedImage
 
 METHODS = {"bicubic": "Bicubic", "srresnet-real": "SRResNet (real)", "srresnet": "SRResNet", "srgan": "SRGAN"}
 EXAMPLES = ("photo-grace-hopper.jpg", "chest-xray-normal.jpeg", "ct-covid.png", "colonoscopy-polyp.jpg")
+# The restore table's columns: label and format. Shown as text, so that the original (measured against itself)
+# has a dash where Streamlit would write "None".
+SCORES = {"psnr_y": ("PSNR-Y (dB)", "{:.2f}"), "ssim_y": ("SSIM-Y", "{:.4f}"), "psnr_rgb": ("PSNR-RGB (dB)", "{:.2f}"),
+          "ssim_rgb": ("SSIM-RGB", "{:.4f}"), "sharpness": ("Sharpness", "{:.2f}")}
+SCORE_HELP = {"sharpness": "Mean gradient magnitude: no reference needed; higher means more edges, real or invented."}
 
-st.title("Super-resolution x4")
-st.write("Make an image four times larger and compare bicubic interpolation with three networks, all trained on "
+ui.intro("Super-resolution x4",
+         "Make an image four times larger and compare bicubic interpolation with three networks, all trained on "
          "photographs, not on medical images. **SRResNet (real)** learned from images made small in many ways (blur, "
          "resize modes, noise, JPEG): use it for real small images. **SRResNet** learned one way only, the benchmark's "
          "antialiased bicubic: sharper there, worse than bicubic on most others. **SRGAN**, an early, shallower SRResNet "
          "fine-tuned against a discriminator, draws sharper, more photo-like detail, some of it invented.")
 ui.require_models(*superres.MODELS.values())
-with st.expander("Which network for which image: measured on Set5 and Set14"):
-    for line in filter(None, map(ui.sr_fit, superres.MODELS.values())):
-        st.markdown(f"- {line}")
-
-mode = st.radio("What to do", ["upscale", "restore"], horizontal=True, format_func={
-    "upscale": "Upscale my image x4",
-    "restore": "Downscale x4, then restore (for an image you have at high resolution: measures against it)"}.get)
-if mode == "restore":
-    way = st.selectbox("How to make it small", PROTOCOL, format_func=lambda way: f"{way.name}: {way.describe()}",
-                       help="Real small images were made in many ways. A network trained on one way can do worse than "
-                            "bicubic on another: try the plain (non-antialiased) resizes and JPEG to see it.")
-upload = next(iter(ui.upload_or_example("An image (PNG, JPEG, TIFF, DICOM, ...; 16-bit and grayscale are fine)",
-                                        key="sr-upload", examples=EXAMPLES)), None)
-passes = {method: superres.passes(ui.load_model(name)) for method, name in superres.MODELS.items()}
-by_default = ", ".join(f"{METHODS[method]} in {n} pass{'es' if n > 1 else ''}" for method, n in passes.items())
-self_ensemble = st.toggle("Self-ensemble (8 passes)", key="sr-self-ensemble", help=(
-    "Each network upscales the image's 8 rotations and mirror images; the 8 answers, turned back, are averaged. "
-    "Slightly more accurate (the model cards give the measured gain); each pass takes as long as the first. "
-    f"Without it: {by_default} (a network's default number of passes was chosen on validation; see its model card)."))
+with ui.settings():
+    with st.expander("Which network for which image: measured on Set5 and Set14"):
+        for line in filter(None, map(ui.sr_fit, superres.MODELS.values())):
+            st.markdown(f"- {line}")
+    mode = st.radio("What to do", ["upscale", "restore"], horizontal=True, format_func={
+        "upscale": "Upscale my image x4",
+        "restore": "Downscale x4, then restore (for an image you have at high resolution: measures against it)"}.get)
+    if mode == "restore":
+        way = st.selectbox("How to make it small", PROTOCOL, format_func=lambda way: f"{way.name}: {way.describe()}",
+                           help="Real small images were made in many ways. A network trained on one way can do "
+                                "worse than bicubic on another: try the plain (non-antialiased) resizes and JPEG to "
+                                "see it.")
+    upload = next(iter(ui.upload_or_example("An image (PNG, JPEG, TIFF, DICOM, ...; 16-bit and grayscale are fine)",
+                                            key="sr-upload", examples=EXAMPLES)), None)
+    passes = {method: superres.passes(ui.load_model(name)) for method, name in superres.MODELS.items()}
+    by_default = ", ".join(f"{METHODS[method]} in {n} pass{'es' if n > 1 else ''}" for method, n in passes.items())
+    self_ensemble = st.toggle("Self-ensemble (8 passes)", key="sr-self-ensemble", help=(
+        "Each network upscales the image's 8 rotations and mirror images; the 8 answers, turned back, are averaged. "
+        "Slightly more accurate (the model cards give the measured gain); each pass takes as long as the first. "
+        f"Without it: {by_default} (a network's default number of passes was chosen on validation; see its model "
+        "card)."))
 if upload is None:
     st.info(f"Upload an image of at most {superres.MAX_INPUT_PIXELS:,} pixels (e.g. 1024x1024) to upscale it; "
             "for 'downscale then restore', up to four times that per side.")
@@ -92,6 +99,7 @@ st.caption(f"{image.width}x{image.height} -> {width}x{height} pixels; {how}.")
 # The synchronised zoom window: the same region of every result, enlarged with nearest-neighbour so
 # pixels show as pixels.
 st.subheader("Zoom")
+comparison = st.container()  # first, with its window's sliders under it: in view on a projector
 size = st.select_slider("Window (pixels of the x4 result)", [32, 64, 128, 256, 512],
                         value=min(128, 2 ** int(np.log2(min(width, height)))))
 size = min(size, width, height)
@@ -99,10 +107,12 @@ left, right = st.columns(2)
 x = left.slider("Horizontal position", 0, width - size, (width - size) // 2, key="sr-x") if width > size else 0
 y = right.slider("Vertical position", 0, height - size, (height - size) // 2, key="sr-y") if height > size else 0
 magnify = max(1, 384 // size)
-for column, (method, pixels) in zip(st.columns(len(shown)), shown.items()):
+by = {row["method"]: row for row in scores}  # restoring: each result against the original
+for column, (method, pixels) in zip(comparison.columns(len(shown)), shown.items()):
     crop = pixels[y:y + size, x:x + size]
-    column.image(np.repeat(np.repeat(crop, magnify, 0), magnify, 1),
-                 caption=METHODS.get(method, "Original"), width="stretch")
+    name = METHODS.get(method, "Original")
+    column.image(np.repeat(np.repeat(crop, magnify, 0), magnify, 1), width="stretch",
+                 caption=f"{name}: {by[name]['psnr_y']:.2f} dB" if "psnr_y" in by.get(name, {}) else name)
 
 with st.expander("Whole images"):
     for column, (method, pixels) in zip(st.columns(len(shown)), shown.items()):
@@ -110,13 +120,9 @@ with st.expander("Whole images"):
 
 if original is not None:
     st.subheader("Against the original")
-    number = st.column_config.NumberColumn
-    st.dataframe(pd.DataFrame(scores), hide_index=True, column_config={
-        "psnr_y": number("PSNR-Y (dB)", format="%.2f"), "ssim_y": number("SSIM-Y", format="%.4f"),
-        "psnr_rgb": number("PSNR-RGB (dB)", format="%.2f"), "ssim_rgb": number("SSIM-RGB", format="%.4f"),
-        "sharpness": number("Sharpness", format="%.2f", help="Mean gradient magnitude: no reference needed; "
-                            "higher means more edges, real or invented.")})
-    by = {row["method"]: row for row in scores}
+    st.dataframe(ui.as_text(pd.DataFrame(scores), {key: form for key, (_, form) in SCORES.items()}), hide_index=True,
+                 column_config={key: st.column_config.Column(label, alignment="right", help=SCORE_HELP.get(key))
+                                for key, (label, _) in SCORES.items()})
     said = [f"{'lower' if by['SRGAN'][k] < by['SRResNet'][k] else 'higher'} {label}" for k, label in
             (("psnr_y", "PSNR-Y"), ("ssim_y", "SSIM-Y"))]
     st.caption(f"PSNR and SSIM on Y with a 4-pixel border removed (the literature's protocol) and on RGB. Here SRGAN "

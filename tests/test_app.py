@@ -213,6 +213,23 @@ def test_home_without_weights_says_so(tmp_path, use_weights):
     assert "No trained weights" in text(run("app.py"))
 
 
+def test_presenting_puts_a_pages_settings_in_the_sidebar_and_its_explanation_behind_a_button(chest_weights,
+                                                                                             use_weights):
+    """The sidebar's Presentation switch, for a projector: the result comes first (tests/test_browser_class.py
+    measures that in a browser)."""
+    use_weights(chest_weights)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.switch_page("app_pages/classify.py").run()
+    assert at.main.get("file_uploader") and not at.sidebar.get("file_uploader")
+    at.sidebar.toggle(key="presentation").set_value(True).run()
+    assert not at.exception and at.sidebar.get("file_uploader") and not at.main.get("file_uploader")
+    assert at.sidebar.get("multiselect")  # the examples too
+    about = at.main.get("popover")[0]
+    assert about.proto.popover.label == "About this page" and "modality recognizer" in about.markdown[0].value
+    at.switch_page("app_pages/home.py").run()
+    assert at.sidebar.toggle(key="presentation").value  # it stays on from page to page
+
+
 # -- classify ------------------------------------------------------------------------------------
 
 

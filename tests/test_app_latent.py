@@ -165,3 +165,37 @@ def test_the_map_reads_on_a_projector_legend_clear_of_the_colour_bar_and_classes
     colours = [trace.marker.color for trace in digits.data]
     assert None not in colours and len(set(colours)) == 10  # set here, not left to the theme's light/dark pairs
     assert digits.layout.dragmode is None  # a figure's own "select" keeps clicks from selecting (see the browser test)
+
+
+# How each kind of colour blindness sees linear RGB: Machado, Oliveira & Fernandes (2009), severity 1.
+COLOUR_BLIND = {
+    "protanopia": [[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216], [-0.003882, -0.048116, 1.051998]],
+    "deuteranopia": [[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413], [-0.011820, 0.042940, 0.968881]],
+    "tritanopia": [[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602], [0.004733, 0.691367, 0.303900]],
+}
+
+
+def cielab(colour: str, seen_by=None) -> np.ndarray:
+    """"#rrggbb" as CIELAB (D65), as it looks with normal vision or to `seen_by`, a matrix of COLOUR_BLIND."""
+    srgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)]) / 255
+    linear = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+    if seen_by is not None:
+        linear = np.clip(np.array(seen_by) @ linear, 0, 1)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ linear
+    t = xyz / [0.95047, 1.0, 1.08883]
+    f = np.where(t > (6 / 29) ** 3, np.cbrt(t), t / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+@pytest.mark.parametrize("vision", [None, *COLOUR_BLIND])
+def test_the_maps_ten_classes_stay_apart_to_colour_blind_eyes(vision):
+    """Every two of the map's class colours at least 15 CIELAB units apart (a clear difference side by side), with
+    normal vision and simulated for each kind of colour blindness. Tableau 10 (before) made digits 2 and 9 one
+    colour (0.9 apart) to a deuteranope."""
+    import itertools
+
+    import charts
+    digits = charts.latent_map(np.zeros((10, 2)), np.arange(10), [str(d) for d in range(10)], method="the 2-D latent")
+    seen = [cielab(trace.marker.color, COLOUR_BLIND.get(vision)) for trace in digits.data]
+    closest = min((float(np.linalg.norm(seen[a] - seen[b])), a, b) for a, b in itertools.combinations(range(10), 2))
+    assert closest[0] >= 15, f"classes {closest[1]} and {closest[2]} are {closest[0]:.1f} apart"
