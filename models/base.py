@@ -34,8 +34,9 @@ from . import registry
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 REPOSITORY_FILES = [CONFIG_FILE, WEIGHTS_FILE, "README.md", "eval.json"]  # what a Hub repository is loaded from
-# Parameters and buffers. The largest shipped model holds about 4.5M (no weights/ folder is over 12 MB); ten
-# times that is room to grow, and refuses a config.json of a few bytes whose widths would take gigabytes.
+# Parameters and buffers. The largest shipped model holds about 5.2M (no model may take over 12 MB: about 6M in
+# float16); eight times that is room to grow, and refuses a config.json of a few bytes whose widths would take
+# gigabytes.
 MAX_PARAMETERS = 50_000_000
 # Ranges checked before anything is built. MAX_PARAMETERS bounds the widths, but not what makes the build itself slow,
 # one module per stage or block even on the meta device (64 stages of 64 blocks: 4 s; larger counts, minutes), nor

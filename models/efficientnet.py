@@ -257,10 +257,13 @@ class EfficientNet(CalibratedClassifier):
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(config.dropout),
                                   nn.Linear(self.backbone.out_channels, len(config.class_names)))
         self.add_calibration()
+        self.to(memory_format=torch.channels_last)  # oneDNN's depthwise convolutions run about twice as fast so
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) in [0, 1] -> normalised (B, 3, S, S): gray repeated into the three channels."""
-        return prepare_images(images, self.config).expand(-1, 3, -1, -1)
+        """(B, C, H, W) in [0, 1] -> normalised (B, 3, S, S): gray repeated into the three channels, laid out
+        channels-last as the network's weights are."""
+        x = prepare_images(images, self.config).expand(-1, 3, -1, -1)
+        return x.contiguous(memory_format=torch.channels_last)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone.features(x)  # (B, 1280, S/32, S/32) for the whole backbone
