@@ -257,7 +257,7 @@ class EfficientNet(CalibratedClassifier):
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(config.dropout),
                                   nn.Linear(self.backbone.out_channels, len(config.class_names)))
         self.add_calibration()
-        self.to(memory_format=torch.channels_last)  # oneDNN's depthwise convolutions run about twice as fast so
+        self.to(memory_format=torch.channels_last)  # oneDNN runs the depthwise convolutions about twice as fast
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) in [0, 1] -> normalised (B, 3, S, S): gray repeated into the three channels, laid out
