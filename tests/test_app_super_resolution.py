@@ -35,6 +35,13 @@ def photo(width: int, height: int, mode: str = "RGB") -> bytes:
     return buffer.getvalue()
 
 
+def restored(mode: str = "RGB"):
+    """The page in "downscale then restore" mode after a 64x64 photo was uploaded."""
+    at = run(PAGE)
+    at.radio[0].set_value("restore").run()
+    return upload(at, ("big.png", photo(64, 64, mode)))
+
+
 def test_upscale_shows_every_result_with_downloads(sr_weights, use_weights):
     use_weights(sr_weights)
     at = upload(run(PAGE), ("photo.png", photo(40, 30)))
@@ -52,9 +59,7 @@ def test_upscale_shows_every_result_with_downloads(sr_weights, use_weights):
 
 def test_restore_measures_against_the_original(sr_weights, use_weights):
     use_weights(sr_weights)
-    at = run(PAGE)
-    at.radio[0].set_value("restore").run()
-    at = upload(at, ("big.png", photo(64, 64, "L")))
+    at = restored("L")
     shown = text(at)
     assert "grayscale: replicated to RGB" in shown and "16x16 -> 64x64 pixels" in shown
     table = at.dataframe[0].value
@@ -65,9 +70,7 @@ def test_restore_measures_against_the_original(sr_weights, use_weights):
 def test_the_originals_row_has_a_dash_where_it_has_no_score(sr_weights, use_weights):
     """The original against itself has no PSNR or SSIM: a dash, where Streamlit would write "None"."""
     use_weights(sr_weights)
-    at = run(PAGE)
-    at.radio[0].set_value("restore").run()
-    table = upload(at, ("big.png", photo(64, 64))).dataframe[0].value.set_index("method")
+    table = restored().dataframe[0].value.set_index("method")
     assert list(table.loc["Original"]) == ["–", "–", "–", "–", table.loc["Original", "sharpness"]]
     assert float(table.loc["Original", "sharpness"]) > 0
     assert not table.isna().any().any() and "None" not in table.to_string()
@@ -75,9 +78,7 @@ def test_the_originals_row_has_a_dash_where_it_has_no_score(sr_weights, use_weig
 
 def test_restore_lets_the_student_pick_how_the_image_is_made_small(sr_weights, use_weights):
     use_weights(sr_weights)
-    at = run(PAGE)
-    at.radio[0].set_value("restore").run()
-    at = upload(at, ("big.png", photo(64, 64)))
+    at = restored()
     plain = at.dataframe[0].value.set_index("method")
     assert at.selectbox[0].value.name == "bicubic-aa"  # the benchmark's own way by default
     at.selectbox[0].select_index([way.name for way in PROTOCOL].index("bilinear+jpeg75")).run()
@@ -99,9 +100,7 @@ def test_the_bundled_photo_is_upscaled_without_an_upload(sr_weights, use_weights
 
 def test_self_ensemble_toggle_recomputes_with_eight_passes(sr_weights, use_weights):
     use_weights(sr_weights)
-    at = run(PAGE)
-    at.radio[0].set_value("restore").run()
-    at = upload(at, ("big.png", photo(64, 64)))
+    at = restored()
     one_pass = at.dataframe[0].value.set_index("method")
     assert "SRResNet (real) in 1 pass, SRResNet in 1 pass, SRGAN in 1 pass" in text(at)  # the tiny models' default
     at.toggle(key="sr-self-ensemble").set_value(True).run()
