@@ -223,7 +223,7 @@ class Classification:
     members: list[dict[str, float]] | None = None  # an ensemble's: each member's own calibrated probabilities
     refusal: str | None = None  # why no classifier judged the image
     source: str | None = None  # the Hub repository the classifier came from, if not its bundled weights
-    uncertain: bool | None = None  # within UNCERTAIN_MARGINS of the threshold (bundled weights only)
+    uncertain: bool | None = None  # within uncertain_margin() of the threshold (bundled weights only)
 
     def to_json(self) -> dict:
         if self.refusal:

@@ -536,7 +536,8 @@ def degradation_table(table: dict) -> None:
     import results
 
     st.subheader("Which inputs it helps with")
-    st.caption("The same high-resolution images made small in eleven ways, then restored by bicubic and by the model. "
+    st.caption(f"The same high-resolution images made small in {len(table['rows'])} ways, then restored by bicubic and "
+               "by the model. "
                "A negative gain means the model is worse than plain bicubic on that kind of input: it has learned one "
                "way of making images small, not the way your image was made.")
     rows = pd.DataFrame(results.degradation_rows(table))
