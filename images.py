@@ -49,7 +49,7 @@ _SUPPORTED = "PNG, JPEG, BMP, TIFF, WebP, GIF, PGM or DICOM"
 # leaves a level or two of colour in a grey X-ray saved as RGB.
 _GRAY_TOLERANCE_LEVELS = 3
 
-LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, the weights PIL uses for RGB -> L
+LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, the weights PIL uses for RGB -> L (models.blocks.LUMA too)
 
 
 class ImageReadError(ValueError):

@@ -3,6 +3,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# ITU-R BT.601, the weights PIL uses for RGB -> L. images.LUMA is the same (a test checks): models/ imports
+# nothing of the project outside itself, so the upload layer and the networks each name it.
+LUMA = (0.299, 0.587, 0.114)
+
+
+def luminance(images: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) colour -> (B, 1, H, W) gray, as PIL and images.to_tensor make it."""
+    return (images * images.new_tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True)
+
 
 def conv_bn_act(c_in: int, c_out: int, *, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))

@@ -12,10 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from images import LUMA
-
 from .base import MedLabModel
-from .blocks import ResidualBlock, conv_bn_act
+from .blocks import ResidualBlock, conv_bn_act, luminance
 from .registry import register
 
 
@@ -55,7 +53,7 @@ def prepare_images(images: torch.Tensor, config) -> torch.Tensor:
         raise ValueError(f"expected images of shape (B, C, H, W), got {tuple(images.shape)}")
     if images.shape[1] != config.in_channels:
         if config.in_channels == 1 and images.shape[1] == 3:  # luminance, as images.to_tensor
-            images = (images * images.new_tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True)
+            images = luminance(images)
         else:
             raise ValueError(f"expected {config.in_channels}-channel images, got {images.shape[1]}")
     size = config.image_size

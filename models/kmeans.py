@@ -24,8 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from images import LUMA
-
+from .blocks import luminance
 from .classifier import CalibratedClassifier
 from .registry import register
 
@@ -71,7 +70,7 @@ class KMeansNet(CalibratedClassifier):
         if images.ndim != 4:
             raise ValueError(f"expected images of shape (B, C, H, W), got {tuple(images.shape)}")
         if images.shape[1] == 3 and self.config.in_channels == 1:  # luminance, as images.to_tensor
-            images = (images * images.new_tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True)
+            images = luminance(images)
         elif images.shape[1] != self.config.in_channels:
             raise ValueError(f"expected {self.config.in_channels}-channel images, got {images.shape[1]}")
         size = self.config.image_size
