@@ -21,10 +21,10 @@ import cards
 import models
 from data import SPLITS, data_root, kvasir_ids, load_split, load_sr, read_mask
 from degradations import PROTOCOL
-from generators import GENERATOR_FAMILIES
 from images import LoadedImage, read_image, to_tensor
 from metrics import (average_precision, binary_report, confusion, pr_curve, reliability, roc_auc, roc_curve,
                      sharpness)
+from models.gan import GAN
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 
@@ -46,6 +46,18 @@ def segmenter_probabilities(model, split, batch_size: int = 16) -> torch.Tensor:
     """Polyp probabilities (N, 1, S, S) for a whole split held at the network's size, as `predict` gives them."""
     model.eval()
     return torch.cat([model.predict(split.batch(slice(i, i + batch_size))[0]) for i in range(0, len(split), batch_size)])
+
+
+@torch.no_grad()
+def vae_elbo(model, split, batch_size: int = 200) -> np.ndarray:
+    """The ELBO (nats) of every image of a split, one draw of z each from a fixed seed (beta 1)."""
+    model.eval()
+    generator = torch.Generator().manual_seed(0)
+    values = []
+    for i in range(0, len(split), batch_size):
+        images, labels = split.batch(slice(i, i + batch_size))
+        values.append(model.elbo(images, labels if model.config.conditional else None, generator))
+    return torch.cat(values).numpy()
 
 
 def _thin(*arrays, most: int = 200):
@@ -272,7 +284,6 @@ def evaluate_vae(model, root: Path, dataset: str, split: str, folder: Path | Non
     import latent
     from evaluators import EVALUATORS, GENERATOR_SEEDS, judge
     from metrics import gan_test, psnr, ssim
-    from train import vae_elbo
 
     c = model.config
     data = load_split(dataset, root, split, size=c.image_size, channels=c.in_channels)
@@ -510,7 +521,7 @@ def main(argv=None) -> dict:
         protocol, body = evaluate_super_resolution(model, root, args.split)
     elif model.family == "vae":
         protocol, body = evaluate_vae(model, root, dataset, args.split, Path(path) if not args.no_write else None)
-    elif model.family in GENERATOR_FAMILIES:
+    elif isinstance(model, GAN):
         import evaluators  # as in evaluate_generator: loaded only where a generator is measured
 
         protocol, body = evaluate_generator(model, root, args.split, dataset, per_class=args.per_class,

@@ -16,8 +16,10 @@ import cards
 import evaluators
 import inference
 import latent
+import models
+from models.gan import GAN
 
-GENERATOR_FAMILIES = ("dcgan", "cgan", "acgan")
+GENERATOR_FAMILIES = tuple(name for name in models.names() if issubclass(models.get(name), GAN))  # dcgan, cgan, acgan
 MAX_IMAGES = 64  # per request: a grid a person can look at, and bounded work per visitor
 SHOWN_FIRST = "acgan-mnist"  # the page opens on the best-measured generator, not the first name in the alphabet
 

@@ -28,7 +28,7 @@ import cards
 import models
 from data import augment, balanced_order, data_root, load_split, load_sr, reframed
 from degradations import PROTOCOL, RESIZES, Degradation
-from evaluate import classifier_logits, segmenter_probabilities
+from evaluate import classifier_logits, segmenter_probabilities, vae_elbo
 from metrics import fit_temperature, psnr, roc_auc, sharpness, youden_threshold
 from models.unet import dice
 
@@ -770,18 +770,6 @@ def vae_batch(split, index: torch.Tensor, generator: torch.Generator, args):
         images = torch.where(flip[0].view(-1, 1, 1, 1), images.flip(-1), images)
         images = torch.where(flip[1].view(-1, 1, 1, 1), images.flip(-2), images)
     return images, None if split.is_segmentation else labels, generator
-
-
-@torch.no_grad()
-def vae_elbo(model, split, batch_size: int = 200) -> np.ndarray:
-    """The ELBO (nats) of every image of a split, one draw of z each from a fixed seed (beta 1)."""
-    model.eval()
-    generator = torch.Generator().manual_seed(0)
-    values = []
-    for i in range(0, len(split), batch_size):
-        images, labels = split.batch(slice(i, i + batch_size))
-        values.append(model.elbo(images, labels if model.config.conditional else None, generator))
-    return torch.cat(values).numpy()
 
 
 def vae_score(model, split) -> tuple[str, float]:

@@ -29,3 +29,11 @@ def test_the_networks_make_gray_as_uploads_are_read():
     assert LUMA == images.LUMA
     primaries = torch.eye(3).view(3, 3, 1, 1)  # pure red, green and blue images, one pixel each
     torch.testing.assert_close(luminance(primaries).flatten(), torch.tensor(images.LUMA))
+
+
+def test_training_loads_no_serving_code_and_evaluation_does_not_load_training():
+    # The trainer runs on a GPU node without the app's threads and slots; evaluate.py is imported by
+    # train.py (the validation scores), never the other way round.
+    loaded = project_modules_loaded_by("import train")
+    assert not loaded & {"inference", "generators", "ui", "app"}
+    assert "train" not in project_modules_loaded_by("import evaluate")
