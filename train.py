@@ -15,7 +15,7 @@ import os
 import shlex
 import sys
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Callable
 from pathlib import Path
 
@@ -258,6 +258,11 @@ def transfer_settings(args) -> dict:
                            "layers at the full rate"}
 
 
+def flag(dest: str) -> str:
+    """The option an argparse destination comes from: latent_dim -> --latent-dim."""
+    return "--" + dest.replace("_", "-")
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("family", help=f"model family: {', '.join(models.names())}")
@@ -338,16 +343,22 @@ def parse_args(argv=None):
     p.add_argument("--push-to-hub", metavar="OWNER/NAME", help="after training, push the weights folder to this Hub repo")
     p.add_argument("--private", action="store_true", help="with --push-to-hub: create the repository private")
     args = p.parse_args(argv)
+    if args.family not in TASKS:
+        p.error(f"unknown family {args.family!r}; choose from {', '.join(TASKS)}")
+    # Which flags were typed (a default is not a choice): parsed again onto a namespace holding a marker for every
+    # option, argparse leaves the marker where nothing was typed (it sets a default only where a name is missing).
+    unset = object()
+    again = vars(p.parse_args(argv, argparse.Namespace(**dict.fromkeys(vars(args), unset))))
+    typed = {dest for dest, value in again.items() if value is not unset} - {"family"}
+    own = TASKS[args.family].flags
+    if unused := sorted(typed - set(RUN_FLAGS) - set(own)):
+        p.error(f"{args.family} does not use {', '.join(map(flag, unused))}; its own flags are "
+                f"{', '.join(map(flag, sorted(own))) or 'none'} (and every family's: "
+                f"{', '.join(map(flag, sorted(RUN_FLAGS)))})")
     if args.family == "ensemble":
         if args.init_from:
             p.error("an ensemble is made of its --members; --init-from is for a family that trains")
         args.epochs = 0  # its members were trained on their own
-    if args.degradation != "bicubic-aa" and args.family not in ("srresnet", "srgan"):
-        p.error("--degradation is a super-resolution setting")
-    if args.encoder and args.family != "unet":
-        p.error("--encoder is a unet setting")
-    if (args.variant or args.stages) and args.family != "efficientnet":
-        p.error("--variant and --stages are efficientnet settings")
     transfer = args.family == "efficientnet" or (args.family == "unet" and args.encoder == "lite0")
     if not transfer and (args.pretrained or args.freeze or args.backbone_lr != 0.1):
         p.error("--pretrained, --freeze and --backbone-lr are for a pretrained backbone: family efficientnet, or "
@@ -629,6 +640,14 @@ class Task:
     # (model, train split, generator, args) -> None: what is learned from the training images before the first
     # step (the k-means network's filters); a resumed run has it in its checkpoint.
     fit: Callable = lambda model, split, generator, args: None
+    # The options (argparse names) this family's functions read, beside RUN_FLAGS: parse_args refuses any other,
+    # so that a flag the family would ignore (a unet's --latent-dim) is not dropped silently.
+    flags: tuple[str, ...] = ()
+
+
+# What `main` reads for every family: where the data and the run go, and the training loop's settings.
+RUN_FLAGS = ("dataset", "data_root", "out", "run_dir", "epochs", "patience", "batch_size", "lr", "init_from", "ema",
+             "seed", "threads", "title", "push_to_hub", "private")
 
 
 # -- PixelDA: labelled MNIST (source) and unlabelled MNIST-M-style images (target) -------------------
@@ -885,27 +904,46 @@ def gan_card(args, data, config) -> dict:
             "settings": settings}
 
 
+GAN_FLAGS = ("image_size", "channels", "epoch_size", "widths", "latent_dim", "loss", "mode_seeking", "diff_augment")
 GAN_TASK = Task(gan_score, load=gan_load, order=gan_order, batch=gan_batch, config=gan_config, card=gan_card,
-                keep_last=lambda args: True)
+                keep_last=lambda args: True, flags=GAN_FLAGS)
 
+SR_FLAGS = ("image_size", "patches", "degradation", "widths", "depths", "loss")  # sr_load, sr_config; always RGB
+SR_TASK = Task(sr_score, load=sr_load, order=sr_order, batch=sr_batch, config=sr_config, card=srresnet_card,
+               flags=SR_FLAGS)
 
-SR_TASK = Task(sr_score, load=sr_load, order=sr_order, batch=sr_batch, config=sr_config, card=srresnet_card)
-
+# Each family's flags are what its functions read. The labelled-image default: labelled_load (--image-size,
+# --channels, and --val-crops, which only a classifier's validation needs) and labelled_batch (--augment);
+# labelled_config's fields count only where the family's Config has them (a unet has no --depths). TRANSFER:
+# what main reads for a pretrained backbone.
+TRANSFER = ("pretrained", "freeze", "backbone_lr")
 TASKS = {
-    "classifier": Task(classifier_score, classifier_finish),
-    "kmeans": Task(classifier_score, classifier_finish, fit=kmeans_fit, card=kmeans_card),
+    "classifier": Task(classifier_score, classifier_finish,
+                       flags=("image_size", "channels", "val_crops", "augment", "widths", "depths", "per_image_norm")),
+    "kmeans": Task(classifier_score, classifier_finish, fit=kmeans_fit, card=kmeans_card,
+                   flags=("image_size", "channels", "val_crops", "augment")),
+    # Its Config always normalises each image by itself: --per-image-norm would change nothing.
     "contrastive": Task(contrastive_score, order=contrastive_order, batch=contrastive_batch, card=contrastive_card,
-                        keep_last=lambda args: True),
+                        keep_last=lambda args: True, flags=("image_size", "channels", "augment", "widths", "depths")),
+    # Its size and channels are its members'; nothing is trained, so nothing is augmented.
     "ensemble": Task(classifier_score, classifier_finish, load=ensemble_load, config=ensemble_config, fit=ensemble_fit,
-                     card=ensemble_card),
-    "efficientnet": Task(classifier_score, classifier_finish),
-    "unet": Task(segmenter_score, segmenter_finish),
+                     card=ensemble_card, flags=("members", "val_crops")),
+    "efficientnet": Task(classifier_score, classifier_finish,
+                         flags=("image_size", "channels", "val_crops", "augment", "per_image_norm", "variant", "stages",
+                                *TRANSFER)),
+    "unet": Task(segmenter_score, segmenter_finish,
+                 flags=("image_size", "channels", "augment", "widths", "encoder", "flip_average", *TRANSFER)),
     "srresnet": SR_TASK,
-    "srgan": Task(srgan_score, load=sr_load, order=sr_order, batch=sr_batch, config=sr_config, card=sr_card),
+    "srgan": Task(srgan_score, load=sr_load, order=sr_order, batch=sr_batch, config=sr_config, card=sr_card,
+                  flags=SR_FLAGS),
     "pixelda": Task(classifier_score, load=adaptation_load, order=adaptation_order, batch=adaptation_batch, config=adaptation_config,
-                    card=adaptation_card, keep_last=lambda args: args.dataset == "mnist_m"),
-    "vae": Task(vae_score, order=vae_order, batch=vae_batch, config=vae_config, card=vae_card),
-    "dcgan": GAN_TASK, "cgan": GAN_TASK, "acgan": GAN_TASK,
+                    card=adaptation_card, keep_last=lambda args: args.dataset == "mnist_m",
+                    flags=("image_size", "widths", "depths")),  # the digits are always RGB
+    "vae": Task(vae_score, order=vae_order, batch=vae_batch, config=vae_config, card=vae_card,
+                flags=("image_size", "channels", "latent_dim", "architecture", "widths", "strides", "depths", "dense",
+                       "conditional", "reconstruction", "beta", "ssim_weight", "kl_warmup")),
+    "dcgan": GAN_TASK, "cgan": GAN_TASK,
+    "acgan": replace(GAN_TASK, flags=(*GAN_FLAGS, "class_weight", "twin_weight")),  # its discriminator names classes
 }
 
 
@@ -1048,7 +1086,7 @@ def main(argv=None) -> Path:
                              "validated and saved"} if args.ema else {}),
                          "seed": args.seed, "processes": world},
             "calibration": calibration,
-            "limitations": (GAN_LIMITATIONS if task is GAN_TASK else
+            "limitations": (GAN_LIMITATIONS if task.load is gan_load else
                             VAE_LIMITATIONS.get((args.family, args.dataset)) or LIMITATIONS.get(args.dataset, [])),
         })
         log.info("wrote %s", out)

@@ -7,6 +7,7 @@ nothing happened. Then the limits of limits.py, each enforced, and models loaded
 visitors ask at the same moment; and training killed mid-epoch, resumed to exactly the same weights.
 The load run itself is a command (scripts/loadtest.py), not a test: see RELIABILITY.md.
 """
+import dataclasses
 import json
 import os
 import pickle
@@ -411,7 +412,7 @@ def test_training_stopped_by_an_error_mid_epoch_resumes_to_exactly_the_same_weig
             raise KeyboardInterrupt("injected")
         return task.batch(*args)
 
-    monkeypatch.setitem(train.TASKS, "classifier", train.Task(task.score, task.finish, batch=failing_batch))
+    monkeypatch.setitem(train.TASKS, "classifier", dataclasses.replace(task, batch=failing_batch))
     with pytest.raises(KeyboardInterrupt):
         train.main(train_args(data_root, tmp_path))
     assert torch.load(tmp_path / "run/last.pt", weights_only=True)["state"]["epoch"] == 1

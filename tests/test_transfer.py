@@ -107,12 +107,13 @@ def test_segmenter_with_an_imagenet_encoder_trains_and_loads(data_root, tmp_path
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["classifier", "--pretrained"], "for a pretrained backbone"),
-    (["unet", "--freeze", "2"], "for a pretrained backbone"),
+    (["classifier", "--pretrained"], "classifier does not use --pretrained;"),
+    (["unet", "--freeze", "2"], "for a pretrained backbone"),  # a unet's own flag, but its default encoder is not one
     (["efficientnet", "--freeze", "2"], "needs --pretrained or --init-from"),
     (["efficientnet", "--pretrained", "--freeze", "9"], "--freeze takes 0"),
-    (["classifier", "--encoder", "lite0"], "--encoder is a unet setting"),
-    (["classifier", "--stages", "5"], "--stages are efficientnet settings"),
+    (["classifier", "--encoder", "lite0"], "classifier does not use --encoder;"),
+    (["classifier", "--stages", "5"], "classifier does not use --stages;"),
+    (["unet", "--encoder", "lite0", "--variant", "lite1"], "unet does not use --variant;"),
     (["efficientnet", "--stages", "8"], "invalid choice"),
 ])
 def test_transfer_flags_where_they_mean_nothing_are_refused(flags, message, capsys):
