@@ -169,7 +169,6 @@ def ssim(a, b, *, y: bool = False, border: int = 0, band: int = 256):
     index map is made `band` rows at a time (each band read with the window's 10 extra rows), so a
     16-megapixel comparison needs tens of megabytes for its maps, not gigabytes."""
     import torch
-    import torch.nn.functional as F
 
     a, b = _prepare(a, b, y=y, border=border)
     if min(a.shape[-2:]) < 11:

@@ -239,10 +239,10 @@ class GAN(MedLabModel):
         if isinstance(labels, int):
             raise ValueError(f"a {self.family} model generates a class you name: pass class labels "
                              f"(of {', '.join(self.class_names)}), not a count")
-        labels = [self.class_names.index(l) if isinstance(l, str) and l in self.class_names else l for l in labels] \
+        labels = [self.class_names.index(c) if isinstance(c, str) and c in self.class_names else c for c in labels] \
             if not isinstance(labels, torch.Tensor) else labels
-        bad = [l for l in (labels.tolist() if isinstance(labels, torch.Tensor) else labels)
-               if not isinstance(l, int) or not 0 <= l < len(self.class_names)]
+        bad = [c for c in (labels.tolist() if isinstance(labels, torch.Tensor) else labels)
+               if not isinstance(c, int) or not 0 <= c < len(self.class_names)]
         if bad:
             raise ValueError(f"unknown class {bad[0]!r}; this model knows {', '.join(self.class_names)}")
         return torch.as_tensor(labels, dtype=torch.long)
