@@ -319,9 +319,10 @@ def truncation(text: str) -> float:
     return value
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    verbs = parser.add_subparsers(dest="verb", required=True)
+def parser() -> argparse.ArgumentParser:
+    """The command line: a sub-parser per verb, each verb's function as its `run`."""
+    top = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    verbs = top.add_subparsers(dest="verb", required=True)
     p = verbs.add_parser("classify", help="classify images (routed by the modality recognizer)")
     p.add_argument("files", nargs="+")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -391,7 +392,11 @@ def main(argv=None) -> None:
     p.add_argument("--out", required=True, help="folder for the PNG files")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(run=sample)
-    args = parser.parse_args(argv)
+    return top
+
+
+def main(argv=None) -> None:
+    args = parser().parse_args(argv)
     torch.set_num_threads(2)
     try:
         args.run(args)
