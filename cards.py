@@ -3,12 +3,17 @@
 The facts live in the card's YAML front matter under `medlab:` (what trained the model, on which
 split, with which settings, and what `evaluate.py` measured), so the card is regenerated, never
 hand-edited, and every number in it names the command and split that produced it.
+
+    python cards.py weights/*     # re-render each card's body from its own front matter (kept as written)
 """
 import json
+import sys
 from pathlib import Path
 
 import yaml
 
+import models
+import predict
 import results
 
 INTENDED_USE = ("Teaching and demonstration of deep learning on medical images (MedLab). "
@@ -65,6 +70,7 @@ def render(meta: dict, folder: Path | None = None) -> str:
     lines = ["---", yaml.safe_dump(front, sort_keys=False).strip(), "---", "",
              f"# {meta.get('title', meta.get('name', 'MedLab model'))}", "",
              meta.get("summary", ""), "",
+             *how_to_use(meta, folder),
              "## Intended use", "", INTENDED_USE, "",
              "## Data", "",
              f"- Data set: `{dataset}`; licence: {DATA_LICENCES.get(dataset, 'see the data set README')}.", INHERITED,
@@ -145,6 +151,25 @@ def render(meta: dict, folder: Path | None = None) -> str:
     return "\n".join(lines)
 
 
+def how_to_use(meta: dict, folder: Path | None) -> list[str]:
+    """The family's inference call in three lines of Python (its class's `usage`) and, given the folder's config.json,
+    the `predict.py` line that runs the model (`predict.command_line`), or that none does. [] for a card that names no
+    registered family."""
+    family, name = meta.get("family"), meta.get("name", "NAME")
+    if family not in models.names():
+        return []
+    lines = ["## How to use", "", "In Python, from the repository's root:", "",
+             "```python", "import models", f'model = models.load("weights/{name}")  # or a Hub repository id',
+             models.get(family).usage, "```", ""]
+    config = Path(folder) / models.base.CONFIG_FILE if folder else None
+    if not config or not config.is_file():
+        return lines
+    command = predict.command_line(name, json.loads(config.read_text()))
+    if command is None:
+        return lines + ["No `predict.py` command runs this model.", ""]
+    return lines + ["On files, from the command line:", "", "```bash", command, "```", ""]
+
+
 def generator_results(result: dict) -> list[str]:
     """GAN-test, Fréchet distance against its floor and diversity, per class, beside the judge's own accuracy."""
     judge = result["judge"]
@@ -178,3 +203,19 @@ def generator_results(result: dict) -> list[str]:
 
 def write(folder: Path, meta: dict) -> None:
     (Path(folder) / "README.md").write_text(render(meta, folder))
+
+
+def refresh(folder: Path) -> None:
+    """Render the card's body again from its front matter, kept exactly as written: how a change to `render` reaches
+    every shipped card without rerunning the commands that recorded its facts."""
+    card = Path(folder) / "README.md"
+    _, front, _ = card.read_text().split("---", 2)
+    card.write_text("---" + front + "---" + render(read_meta(folder), folder).split("---", 2)[2])
+
+
+if __name__ == "__main__":
+    for argument in sys.argv[1:]:
+        if not (Path(argument) / "README.md").is_file():
+            sys.exit(f"{argument} has no model card (README.md): name weights folders, e.g. weights/*")
+        refresh(Path(argument))
+        print(f"rendered {Path(argument) / 'README.md'}")

@@ -30,6 +30,7 @@ import torch
 from PIL import Image
 
 import inference
+import models
 import superres
 from images import ImageReadError, read_image, to_tensor
 from models import WeightsError
@@ -319,9 +320,36 @@ def truncation(text: str) -> float:
     return value
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    verbs = parser.add_subparsers(dest="verb", required=True)
+def command_line(name: str, config: dict) -> str | None:
+    """The line that runs the weights folder `name` (whose config.json is `config`) through a verb here, for its model
+    card (cards.py); None when no verb takes it (a classifier nothing routes to, a source-only PixelDA)."""
+    import generators  # here, not at the top: it imports cards, which imports this module
+
+    family = config["family"]
+    if name == inference.ROUTER:  # it routes every classify and segment call
+        return "python predict.py classify image.png --json  # each line's modality is this model's answer"
+    if name in inference.CLASSIFIERS.values():
+        return f"python predict.py classify image.png --model {name} --json"
+    if name in inference.SEGMENTERS.values():
+        return "python predict.py segment frame.jpg --masks masks/ --json"
+    if name in superres.MODELS.values():
+        alias = next(alias for alias, folder in superres.MODELS.items() if folder == name)
+        return f"python predict.py upscale photo.png --model {alias} --out upscaled/"
+    if family == "pixelda" and config.get("adapt", True):
+        return f"python predict.py adapt digit.png --model {name} --out translated/"
+    if family in generators.GENERATOR_FAMILIES:
+        label = f" --label {config['class_names'][-1]}" if models.get(family).conditioning else ""
+        return f"python predict.py sample {name}{label} --n 16 --seed 0 --out samples/"
+    if hasattr(models.get(family), "encode"):  # as `encode` itself asks
+        label = " --label 0" if config.get("conditional") else ""
+        return f"python predict.py encode image.png --model {name}{label} --json"
+    return None
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line: a sub-parser per verb, each verb's function as its `run`."""
+    top = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    verbs = top.add_subparsers(dest="verb", required=True)
     p = verbs.add_parser("classify", help="classify images (routed by the modality recognizer)")
     p.add_argument("files", nargs="+")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -391,7 +419,11 @@ def main(argv=None) -> None:
     p.add_argument("--out", required=True, help="folder for the PNG files")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(run=sample)
-    args = parser.parse_args(argv)
+    return top
+
+
+def main(argv=None) -> None:
+    args = parser().parse_args(argv)
     torch.set_num_threads(2)
     try:
         args.run(args)

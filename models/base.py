@@ -68,6 +68,9 @@ class MedLabModel(
 
     family: ClassVar[str] = ""  # set by @register
     Config: ClassVar[type]
+    # The model card's line of Python after `model = models.load(folder)` (cards.py): this family's inference call,
+    # what goes in and what comes out. A family whose call says more than this overrides it.
+    usage: ClassVar[str] = "outputs = model.predict(images)  # images: (B, C, H, W) floats in [0, 1]"
 
     def __init__(self, config):
         super().__init__()

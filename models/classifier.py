@@ -72,6 +72,7 @@ class CalibratedClassifier(MedLabModel):
     calls `add_calibration()`, and says which parameters `configure_optimizers` trains; this class gives
     the logits, the calibrated probabilities, the decision rule and the training step."""
 
+    usage = "probabilities = model.predict(images)  # (B, C, H, W) in [0, 1] -> (B, K) calibrated, K: model.class_names"
     # Input pixels before and after the `features` map's first and last cells: (0, 0) when the map spans
     # the whole input, as a CNN's does; Grad-CAM pads the map by these before resizing it to the image.
     window_margins: tuple[int, int] = (0, 0)

@@ -53,6 +53,7 @@ def nt_xent(z: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Te
 @register("contrastive")
 class ContrastiveEncoder(MedLabModel):
     Config = ContrastiveConfig
+    usage = "embeddings = model.predict(images)  # (B, C, H, W) in [0, 1] -> (B, D) unit vectors"
 
     def __init__(self, config: ContrastiveConfig):
         super().__init__(config)

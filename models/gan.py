@@ -188,6 +188,7 @@ class GAN(MedLabModel):
 
     Config = GANConfig
     conditioning: str | None = None
+    usage = "images = model.sample([0, 0, 1])  # one image per class index (or name) -> (B, C, S, S) in [0, 1]"
 
     def __init__(self, config: GANConfig):
         super().__init__(config)
@@ -356,6 +357,7 @@ class DCGAN(GAN):
     """Unconditional: `sample(n)`; the class names are the training data's, for the judge's verdicts."""
 
     conditioning = None
+    usage = "images = model.sample(16)  # 16 images (B, C, S, S) in [0, 1]; generator=torch.Generator() for a seed"
 
 
 @register("cgan")

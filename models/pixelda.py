@@ -123,6 +123,7 @@ class TaskClassifier(nn.Module):
 @register("pixelda")
 class PixelDA(MedLabModel):
     Config = PixelDAConfig
+    usage = "logits = model.predict(images)  # (B, C, H, W) in [0, 1] -> (B, K) class logits, not probabilities"
 
     def __init__(self, config: PixelDAConfig):
         super().__init__(config)

@@ -158,6 +158,7 @@ SELF_ENSEMBLE = 8  # transforms averaged by predict(self_ensemble=True)
 @register("srresnet")
 class SRResNet(MedLabModel):
     Config = SRResNetConfig
+    usage = "upscaled = model.predict(images)  # (B, 3, H, W) in [0, 1] -> (B, 3, sH, sW), s: model.config.scale"
 
     def __init__(self, config: SRResNetConfig):
         super().__init__(config)

@@ -49,6 +49,7 @@ class Up(nn.Module):
 @register("unet")
 class UNet(MedLabModel):
     Config = UNetConfig
+    usage = "probabilities = model.predict(images)  # (B, C, H, W) in [0, 1] -> (B, 1, H, W); model.mask(p) thresholds"
 
     def __init__(self, config: UNetConfig):
         super().__init__(config)

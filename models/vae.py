@@ -159,6 +159,7 @@ class Decoder(nn.Module):
 @register("vae")
 class VAE(MedLabModel):
     Config = VAEConfig
+    usage = "mu, logvar = model.encode(images, labels)  # (B, C, H, W) in [0, 1], labels (B,) or None -> (B, D) each"
 
     def __init__(self, config: VAEConfig):
         super().__init__(config)
