@@ -13,7 +13,6 @@ from pathlib import Path
 import yaml
 
 import models
-import predict
 import results
 
 INTENDED_USE = ("Teaching and demonstration of deep learning on medical images (MedLab). "
@@ -164,6 +163,8 @@ def how_to_use(meta: dict, folder: Path | None) -> list[str]:
     config = Path(folder) / models.base.CONFIG_FILE if folder else None
     if not config or not config.is_file():
         return lines
+    import predict  # here, not at the top: it loads the serving layer, which training (train.py -> cards) does not need
+
     command = predict.command_line(name, json.loads(config.read_text()))
     if command is None:
         return lines + ["No `predict.py` command runs this model.", ""]

@@ -30,6 +30,7 @@ from huggingface_hub.utils import validate_repo_id
 
 import limits
 import models
+from models.classifier import CalibratedClassifier
 from images import LoadedImage, to_tensor, view_size
 from saliency import grad_cam
 
@@ -46,7 +47,7 @@ LOOKS_LIKE = {"chest_xray": "looks like a chest X-ray", "ct": "looks like a CT s
 SEGMENTERS = {"endoscopy": "polyp-unet"}  # modality -> the weights folder of its segmenter
 # The families a routed model may be: a classifier's place takes any calibrated classifier (one network, the
 # k-means network, or an ensemble of them); the segmenter's, a U-Net.
-CLASSIFIER_FAMILIES = ("classifier", "efficientnet", "kmeans", "ensemble")
+CLASSIFIER_FAMILIES = tuple(name for name in models.names() if issubclass(models.get(name), CalibratedClassifier))
 FAMILIES = {"polyp-unet": ("unet",)}
 ROUTE_CONFIDENCE = 0.8  # below this, the recognizer is unsure and the image is refused
 # A DICOM header's Modality (0008,0060): what the code means, and which of the lab's modalities it may hold (None:

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import MedLabModel
-from .blocks import fit_input
+from .blocks import fit_input, luminance
 from .registry import register
 
 RECONSTRUCTIONS = ("bce", "mse", "l1", "gaussian")
@@ -210,7 +210,7 @@ class VAE(MedLabModel):
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 1 or C, H, W) in [0, 1], any size -> (B, C, S, S): colour to gray by luma, gray repeated."""
         if images.ndim == 4 and images.shape[1] == 3 and self.config.in_channels == 1:
-            images = (images * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+            images = luminance(images)
         return fit_input(images, channels=self.config.in_channels, size=self.config.image_size)
 
     # -- inference: the latent interface ---------------------------------------------------------
