@@ -1,4 +1,5 @@
-"""Classification metrics in plain numpy: what `evaluate.py` reports and the Evaluate page plots.
+"""Metrics in plain numpy (torch where images are compared): classification (ROC, calibration), super-resolution
+(PSNR, SSIM), generation (GAN-test, Fréchet distance). What `evaluate.py` reports and the Evaluate page plots.
 
 Binary tasks take `scores` = P(positive class) and `labels` in {0, 1}.
 """
