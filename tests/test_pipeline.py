@@ -248,11 +248,23 @@ def test_augment_moves_masks_with_their_images():
 
 
 def test_init_from_copies_every_matching_tensor(trained, data_root, tmp_path, caplog):
+    """With --epochs 0 no step is taken: what is saved is what was copied. The new network's second stage has a
+    block more than the source's, which starts afresh; every other tensor must be the source's, bit for bit."""
+    deeper = list(TINY_ARGS)
+    deeper[TINY_ARGS.index("--depths") + 2] = "2"  # --depths 1 2: a second block in the second stage
     caplog.set_level("INFO", logger="train")
     out = train.main(["classifier", "--dataset", "chest_xray", "--data-root", str(data_root), "--out",
-                      str(tmp_path / "w"), "--run-dir", str(tmp_path / "run"), "--epochs", "1",
-                      "--init-from", str(trained), *TINY_ARGS])
-    assert "tensors copied" in caplog.text and f"from {trained}" in (out / "README.md").read_text()
+                      str(tmp_path / "w"), "--run-dir", str(tmp_path / "run"), "--epochs", "0",
+                      "--init-from", str(trained), *deeper])
+    source, started = models.load(trained).state_dict(), models.load(out).state_dict()
+    fitted = {"temperature", "threshold"}  # refitted on validation, never copied
+    shared = [name for name in started if name in source and name not in fitted]
+    fresh = [name for name in started if name not in source]
+    assert fresh and all(name.startswith("stages.1.1.") for name in fresh)  # the extra block only
+    for name in shared:  # batch norm's statistics too: they are what the weights were trained with
+        assert torch.equal(started[name], source[name]), name
+    assert f"{len(shared)} of {len(started)} tensors copied" in caplog.text
+    assert f"from {trained}" in (out / "README.md").read_text()
 
 
 def test_ema_validates_and_saves_the_average_not_the_live_weights(data_root, tmp_path):
