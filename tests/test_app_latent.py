@@ -40,7 +40,10 @@ def photo(seed: int) -> bytes:
     return buffer.getvalue()
 
 
-def test_interpolate_between_seeds_with_a_gif(latent_weights, use_weights):
+def test_interpolate_between_seeds_with_a_gif(latent_weights, use_weights, monkeypatch):
+    made = []  # every GIF the page makes, as it is shown and downloaded
+    real = latent.gif_bytes
+    monkeypatch.setattr(latent, "gif_bytes", lambda *args, **kwargs: made.append(real(*args, **kwargs)) or made[-1])
     use_weights(latent_weights)
     at = run(PAGE)
     assert at.selectbox[0].options == ["Tiny conditional VAE (cvae)", "Tiny test VAE (endovae-kvasir)"]
@@ -49,6 +52,10 @@ def test_interpolate_between_seeds_with_a_gif(latent_weights, use_weights):
     assert not at.exception
     names = [b.proto.label for b in at.get("download_button")]
     assert names == ["Download the animation (GIF)", "Download the strip (PNG)"]
+    gif = Image.open(io.BytesIO(made[-1]))
+    # The slider's 5 frames forth, then the 3 between the ends back (the ends are not shown twice in a row).
+    assert gif.n_frames == 5 + 3 and gif.info.get("loop") == 0
+    assert "5 frames" in at.image[0].captions[0]
 
 
 def test_interpolate_between_two_uploads(latent_weights, use_weights):

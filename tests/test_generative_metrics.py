@@ -58,6 +58,24 @@ def test_non_saturating_loss_values():
     assert generator_loss("non-saturating", zero).item() == pytest.approx(np.log(2))
 
 
+def test_every_loss_by_hand():
+    """Each loss at scores worked out on paper: real (2, 0), fake (-0.5, 1.5). An order check alone passes a wrong
+    target (least squares with fake's at -1) or a scale slip; these numbers do not."""
+    real, fake = torch.tensor([2.0, 0.0]), torch.tensor([-0.5, 1.5])
+    softplus = lambda x: np.log1p(np.exp(x))  # noqa: E731  -log sigmoid(-x)
+    expected = {  # (discriminator, generator)
+        "non-saturating": (np.mean(softplus(-np.array([2.0, 0.0]))) + np.mean(softplus(np.array([-0.5, 1.5]))),
+                           np.mean(softplus(-np.array([-0.5, 1.5])))),
+        "least-squares": (0.5 * ((1 + 1) / 2 + (0.25 + 2.25) / 2), 0.5 * (2.25 + 0.25) / 2),
+        "wgan-gp": (0.5 - 1.0, -0.5),
+        "hinge": ((0 + 1) / 2 + (0.5 + 2.5) / 2, -0.5),
+    }
+    assert set(expected) == set(LOSSES)
+    for kind, (d, g) in expected.items():
+        assert discriminator_loss(kind, real, fake).item() == pytest.approx(d), kind
+        assert generator_loss(kind, fake).item() == pytest.approx(g), kind
+
+
 def test_unknown_loss_is_refused():
     with pytest.raises(ValueError, match="choose one of"):
         generator_loss("wasserstein", torch.zeros(2))

@@ -88,6 +88,44 @@ def test_grad_cam_is_a_normalised_map_at_input_size():
     assert rgb.shape == (32, 32, 3) and rgb.dtype == np.uint8
 
 
+def squares(n: int, generator: torch.Generator, size: int = 32, side: int = 8):
+    """Gray noise with one square anywhere: bright for class 1, dark for class 0. The square is all the evidence."""
+    images = (0.5 + 0.1 * torch.randn(n, 1, size, size, generator=generator)).clamp(0, 1)
+    labels = torch.randint(0, 2, (n,), generator=generator)
+    corners = torch.randint(0, size - side + 1, (n, 2), generator=generator)
+    for image, label, (y, x) in zip(images, labels, corners.tolist()):
+        image[:, y:y + side, x:x + side] = 0.9 if label else 0.1
+    return images, labels
+
+
+def test_grad_cam_peaks_where_the_evidence_for_the_class_is():
+    """A classifier that learned bright square = class 1, dark square = class 0, shown both at once in opposite
+    corners: each class's map lights up its own square. A map of the wrong sign, of the wrong class, flipped or
+    transposed would light up the other corner (or nothing)."""
+    torch.manual_seed(0)
+    model = tiny_model("classifier", dropout=0.0)
+    optimizers = model.configure_optimizers(3e-3)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(100):  # 0.5 s; the squares are told apart perfectly after it, whatever the seed (0-7 tried)
+        model.training_step(squares(32, generator), optimizers)
+    model.eval()
+    images, labels = squares(200, torch.Generator().manual_seed(1))
+    assert (model.predict(images).argmax(1) == labels).float().mean() > 0.95  # it did learn the squares
+
+    image = (0.5 + 0.1 * torch.randn(1, 1, 32, 32, generator=torch.Generator().manual_seed(2))).clamp(0, 1)
+    bright, dark = (slice(2, 10), slice(22, 30)), (slice(22, 30), slice(2, 10))  # top right, bottom left
+    image[0, 0][bright], image[0, 0][dark] = 0.9, 0.1
+    for target, square in ((1, bright), (0, dark)):
+        heat = grad_cam(model, image, target=target)[0]
+        outside = torch.ones(32, 32, dtype=torch.bool)
+        outside[square] = False
+        # The last feature map is 4x4 (stride 8): the peak falls in the square's quarter of the image, if not
+        # inside the square itself.
+        row, column = divmod(int(heat.argmax()), 32)
+        assert (row < 16, column >= 16) == ((True, True) if target == 1 else (False, False)), (target, row, column)
+        assert heat[square].mean() > 2 * heat[outside].mean(), target  # 0.81 against 0.13 for class 1
+
+
 def test_log_loss_by_hand():
     # -(log 0.8 + log 0.9) / 2 for two right answers; a certain wrong one is clipped, not infinite.
     assert log_loss([0.8, 0.1], [1, 0]) == pytest.approx(-(np.log(0.8) + np.log(0.9)) / 2)

@@ -236,6 +236,55 @@ def test_every_shipped_config_passes_the_checks(folder):
     assert base.build(cls, config, folder).num_parameters < base.MAX_PARAMETERS / 8
 
 
+SHIPPED = sorted(p.parent.name for p in (ROOT / "weights").glob("*/config.json"))
+
+
+@pytest.mark.parametrize("folder", SHIPPED)
+def test_every_shipped_model_loads_strictly_and_answers(folder):
+    """What the app serves, loaded by the strict loader with every check (each tensor by name and shape, finite),
+    in eval mode, then one small call of its family's kind: a renamed layer, a new setting whose default changes
+    the network or a broken output range fails here, not in front of a class. Small inputs: all of them in about
+    6 s on one thread."""
+    model = models.load(ROOT / "weights" / folder)
+    assert model.eval() is model and not any(module.training for module in model.modules())
+    config, family, generator = model.config, model.family, torch.Generator().manual_seed(0)
+    in_range = lambda x: bool(torch.isfinite(x).all() and x.min() >= 0 and x.max() <= 1)  # noqa: E731
+    with torch.no_grad():
+        if family in ("classifier", "efficientnet", "kmeans", "ensemble"):
+            probabilities = model.predict(torch.rand(2, config.in_channels, 48, 40, generator=generator))
+            assert probabilities.shape == (2, len(model.class_names)) and in_range(probabilities)
+            torch.testing.assert_close(probabilities.sum(1), torch.ones(2))
+        elif family == "unet":
+            mask = model.predict(torch.rand(1, 3, 40, 48, generator=generator))
+            assert mask.shape == (1, 1, 40, 48) and in_range(mask)
+        elif family in ("srresnet", "srgan"):
+            low = torch.nn.functional.interpolate(torch.rand(1, 3, 4, 4, generator=generator), size=(12, 12),
+                                                  mode="bilinear")  # smooth: nothing for a network to invent
+            high = model.predict(low)
+            bicubic = torch.nn.functional.interpolate(low, scale_factor=config.scale, mode="bicubic").clamp(0, 1)
+            # A restorer keeps a smooth image nearly as bicubic has it (mean error 0.012-0.023 here; with its colours
+            # swapped, far more). Not a proof of training: an untrained network's small residual stays under 0.05.
+            assert high.shape == (1, 3, 48, 48) and in_range(high) and (high - bicubic).abs().mean() < 0.05
+        elif family == "vae":
+            labels = [0, 1] if config.conditional else None
+            images = model.sample(labels or 2, generator)
+            assert images.shape == (2, config.in_channels, config.image_size, config.image_size) and in_range(images)
+            # A VAE reconstructs what it generates (0.009-0.022 here): its encoder and decoder belong together.
+            assert (model.predict(images, labels) - images).abs().mean() < 0.05
+        elif family in ("dcgan", "cgan", "acgan"):
+            images = model.sample(2 if family == "dcgan" else [0, 1], generator)
+            assert images.shape == (2, config.in_channels, config.image_size, config.image_size) and in_range(images)
+            assert images.std() > 0.1  # an image, not a flat field (0.23-0.32 here)
+            assert model.predict(images).shape == (2, 1 + (len(model.class_names) if family == "acgan" else 0))
+        elif family == "pixelda":
+            assert model.predict(torch.rand(2, 3, 32, 32, generator=generator)).shape == (2, len(model.class_names))
+            if config.adapt:
+                translated = model.translate(torch.rand(2, 3, 32, 32, generator=generator), generator)
+                assert translated.shape == (2, 3, config.image_size, config.image_size) and in_range(translated)
+        else:
+            pytest.fail(f"weights/{folder} is a {family!r} model, which this test has no call for: add one")
+
+
 # -- weights --------------------------------------------------------------------------------------------
 
 
