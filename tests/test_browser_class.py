@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from browser import CHROMIUM, StreamlitServer, launch_chromium
-from tests.test_app import write_tiny_weights
 
 if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (Playwright's own browsers are never downloaded)",

@@ -557,7 +557,9 @@ def test_bundled_ct_with_lung_and_mediastinum_presets():
     assert lung.info["window"] == (-600.0, 1500.0)
     assert mediastinum.info["window"] == (40.0, 400.0)
     # The narrow soft-tissue window saturates more pixels than the wide lung window.
-    saturated = lambda image: np.mean((image.pixels == 0) | (image.pixels == 1))
+    def saturated(image):
+        return np.mean((image.pixels == 0) | (image.pixels == 1))
+
     assert saturated(mediastinum) > saturated(lung)
 
 

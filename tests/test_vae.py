@@ -14,7 +14,7 @@ import latent
 import models
 import train
 from models.vae import RECONSTRUCTIONS, VAE, VAEConfig
-from tests.conftest import TINY, tiny_model
+from tests.conftest import tiny_model
 
 VARIANTS = {
     "endovae": {},
