@@ -463,7 +463,7 @@ def test_a_source_replaces_a_routed_model_only_inside_use_sources(fake_hub, weig
     assert fake_hub.tokens and set(fake_hub.tokens) == {False}  # never the Space's HF_TOKEN for a visitor's choice
 
     with inference.use_sources({"cxr-pneumonia": inference.Source("me/polyp")}):
-        with pytest.raises(WeightsError, match="holds a 'unet' model, not a 'classifier', 'efficientnet', 'kmeans' or 'ensemble' model"):
+        with pytest.raises(WeightsError, match="holds a 'unet' model, not a 'classifier', 'efficientnet', 'ensemble' or 'kmeans' model"):
             inference.classify(image)
     with inference.use_sources({"modality": inference.Source("me/not-a-router")}):
         with pytest.raises(WeightsError, match="not a modality recognizer"):
@@ -515,7 +515,7 @@ def test_app_model_source_sidebar_runs_this_visitors_classifier_from_the_hub(app
 
 
 @pytest.mark.parametrize("repo, reachable, kind, reason", [
-    ("me/polyp", True, "error", "holds a 'unet' model, not a 'classifier', 'efficientnet', 'kmeans' or 'ensemble' model"),
+    ("me/polyp", True, "error", "holds a 'unet' model, not a 'classifier', 'efficientnet', 'ensemble' or 'kmeans' model"),
     ("me/cxr", False, "warning", "cannot reach the Hugging Face Hub"),
 ])
 def test_app_model_source_falls_back_to_the_bundled_weights_and_says_why(app_weights, fake_hub, repo, reachable,

@@ -200,7 +200,7 @@ SPOILS = {  # how the folder is spoiled -> what the message says
     "wrong shape": (spoil_shape, "size mismatch"),
     "missing key": (spoil_missing, "head.3.weight"),
     "extra key": (spoil_extra, "backdoor.weight"),
-    "another family's config": (spoil_family, "holds a 'unet' model, not a 'classifier', 'efficientnet', 'kmeans' or 'ensemble' model"),
+    "another family's config": (spoil_family, "holds a 'unet' model, not a 'classifier', 'efficientnet', 'ensemble' or 'kmeans' model"),
     "pickle renamed .safetensors": (spoil_pickle, "not a valid safetensors file"),
 }
 
