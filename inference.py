@@ -11,7 +11,6 @@ with `use_sources` (the app's "Model source" sidebar does this per visitor).
 """
 import json
 import logging
-import os
 import threading
 import time
 from collections import Counter
@@ -30,12 +29,12 @@ from huggingface_hub.utils import validate_repo_id
 
 import limits
 import models
+import weights_dir
 from images import LoadedImage, to_tensor, view_size
 from saliency import grad_cam
 
 log = logging.getLogger("medlab.inference")
 
-WEIGHTS = Path(os.environ.get("MEDLAB_WEIGHTS", Path(__file__).resolve().parent / "weights"))
 ROUTER = "modality"
 CLASSIFIERS = {"chest_xray": "cxr-pneumonia", "ct": "covid-ct"}  # modality -> the weights folder of its classifier
 MODALITY_NAMES = {"chest_xray": "chest X-ray", "ct": "CT slice", "endoscopy": "endoscopy frame",
@@ -144,24 +143,10 @@ def configure_server() -> None:
         medlab.propagate = False
 
 
-def shipped_families() -> dict[str, str]:
-    """Each weights folder under WEIGHTS -> the family its config.json names (read without loading weights;
-    folders without a readable config are left out). The pages list their models from this."""
-    from models.base import read_config
-
-    found = {}
-    for folder in sorted(WEIGHTS.iterdir()) if WEIGHTS.is_dir() else []:
-        try:
-            found[folder.name] = read_config(folder)["family"]
-        except models.WeightsError:
-            continue
-    return found
-
-
 def load_model(name: str):
-    """A routed model by name: from the Hub source chosen for it (`use_sources`), else its folder under
-    weights/, else `name` itself as a folder or Hub id. Loaded once per process per source, even when
-    many visitors ask for it at the same moment."""
+    """A routed model by name: from the Hub source chosen for it (`use_sources`), else as weights_dir.load finds
+    it (its folder under the weights folder, else `name` itself as a folder or Hub id). Loaded once per process
+    per source, even when many visitors ask for it at the same moment."""
     key = (name, source_of(name))
     with _LOAD_LOCKS_GUARD:
         lock = _LOAD_LOCKS.setdefault(key, threading.Lock())
@@ -181,18 +166,14 @@ def _load(name: str, source: Source | None):
 
 def _load_uncounted(name: str, source: Source | None):
     if source is None:
-        path = WEIGHTS / name
         # A routed model's family is checked too: a U-Net's config.json in a classifier's folder is refused.
         routed = name in {ROUTER, *CLASSIFIERS.values(), *SEGMENTERS.values()}
-        # trusted: the bundled weights (tests/test_models.py checks their configs); a name that is not a folder
-        # under WEIGHTS is loaded as any other path or Hub repository, with every check.
-        return models.load(path if path.is_dir() else name, family=families_of(name) if routed else None,
-                           trusted=path.is_dir())
+        return weights_dir.load(name, family=families_of(name) if routed else None)
     if not is_repo_id(source.repo_id):
         raise models.WeightsError(f"{source.repo_id!r} is not a Hub repository id (owner/name)")
     # Anonymously: with a Space-level HF_TOKEN, a visitor's repository must not be fetched with the Space's
     # token (their private or gated repositories would become usable by anyone).
-    model = models.load(source.repo_id, family=families_of(name), revision=source.revision, token=False)
+    model = weights_dir.load(source.repo_id, family=families_of(name), revision=source.revision, token=False)
     if name == ROUTER and not set(model.class_names) <= set(MODALITY_NAMES):
         raise models.WeightsError(f"{source} is a classifier of {', '.join(model.class_names)}, not a modality "
                                   f"recognizer (its classes must be among {', '.join(MODALITY_NAMES)})")
@@ -208,7 +189,7 @@ def is_repo_id(text: str) -> bool:
     return text.count("/") == 1 and not Path(text).exists()
 
 
-load_model.cache_clear = _load.cache_clear  # forget every loaded model (tests, a changed WEIGHTS)
+load_model.cache_clear = _load.cache_clear  # forget every loaded model (tests, a changed MEDLAB_WEIGHTS)
 
 
 @dataclass
@@ -256,7 +237,7 @@ def uncertain_margin(name: str) -> float | None:
     steps of 0.01) outside which at least UNCERTAIN_TARGET of its validation answers are right, from its
     eval-val.json (`python evaluate.py NAME --split val`); None without one. `python scripts/uncertain_band.py`
     prints each margin with what it covers."""
-    path = WEIGHTS / name / "eval-val.json"
+    path = weights_dir.root() / name / "eval-val.json"
     return _uncertain_margin(path) if path.is_file() else None
 
 

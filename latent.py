@@ -164,10 +164,10 @@ def load_map(folder) -> dict | None:
 
 
 def latent_models() -> list[str]:
-    """Weights folders under weights/ whose family has the latent interface (noise and decode): the VAEs
+    """Weights folders in the weights folder whose family has the latent interface (noise and decode): the VAEs
     and the GANs. Read from each config.json, without loading any weights."""
-    import inference
     import models
+    import weights_dir
 
-    return [name for name, family in inference.shipped_families().items()
+    return [name for name, family in weights_dir.families().items()
             if family in models.names() and hasattr(models.get(family), "noise") and hasattr(models.get(family), "decode")]
