@@ -108,6 +108,7 @@ _LOAD_LOCKS_GUARD = threading.Lock()
 # Model calls running at once (limits.py); Streamlit runs each visitor's script in a thread of one process.
 _COMPUTE = threading.BoundedSemaphore(limits.MAX_CONCURRENT_INFERENCES)  # short calls: seconds
 _LONG = threading.BoundedSemaphore(limits.MAX_CONCURRENT_LONG)  # long work, in a pool of its own
+_HELD = threading.local()  # .kind: the slot this thread holds ("short" or "long"), if any
 _configured = False
 
 
@@ -115,11 +116,33 @@ _configured = False
 def computing(kind: str = "short") -> Iterator[None]:
     """Hold a slot for a model call; others wait their turn. "short": one of the MAX_CONCURRENT_INFERENCES slots
     (a classification, a map, a sample: seconds). "long": one of the MAX_CONCURRENT_LONG slots (a super-resolution
-    upscale, a turn of live training), so that long work never holds the slots short work waits for."""
+    upscale, a turn of live training), so that long work never holds the slots short work waits for.
+
+    Taken by the functions the app and the API call for a model's answer (classify, explain, segment here;
+    generators.sample, superres.upscale, latent's and adaptation's calls, LiveGAN's), never by a page: a page
+    cannot forget it. Those functions call one another, so a thread that holds a slot already goes on in it."""
     if kind not in ("short", "long"):
         raise ValueError(f"kind must be 'short' or 'long', got {kind!r}")
-    with _LONG if kind == "long" else _COMPUTE:
+    held = holding()
+    if held is not None:
+        # Nested: the outer slot bounds this work already. Taking a second would deadlock, as a BoundedSemaphore
+        # is not re-entrant: with every slot held by a thread waiting for another slot, none is ever released.
+        if held == "short" and kind == "long":
+            raise RuntimeError("long work inside a short model-call slot would keep that slot from the short calls "
+                               "waiting for it: take the long slot first (computing('long'))")
         yield
+        return
+    with _LONG if kind == "long" else _COMPUTE:
+        _HELD.kind = kind
+        try:
+            yield
+        finally:
+            _HELD.kind = None
+
+
+def holding() -> str | None:
+    """The kind of compute slot this thread holds ("short" or "long"), or None."""
+    return getattr(_HELD, "kind", None)
 
 
 def configure_server() -> None:
