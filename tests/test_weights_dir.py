@@ -12,6 +12,7 @@ import results
 import train
 import weights_dir
 from conftest import tiny_model
+from test_layering import project_modules_loaded_by
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,6 +32,11 @@ def test_the_root_is_medlab_weights_else_the_repositorys_weights(monkeypatch, tm
     assert weights_dir.root() == ROOT / "weights"
     monkeypatch.setenv("MEDLAB_WEIGHTS", str(tmp_path))  # read at every call, not once at import
     assert weights_dir.root() == tmp_path
+
+
+def test_the_weights_folder_is_read_without_the_app():
+    # train.py and results.py use it: no serving code, no data sets; only the model library it loads from.
+    assert project_modules_loaded_by("import weights_dir") == {"weights_dir", "models"}
 
 
 def test_evaluate_and_results_read_and_write_the_folder_medlab_weights_names(elsewhere, data_root, capsys):
