@@ -5,7 +5,8 @@
 Reports, at 0.5 and at the threshold chosen on validation: accuracy, sensitivity, specificity,
 precision, F1 and the confusion matrix; and ROC-AUC, average precision, ROC and PR curves and
 expected calibration error with its reliability diagram. The figures are also added to the model
-card. `<name>` is a folder under weights/, any weights folder, or a Hub repository id.
+card. `<name>` is a folder under weights/ ($MEDLAB_WEIGHTS when set), any weights folder, or a Hub
+repository id.
 """
 import argparse
 import json
@@ -19,20 +20,13 @@ from tqdm import tqdm
 
 import cards
 import models
+import weights_dir
 from data import SPLITS, data_root, kvasir_ids, load_split, load_sr, read_mask
 from degradations import PROTOCOL
 from images import LoadedImage, read_image, to_tensor
 from metrics import (average_precision, binary_report, confusion, pr_curve, reliability, roc_auc, roc_curve,
                      sharpness)
 from models.gan import GAN
-
-WEIGHTS = Path(__file__).resolve().parent / "weights"
-
-
-def weights_path(name: str) -> str:
-    """A name under weights/ (e.g. cxr-pneumonia), a folder, or a Hub repository id, as given."""
-    return str(WEIGHTS / name) if (WEIGHTS / name).is_dir() else name
-
 
 @torch.no_grad()
 def classifier_logits(model, split, batch_size: int = 128) -> torch.Tensor:
@@ -311,7 +305,7 @@ def evaluate_vae(model, root: Path, dataset: str, split: str, folder: Path | Non
                 "(no sampling); PSNR (peak 1) and SSIM (Gaussian 11x11, sigma 1.5) on all channels at that size, per "
                 f"image, then averaged; ELBO per image in nats (beta 1, one draw of z, seed 0; likelihood: {likelihood})")
     if c.conditional and dataset in EVALUATORS:
-        judge_model = models.load(WEIGHTS / EVALUATORS[dataset])
+        judge_model = weights_dir.load(EVALUATORS[dataset])
         per_class = 1000 if len(c.class_names) > 2 else 500
         requested = torch.arange(len(c.class_names)).repeat_interleave(per_class)
         # One seed per 500 samples, from a base that depends on the split (test: seeds 0, 1, ...), so that
@@ -369,7 +363,7 @@ def evaluate_generator(model, root: Path, split: str, dataset: str, *, per_class
     if dataset not in evaluators.EVALUATORS:
         sys.exit(f"no judge for {dataset!r} in evaluators.EVALUATORS ({', '.join(evaluators.EVALUATORS)})")
     judge_name = evaluators.EVALUATORS[dataset]
-    judge = models.load(weights_path(judge_name))
+    judge = weights_dir.load(judge_name)
     real = load_split(dataset, root, split, size=model.config.image_size, channels=model.config.in_channels)
     if real.class_names != model.class_names:
         sys.exit(f"the split's classes {real.class_names} are not the model's {model.class_names}")
@@ -504,8 +498,8 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    path = weights_path(args.name)
-    model = models.load(path)
+    path = weights_dir.locate(args.name)  # written to below when a folder (the shipped one or another)
+    model = weights_dir.load(args.name)
     meta = cards.read_meta(model.folder)
     dataset = args.dataset or meta.get("dataset")
     if not dataset:

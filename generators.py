@@ -17,6 +17,7 @@ import evaluators
 import inference
 import latent
 import models
+import weights_dir
 from models.gan import GAN
 
 GENERATOR_FAMILIES = tuple(name for name in models.names() if issubclass(models.get(name), GAN))  # dcgan, cgan, acgan
@@ -25,15 +26,15 @@ SHOWN_FIRST = "acgan-mnist"  # the page opens on the best-measured generator, no
 
 
 def shipped() -> list[str]:
-    """Names of the generator weights folders under weights/ (their config.json names a GAN family),
+    """Names of the generator weights folders in the weights folder (their config.json names a GAN family),
     SHOWN_FIRST first when it is shipped."""
-    names = [name for name, family in inference.shipped_families().items() if family in GENERATOR_FAMILIES]
+    names = [name for name, family in weights_dir.families().items() if family in GENERATOR_FAMILIES]
     return sorted(names, key=lambda name: name != SHOWN_FIRST)  # stable: the rest keep their order
 
 
 def facts(name: str) -> tuple[dict, dict]:
     """The model card's facts (`medlab:` front matter) and the measured eval.json ({} if not measured)."""
-    folder = inference.WEIGHTS / name
+    folder = weights_dir.root() / name
     measured = folder / "eval.json"
     return cards.read_meta(folder), (json.loads(measured.read_text()) if measured.exists() else {})
 
@@ -83,7 +84,7 @@ MEANINGS = (
 
 def judge_of(name: str) -> str | None:
     """The weights name of the judge of the data set the generator `name` learned (evaluators.EVALUATORS)."""
-    return evaluators.EVALUATORS.get(cards.read_meta(inference.WEIGHTS / name).get("dataset"))
+    return evaluators.EVALUATORS.get(cards.read_meta(weights_dir.root() / name).get("dataset"))
 
 
 def sample(model, label: str | None, n: int, seed: int, *, truncation: float | None = None, judge=None) -> Sample:

@@ -11,7 +11,6 @@ with `use_sources` (the app's "Model source" sidebar does this per visitor).
 """
 import json
 import logging
-import os
 import threading
 import time
 from collections import Counter
@@ -30,13 +29,13 @@ from huggingface_hub.utils import validate_repo_id
 
 import limits
 import models
-from models.classifier import CalibratedClassifier
+import weights_dir
 from images import LoadedImage, to_tensor, view_size
+from models.classifier import CalibratedClassifier
 from saliency import grad_cam
 
 log = logging.getLogger("medlab.inference")
 
-WEIGHTS = Path(os.environ.get("MEDLAB_WEIGHTS", Path(__file__).resolve().parent / "weights"))
 ROUTER = "modality"
 CLASSIFIERS = {"chest_xray": "cxr-pneumonia", "ct": "covid-ct"}  # modality -> the weights folder of its classifier
 MODALITY_NAMES = {"chest_xray": "chest X-ray", "ct": "CT slice", "endoscopy": "endoscopy frame",
@@ -110,6 +109,7 @@ _LOAD_LOCKS_GUARD = threading.Lock()
 # Model calls running at once (limits.py); Streamlit runs each visitor's script in a thread of one process.
 _COMPUTE = threading.BoundedSemaphore(limits.MAX_CONCURRENT_INFERENCES)  # short calls: seconds
 _LONG = threading.BoundedSemaphore(limits.MAX_CONCURRENT_LONG)  # long work, in a pool of its own
+_HELD = threading.local()  # .kind: the slot this thread holds ("short" or "long"), if any
 _configured = False
 
 
@@ -117,11 +117,33 @@ _configured = False
 def computing(kind: str = "short") -> Iterator[None]:
     """Hold a slot for a model call; others wait their turn. "short": one of the MAX_CONCURRENT_INFERENCES slots
     (a classification, a map, a sample: seconds). "long": one of the MAX_CONCURRENT_LONG slots (a super-resolution
-    upscale, a turn of live training), so that long work never holds the slots short work waits for."""
+    upscale, a turn of live training), so that long work never holds the slots short work waits for.
+
+    Taken by the functions the app and the API call for a model's answer (classify, explain, segment here;
+    generators.sample, superres.upscale, latent's and adaptation's calls, LiveGAN's), never by a page: a page
+    cannot forget it. Those functions call one another, so a thread that holds a slot already goes on in it."""
     if kind not in ("short", "long"):
         raise ValueError(f"kind must be 'short' or 'long', got {kind!r}")
-    with _LONG if kind == "long" else _COMPUTE:
+    held = holding()
+    if held is not None:
+        # Nested: the outer slot bounds this work already. Taking a second would deadlock, as a BoundedSemaphore
+        # is not re-entrant: with every slot held by a thread waiting for another slot, none is ever released.
+        if held == "short" and kind == "long":
+            raise RuntimeError("long work inside a short model-call slot would keep that slot from the short calls "
+                               "waiting for it: take the long slot first (computing('long'))")
         yield
+        return
+    with _LONG if kind == "long" else _COMPUTE:
+        _HELD.kind = kind
+        try:
+            yield
+        finally:
+            _HELD.kind = None
+
+
+def holding() -> str | None:
+    """The kind of compute slot this thread holds ("short" or "long"), or None."""
+    return getattr(_HELD, "kind", None)
 
 
 def configure_server() -> None:
@@ -145,24 +167,10 @@ def configure_server() -> None:
         medlab.propagate = False
 
 
-def shipped_families() -> dict[str, str]:
-    """Each weights folder under WEIGHTS -> the family its config.json names (read without loading weights;
-    folders without a readable config are left out). The pages list their models from this."""
-    from models.base import read_config
-
-    found = {}
-    for folder in sorted(WEIGHTS.iterdir()) if WEIGHTS.is_dir() else []:
-        try:
-            found[folder.name] = read_config(folder)["family"]
-        except models.WeightsError:
-            continue
-    return found
-
-
 def load_model(name: str):
-    """A routed model by name: from the Hub source chosen for it (`use_sources`), else its folder under
-    weights/, else `name` itself as a folder or Hub id. Loaded once per process per source, even when
-    many visitors ask for it at the same moment."""
+    """A routed model by name: from the Hub source chosen for it (`use_sources`), else as weights_dir.load finds
+    it (its folder under the weights folder, else `name` itself as a folder or Hub id). Loaded once per process
+    per source, even when many visitors ask for it at the same moment."""
     key = (name, source_of(name))
     with _LOAD_LOCKS_GUARD:
         lock = _LOAD_LOCKS.setdefault(key, threading.Lock())
@@ -182,18 +190,14 @@ def _load(name: str, source: Source | None):
 
 def _load_uncounted(name: str, source: Source | None):
     if source is None:
-        path = WEIGHTS / name
         # A routed model's family is checked too: a U-Net's config.json in a classifier's folder is refused.
         routed = name in {ROUTER, *CLASSIFIERS.values(), *SEGMENTERS.values()}
-        # trusted: the bundled weights (tests/test_models.py checks their configs); a name that is not a folder
-        # under WEIGHTS is loaded as any other path or Hub repository, with every check.
-        return models.load(path if path.is_dir() else name, family=families_of(name) if routed else None,
-                           trusted=path.is_dir())
+        return weights_dir.load(name, family=families_of(name) if routed else None)
     if not is_repo_id(source.repo_id):
         raise models.WeightsError(f"{source.repo_id!r} is not a Hub repository id (owner/name)")
     # Anonymously: with a Space-level HF_TOKEN, a visitor's repository must not be fetched with the Space's
     # token (their private or gated repositories would become usable by anyone).
-    model = models.load(source.repo_id, family=families_of(name), revision=source.revision, token=False)
+    model = weights_dir.load(source.repo_id, family=families_of(name), revision=source.revision, token=False)
     if name == ROUTER and not set(model.class_names) <= set(MODALITY_NAMES):
         raise models.WeightsError(f"{source} is a classifier of {', '.join(model.class_names)}, not a modality "
                                   f"recognizer (its classes must be among {', '.join(MODALITY_NAMES)})")
@@ -209,7 +213,7 @@ def is_repo_id(text: str) -> bool:
     return text.count("/") == 1 and not Path(text).exists()
 
 
-load_model.cache_clear = _load.cache_clear  # forget every loaded model (tests, a changed WEIGHTS)
+load_model.cache_clear = _load.cache_clear  # forget every loaded model (tests, a changed MEDLAB_WEIGHTS)
 
 
 @dataclass
@@ -257,7 +261,7 @@ def uncertain_margin(name: str) -> float | None:
     steps of 0.01) outside which at least UNCERTAIN_TARGET of its validation answers are right, from its
     eval-val.json (`python evaluate.py NAME --split val`); None without one. `python scripts/uncertain_band.py`
     prints each margin with what it covers."""
-    path = WEIGHTS / name / "eval-val.json"
+    path = weights_dir.root() / name / "eval-val.json"
     return _uncertain_margin(path) if path.is_file() else None
 
 

@@ -2,6 +2,8 @@
 
 Used by the Latent page and by `predict.py interpolate`, for any model with the latent interface
 (VAEs and GANs alike): `noise(n, generator)`, `decode(z, labels)`, and for VAEs `encode(images, labels)`.
+The calls that run a network (encode, decode, walk, grid) each hold one of the server's compute slots
+(inference.computing), so the page makes none outside one.
 
 Why spherical interpolation: a Gaussian code of d dimensions lies near the sphere of radius sqrt(d);
 the straight line between two such codes passes closer to the origin, where codes are rare, so its
@@ -14,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+
+import inference
 
 METHODS = ("linear", "spherical")
 
@@ -64,13 +68,26 @@ def seed_code(model, seed: int) -> torch.Tensor:
     return model.noise(1, generator=torch.Generator().manual_seed(int(seed)))[0]
 
 
+def encode(model, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """The codes (N, D) of images (N, C, H, W) in [0, 1]: the encoder's mean (a VAE's); `labels` (N,) for
+    conditional models, else None."""
+    with inference.computing():
+        return model.encode(images, labels)[0]
+
+
+def decode(model, codes: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """Images (N, C, H, W) in [0, 1] from codes (N, D); `labels` (N,) for conditional models, else None."""
+    with inference.computing():
+        return model.decode(codes, labels)
+
+
 def walk(model, a: torch.Tensor, b: torch.Tensor, frames: int, method: str = "spherical", labels=None) -> torch.Tensor:
     """Decoded frames (frames, C, H, W) in [0, 1] from code a to code b; `labels` one class index for all
     frames (conditional models) or None."""
     codes = interpolate(a, b, frames, method)
     if labels is not None:
         labels = torch.full((frames,), int(labels), dtype=torch.long)
-    return model.decode(codes, labels)
+    return decode(model, codes, labels)  # one model call: every frame in one batch
 
 
 def pca(codes: np.ndarray, dims: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -125,7 +142,7 @@ def grid(model, *, steps: int = 15, span: float = 2.5, labels=None) -> torch.Ten
     codes = torch.stack([zx.flatten(), zy.flatten()], 1)  # (steps^2, 2), row by row from the top
     if labels is not None:
         labels = torch.full((len(codes),), int(labels), dtype=torch.long)
-    images = model.decode(codes, labels)  # (steps^2, C, H, W)
+    images = decode(model, codes, labels)  # (steps^2, C, H, W)
     c, h, w = images.shape[1:]
     return images.view(steps, steps, c, h, w).permute(2, 0, 3, 1, 4).reshape(c, steps * h, steps * w)
 
@@ -164,10 +181,10 @@ def load_map(folder) -> dict | None:
 
 
 def latent_models() -> list[str]:
-    """Weights folders under weights/ whose family has the latent interface (noise and decode): the VAEs
+    """Weights folders in the weights folder whose family has the latent interface (noise and decode): the VAEs
     and the GANs. Read from each config.json, without loading any weights."""
-    import inference
     import models
+    import weights_dir
 
-    return [name for name, family in inference.shipped_families().items()
+    return [name for name, family in weights_dir.families().items()
             if family in models.names() and hasattr(models.get(family), "noise") and hasattr(models.get(family), "decode")]

@@ -5,18 +5,22 @@ in the plane, or a 28x28 digit), the discriminator scores samples as real or gen
 trains the discriminator on a batch of real samples and a batch of generated ones, then the
 generator against the discriminator's judgement; the loss is any of `models.gan_losses.LOSSES`.
 
-The page (app_pages/gan_lab.py) calls `LiveGAN.train` a fraction of a second at a time and draws what
-changed: where the generated points are, how the discriminator scores the plane, the two losses.
-Nothing here is saved or shipped: every visitor trains their own from scratch.
+The page (app_pages/gan_lab.py) calls `LiveGAN.turn` to train a fraction of a second at a time and draw
+what changed: where the generated points are, how the discriminator scores the plane, the two losses.
+Nothing here is saved or shipped: every visitor trains their own from scratch. Every call that runs the
+networks (train, shown, field, turn) holds one of the server's long compute slots (inference.computing):
+training never takes the slots that classifications wait for.
 """
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
+import inference
 from models.gan_losses import LOSSES, discriminator_loss, generator_loss, gradient_penalty
 
 # -- the real data: 2-D toy distributions in [-1, 1]^2, or digits ------------------------------------
@@ -172,18 +176,31 @@ class LiveGAN:
 
     def train(self, *, steps: int | None = None, seconds: float | None = None) -> int:
         """Train for a number of steps, or until `seconds` have passed (at least one step); returns how many."""
-        start, done = time.perf_counter(), 0
-        while (steps is None or done < steps) and (seconds is None or done == 0
-                                                   or time.perf_counter() - start < seconds):
-            self.step()
-            done += 1
-        self.seconds += time.perf_counter() - start
+        with inference.computing("long"):
+            start, done = time.perf_counter(), 0
+            while (steps is None or done < steps) and (seconds is None or done == 0
+                                                       or time.perf_counter() - start < seconds):
+                self.step()
+                done += 1
+            self.seconds += time.perf_counter() - start
         return done
+
+    def turn(self, seconds: float, show: Callable[[], None]) -> None:
+        """A turn of live training on a server shared by many visitors: train for `seconds`, `show()` where the GAN
+        stands, then rest as long as both took, all in one long slot. A redraw costs as much as the training
+        (plotly builds the field's figure in Python), and the rest keeps the slot: however many visitors train,
+        the lab takes at most half of one core, and of Python's lock (the GIL), which other visitors' pages need."""
+        with inference.computing("long"):
+            started = time.perf_counter()
+            self.train(seconds=seconds)
+            show()
+            time.sleep(time.perf_counter() - started)
 
     @torch.no_grad()
     def shown(self) -> torch.Tensor:
         """The generator's output for the fixed display noise: points (512, 2), or digits (36, 28, 28) in [0, 1]."""
-        out = self.generator(self.shown_noise)
+        with inference.computing("long"):
+            out = self.generator(self.shown_noise)
         return out if self.dim == 2 else (out.view(-1, 28, 28) + 1) / 2
 
     @torch.no_grad()
@@ -193,7 +210,8 @@ class LiveGAN:
         rank-preserving squash of the centred score under WGAN-GP and hinge, whose scores are unbounded."""
         axis = torch.linspace(-1.2, 1.2, resolution)
         y, x = torch.meshgrid(axis, axis, indexing="ij")
-        scores = self.discriminator(torch.stack([x.flatten(), y.flatten()], dim=1)).view(resolution, resolution)
+        with inference.computing("long"):
+            scores = self.discriminator(torch.stack([x.flatten(), y.flatten()], dim=1)).view(resolution, resolution)
         if self.settings.loss == "least-squares":
             return axis.numpy(), scores.clamp(0, 1).numpy()
         if self.settings.loss != "non-saturating":

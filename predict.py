@@ -32,6 +32,7 @@ from PIL import Image
 import inference
 import models
 import superres
+import weights_dir
 from images import ImageReadError, read_image, to_tensor
 from models import WeightsError
 
@@ -284,7 +285,7 @@ def sample(args) -> None:
         sys.exit(f"unknown generator {args.model!r}; shipped: {', '.join(generators.shipped()) or 'none yet'}")
     model = inference.load_model(args.model)
     judge_name = generators.judge_of(args.model)
-    judge = inference.load_model(judge_name) if judge_name and (inference.WEIGHTS / judge_name).is_dir() else None
+    judge = inference.load_model(judge_name) if judge_name and weights_dir.shipped(judge_name) else None
     try:
         made = generators.sample(model, args.label, args.n, args.seed, truncation=args.truncation, judge=judge)
     except ValueError as error:  # an unknown class, a count out of range, a label for a DCGAN

@@ -6,9 +6,8 @@ Each row names the split and the command that measured it (`evaluate.py`), so ev
 README can be traced and rerun. Paste the output into the README's Results section.
 """
 import json
-from pathlib import Path
 
-WEIGHTS = Path(__file__).resolve().parent / "weights"
+import weights_dir
 
 
 def sr_methods(name: str, s: dict) -> list[tuple[str, str]]:
@@ -103,7 +102,10 @@ def describe(result: dict) -> str:
 
 def main() -> None:
     print("| model | split (n) | measured | command |\n|---|---|---|---|")
-    for path in sorted(WEIGHTS.glob("*/eval.json")):
+    for name in weights_dir.families():
+        path = weights_dir.root() / name / "eval.json"
+        if not path.is_file():
+            continue
         result = json.loads(path.read_text())
         split = (" + ".join(f"{name} ({s['n']})" for name, s in result["sets"].items()) + ", x4" if "sets" in result
                  else f"{result['n']} generated vs {result['dataset']} {result['split']}" if "judge" in result

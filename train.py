@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 import cards
 import models
+import weights_dir
 from data import augment, balanced_order, data_root, load_split, load_sr, reframed
 from degradations import PROTOCOL, RESIZES, Degradation
 from evaluate import classifier_logits, segmenter_probabilities, vae_elbo
@@ -867,10 +868,10 @@ def gan_score(model, split) -> tuple[str, float]:
 
     dataset = getattr(split, "dataset_name", None)
     name = evaluators.EVALUATORS.get(dataset)
-    folder = Path(__file__).resolve().parent / "weights" / str(name)
-    if name is None or not folder.is_dir():
+    folder = weights_dir.shipped(name) if name else None
+    if folder is None:
         return "none (no judge)", 0.0
-    judge = _JUDGES.get(name) or _JUDGES.setdefault(name, models.load(folder))
+    judge = _JUDGES.get(folder) or _JUDGES.setdefault(folder, weights_dir.load(name))  # by folder: MEDLAB_WEIGHTS may move
     model.eval()
     generator = torch.Generator().manual_seed(evaluators.GENERATOR_SEEDS["val"])
     if model.conditional:

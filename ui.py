@@ -19,6 +19,7 @@ import streamlit as st
 from PIL import Image
 
 import inference
+import weights_dir
 from cards import read_meta
 from data import read_mnist
 from images import WINDOW_PRESETS, ImageReadError, LoadedImage, read_image
@@ -144,11 +145,11 @@ def _load_model(name: str, repo_id: str | None, revision: str | None):
 def require_models(*names: str) -> None:
     """Stop the page with a message saying what to do when a model it needs is missing or broken."""
     missing = [name for name in names
-               if inference.source_of(name) is None and not (inference.WEIGHTS / name / "config.json").is_file()]
+               if inference.source_of(name) is None and not (weights_dir.root() / name / "config.json").is_file()]
     if missing:
         several = len(missing) > 1
         st.info(f"This page needs the model{'s' if several else ''} {', '.join(f'`{n}`' for n in missing)} in "
-                f"`{inference.WEIGHTS}`, and {'they are' if several else 'it is'} not there yet. "
+                f"`{weights_dir.root()}`, and {'they are' if several else 'it is'} not there yet. "
                 "Train them with `train.py` (see the README), or point the environment variable "
                 "`MEDLAB_WEIGHTS` at a folder that has them.")
         st.stop()
@@ -422,37 +423,34 @@ def _mnist_digits(part: str, root: Path | None) -> tuple[np.ndarray, np.ndarray,
 
 
 def shipped_models() -> list[str]:
-    """Weights folders under inference.WEIGHTS (those with a config.json): the models images are routed
-    to, in the order of inference.CLASSIFIERS and SEGMENTERS, then the modality recognizer, then the rest
-    by name."""
-    if not inference.WEIGHTS.is_dir():
-        return []
-    found = {p.name for p in inference.WEIGHTS.iterdir() if (p / "config.json").is_file()}
+    """The weights folders (weights_dir.families): the models images are routed to, in the order of
+    inference.CLASSIFIERS and SEGMENTERS, then the modality recognizer, then the rest by name."""
+    found = set(weights_dir.families())
     first = [*inference.CLASSIFIERS.values(), *inference.SEGMENTERS.values(), inference.ROUTER]
     return [name for name in dict.fromkeys(first) if name in found] + sorted(found - set(first))
 
 
 def evaluated_models() -> list[str]:
     """Shipped models that have an eval.json."""
-    return [name for name in shipped_models() if (inference.WEIGHTS / name / "eval.json").is_file()]
+    return [name for name in shipped_models() if (weights_dir.root() / name / "eval.json").is_file()]
 
 
 def read_eval(name: str) -> dict | None:
     """weights/<name>/eval.json as written by evaluate.py, or None when the model is not evaluated."""
-    path = inference.WEIGHTS / name / "eval.json"
+    path = weights_dir.root() / name / "eval.json"
     return json.loads(path.read_text()) if path.is_file() else None
 
 
 def transfer_comparison(name: str) -> dict | None:
     """weights/<name>/transfer.json (scripts/compare_transfer.py): the model beside others trained from scratch,
     on frozen ImageNet features and fine-tuned, on the same test split; None where there is none."""
-    path = inference.WEIGHTS / name / "transfer.json"
+    path = weights_dir.root() / name / "transfer.json"
     return json.loads(path.read_text()) if path.is_file() else None
 
 
 def model_card(name: str) -> str:
     """The model card (README.md) without its YAML front matter, ready for st.markdown."""
-    path = inference.WEIGHTS / name / "README.md"
+    path = weights_dir.root() / name / "README.md"
     if not path.is_file():
         return f"`{name}` has no model card (README.md) yet."
     text = path.read_text()
@@ -463,7 +461,7 @@ def model_card(name: str) -> str:
 
 def model_title(name: str) -> str:
     """The model card's title, else the folder name."""
-    return read_meta(inference.WEIGHTS / name).get("title") or name
+    return read_meta(weights_dir.root() / name).get("title") or name
 
 
 def headline(evaluation: dict) -> str:

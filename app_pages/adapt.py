@@ -6,8 +6,8 @@ import pandas as pd
 import streamlit as st
 import torch
 
+import adaptation
 import charts
-import inference
 import ui
 from images import to_tensor
 
@@ -80,13 +80,11 @@ else:
 if digit is None:
     st.info("Pick, upload or draw a digit to see it translated.")
 else:
-    # One model call: the digit with each seed's noise vector, as a batch, in one of the server's slots.
+    # One model call: the digit with each seed's noise vector, as a batch.
     noise = torch.cat([adapted.noise(1, torch.Generator().manual_seed(s)) for s in SEEDS])
-    with inference.computing():
-        translated = adapted.translate(digit.expand(len(SEEDS), -1, -1, -1), noise=noise)  # (n, 3, 32, 32)
-        shown = torch.cat([adapted.prepare(digit) * 0.5 + 0.5, translated])  # the input as the models see it, first
-        readings = {name: torch.softmax(model.predict(shown), 1) for name, model in ((SOURCE_ONLY, source_only),
-                                                                                    (ADAPTED, adapted))}
+    translated = adaptation.translate(adapted, digit, noise)  # (n, 3, 32, 32)
+    shown = torch.cat([adapted.prepare(digit) * 0.5 + 0.5, translated])  # the input as the models see it, first
+    readings = adaptation.read({SOURCE_ONLY: source_only, ADAPTED: adapted}, shown)
     pixels = (shown.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
 
     def reading(i: int) -> str:
@@ -102,8 +100,8 @@ else:
     if real_target is not None:
         real = torch.tensor(real_target).permute(2, 0, 1)[None].float() / 255
         columns[-1].image(real_target, width="stretch", caption="the real MNIST-M image of this digit")
-        with inference.computing():
-            read = {who: int(m.predict(real).argmax()) for who, m in (("source only", source_only), ("PixelDA", adapted))}
+        read = {who: int(p.argmax()) for who, p in adaptation.read({"source only": source_only, "PixelDA": adapted},
+                                                                    real).items()}
         columns[-1].markdown("  \n".join(f"{who}: **{value}**" for who, value in read.items()))
     st.caption("Each seed is another noise vector z: the generator keeps the digit and changes the photo and colours. "
                "Percentages: the classifier's softmax, uncalibrated.")
@@ -124,8 +122,7 @@ def projection(root: str, n: int) -> dict:
     target = torch.tensor(mnist_m[pick]).permute(0, 3, 1, 2).float() / 255
     result = {}
     for name, model in ((SOURCE_ONLY, source_only), (ADAPTED, adapted)):
-        with inference.computing():
-            features = torch.cat([model.features(source), model.features(target)])  # (2n, 100)
+        features = torch.cat([adaptation.features(model, source), adaptation.features(model, target)])  # (2n, 100)
         centred = features - features.mean(0)
         _, _, v = torch.linalg.svd(centred, full_matrices=False)
         result[name] = (centred @ v[:2].T).numpy()  # (2n, 2)

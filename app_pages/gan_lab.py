@@ -1,6 +1,5 @@
 """GAN lab: train a small GAN live, on a 2-D distribution or on MNIST digits, and watch both players learn."""
 import io
-import time
 
 import numpy as np
 import pandas as pd
@@ -8,7 +7,6 @@ import streamlit as st
 import torch
 
 import charts
-import inference
 import limits
 import ui
 from live_gan import TOYS, Digits, Drawn, LabSettings, LiveGAN
@@ -83,8 +81,7 @@ if play.button("Pause" if state["lab-running"] else "Train", icon=":material/pau
     state["lab-running"] = not state["lab-running"]
     st.rerun()
 if step.button("One step", icon=":material/skip_next:", disabled=spent or state["lab-running"]):
-    with inference.computing("long"):
-        lab.train(steps=1)
+    lab.train(steps=1)
 if reset.button("Reset", icon=":material/restart_alt:"):
     state["lab"], state["lab-running"] = LiveGAN(real, dim=dim), False
     st.rerun()
@@ -95,17 +92,14 @@ def live() -> None:
     """Train a little (while running), then draw where the GAN stands."""
     if not state["lab-running"]:
         return draw()
-    # A turn in the long slots, training and drawing it (a redraw costs as much as the training: plotly builds
-    # the field's figure in Python), then a rest as long, still in the slot: however many visitors train, the lab
-    # takes at most half of one core, and of Python's lock (the GIL), which the classifying visitors' pages need.
-    with inference.computing("long"):
-        started = time.perf_counter()
-        lab.train(seconds=WORK_PER_TICK)
-        if lab.seconds >= limits.LIVE_TRAINING_SECONDS:
-            state["lab-running"] = False
-            st.rerun()  # the whole page: the timer stops and the buttons show the budget is spent
-        draw()
-        time.sleep(time.perf_counter() - started)
+    lab.turn(WORK_PER_TICK, show=after_training)  # train, draw, rest: one turn in one of the long slots
+
+
+def after_training() -> None:
+    if lab.seconds >= limits.LIVE_TRAINING_SECONDS:
+        state["lab-running"] = False
+        st.rerun()  # the whole page: the timer stops and the buttons show the budget is spent
+    draw()
 
 
 def draw() -> None:

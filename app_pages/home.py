@@ -1,8 +1,8 @@
 """Home: what the lab is, its pages in the sidebar's order, one line each, and the shipped models' measured figures."""
 import streamlit as st
 
-import inference
 import ui
+import weights_dir
 
 st.title("MedLab")
 st.write("A hands-on lab for deep learning on medical images: what small networks make of an image, where they "
@@ -18,7 +18,7 @@ for page in ui.PAGES:
 
 names = ui.shipped_models()
 if not names:
-    st.info(f"No trained weights in `{inference.WEIGHTS}` yet. Train them with `train.py` (see the README); the "
+    st.info(f"No trained weights in `{weights_dir.root()}` yet. Train them with `train.py` (see the README); the "
             "pages say what they need.")
     st.stop()
 with st.expander(f"The {len(names)} shipped models and what they measured", icon=":material/model_training:"):

@@ -8,7 +8,6 @@ import streamlit as st
 import torch
 
 import charts
-import inference
 import latent
 import ui
 from cards import read_meta
@@ -89,14 +88,12 @@ if view == "Interpolate":
             st.info("Upload two images, or pick two examples: each goes through the encoder, and the walk runs "
                     "between their codes.")
             st.stop()
-        with inference.computing():  # one of the server's compute slots, as every page's model calls
-            a, b = model.encode(first, labels_of(1))[0][0], model.encode(second, labels_of(1))[0][0]
+        a, b = latent.encode(model, first, labels_of(1))[0], latent.encode(model, second, labels_of(1))[0]
     method = st.radio("Path", list(latent.METHODS), index=1, horizontal=True,
                       help="spherical follows the arc between the codes, where a Gaussian prior keeps its codes; "
                            "linear cuts through the middle, where codes are rare")
     frames = st.slider("Frames (both ends included)", 2, 24, 10)
-    with inference.computing():
-        walked = latent.walk(model, a, b, frames, method, label)  # one model call: every frame in one batch
+    walked = latent.walk(model, a, b, frames, method, label)  # one model call: every frame in one batch
     st.image(enlarge(walked), caption=f"{method} interpolation, {frames} frames: the first and last are the two "
                                       "codes themselves", width="stretch")
     gif = latent.gif_bytes(walked, scale=max(1, SHOWN // walked.shape[-1]))
@@ -132,8 +129,7 @@ elif view == "Map":
             else:
                 columns[0].caption("The test images themselves are not shipped (not ours to redistribute): only "
                                    "their codes and classes.")
-            with inference.computing():
-                decoded = model.decode(code, given)
+            decoded = latent.decode(model, code, given)
             columns[1].image(enlarge(decoded), caption=f"decoded from image {k}'s code", width=SHOWN)
         st.subheader("Decode any point of the map")
         lo, hi = found["points"].min(0), found["points"].max(0)
@@ -143,16 +139,14 @@ elif view == "Map":
         y = right.slider("up (" + ("z2" if size == 2 else "PC 2") + ")", float(lo[1]), float(hi[1]),
                          float(np.clip(0.0, lo[1], hi[1])))
         code = torch.tensor(found["mean"] + np.array([x, y]) @ found["components"], dtype=torch.float32)[None]
-        with inference.computing():
-            decoded = model.decode(code, labels_of(1))
+        decoded = latent.decode(model, code, labels_of(1))
         st.image(enlarge(decoded), width=SHOWN,
                  caption="the code at that point" + ("" if size == 2 else ": the mean code moved along the two "
                                                      "principal axes, the other directions at the mean"))
     if size == 2:
         st.subheader("The decoded manifold")
         steps = st.slider("Grid", 5, 25, 15)
-        with inference.computing():
-            image = latent.grid(model, steps=steps, labels=label)
+        image = latent.grid(model, steps=steps, labels=label)
         st.image(latent.to_uint8(image[None])[0], width="stretch",
                  caption=f"{steps} x {steps} codes evenly spaced over [-2.5, 2.5] in each dimension (z1 across, "
                          "z2 up), each decoded: the whole 2-D latent space at a glance")
@@ -168,10 +162,9 @@ elif view == "Sliders":
     for i in range(shown):
         value = min(3.0, max(-3.0, round(float(start[i]), 1)))  # a seed's code may reach past 3 standard deviations
         code[i] = columns[i % 2].slider(f"z{i + 1}", -3.0, 3.0, value, 0.1, key=f"z{i}")
-    with inference.computing():
-        started = time.perf_counter()
-        decoded = model.decode(code[None], labels_of(1))
-        took = (time.perf_counter() - started) * 1000
+    started = time.perf_counter()
+    decoded = latent.decode(model, code[None], labels_of(1))
+    took = (time.perf_counter() - started) * 1000
     st.image(enlarge(decoded), width=SHOWN * 2)
     st.caption(f"Decoded in {took:.0f} ms on this server.")
 
@@ -189,9 +182,8 @@ else:
                 "from it.")
         st.stop()
     seen = model.prepare(image)  # (1, C, S, S): the input as the model sees it
-    with inference.computing():
-        mu, _ = model.encode(image, labels_of(1))
-        redrawn = model.decode(mu, labels_of(1))
+    mu = latent.encode(model, image, labels_of(1))  # (1, D): the encoder's mean
+    redrawn = latent.decode(model, mu, labels_of(1))
     st.image(enlarge(torch.cat([seen, redrawn])), width=SHOWN * 2,
              caption=f"left: your image at {seen.shape[-1]} px; right: decoded from its code")
     st.markdown(f"PSNR **{float(psnr(redrawn, seen)[0]):.2f} dB**, SSIM **{float(ssim(redrawn, seen)[0]):.3f}** "

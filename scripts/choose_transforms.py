@@ -25,11 +25,10 @@ from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
-import models  # noqa: E402
 import superres  # noqa: E402
+import weights_dir  # noqa: E402
 from data import data_root  # noqa: E402
 from evaluate import degradation_table, sr_pairs  # noqa: E402
-from inference import WEIGHTS  # noqa: E402
 from models.base import CONFIG_FILE, read_config  # noqa: E402
 from models.srresnet import SELF_ENSEMBLE  # noqa: E402
 
@@ -65,8 +64,8 @@ def main(argv=None) -> list[int]:
     if not 1 <= args.passes <= SELF_ENSEMBLE:
         p.error(f"--passes must be 1 to {SELF_ENSEMBLE}")
     torch.set_num_threads(args.threads)
-    folder = Path(args.model) if Path(args.model).is_dir() else WEIGHTS / args.model
-    model = models.load(folder, family=("srresnet", "srgan")).eval()
+    model = weights_dir.load(args.model, family=("srresnet", "srgan")).eval()
+    folder = model.folder  # where --write writes
     described, sets = sr_pairs(data_root(args.data_root), "val")
     pairs = sets["val"]
     candidates = [[0, *rest] for rest in itertools.combinations(range(1, SELF_ENSEMBLE), args.passes - 1)]

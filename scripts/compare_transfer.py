@@ -17,9 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
-import models  # noqa: E402
-
-WEIGHTS = ROOT / "weights"
+import weights_dir  # noqa: E402
 
 
 def row(label: str, folder: Path, run_dir: Path | None) -> dict:
@@ -27,7 +25,7 @@ def row(label: str, folder: Path, run_dir: Path | None) -> dict:
     if evaluation["split"] != "test" or "roc" not in evaluation:
         raise SystemExit(f"{folder}/eval.json is not a two-class test evaluation: run evaluate.py {folder} --split test")
     history = json.loads((run_dir / "history.json").read_text()) if run_dir else None
-    model = models.load(folder)
+    model = weights_dir.load(folder)
     at = evaluation["at_threshold"]
     return {
         "label": label, "model": folder.name, "family": model.family, "parameters": model.num_parameters,
@@ -55,7 +53,7 @@ def main(argv=None) -> Path:
                 for w in args.runs}
     if len(datasets) != 1:
         p.error(f"the runs were evaluated on different data sets ({', '.join(sorted(datasets))}): nothing to compare")
-    out = WEIGHTS / args.model / "transfer.json"
+    out = weights_dir.root() / args.model / "transfer.json"
     out.write_text(json.dumps({"dataset": datasets.pop(), "split": "test", "rows": rows}, indent=1) + "\n")
     for r in rows:
         time = f"{r['train_seconds'] / 60:.0f} min" if r["train_seconds"] is not None else "not recorded"

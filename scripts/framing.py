@@ -17,9 +17,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
-import models  # noqa: E402
+import weights_dir  # noqa: E402
 from data import data_root, load_split, reframed  # noqa: E402
-from inference import CLASSIFIER_FAMILIES, WEIGHTS  # noqa: E402
+from inference import CLASSIFIER_FAMILIES  # noqa: E402
 from metrics import log_loss, roc_auc  # noqa: E402
 
 
@@ -30,8 +30,8 @@ def main() -> None:
     p.add_argument("--crops", type=float, nargs="+", default=[1, 0.85, 0.7, 0.6], help="fractions of the side")
     args = p.parse_args()
     torch.set_num_threads(1)
-    folder = Path(args.model) if Path(args.model).is_dir() else WEIGHTS / args.model
-    model = models.load(folder, family=CLASSIFIER_FAMILIES).eval()
+    model = weights_dir.load(args.model, family=CLASSIFIER_FAMILIES).eval()
+    folder = model.folder
     if model.class_names != ["NORMAL", "PNEUMONIA"]:
         raise SystemExit(f"{folder} is not a chest X-ray classifier (NORMAL / PNEUMONIA)")
     # At the network's own size, as train.py holds the validation split (then cropped and resized back).

@@ -20,6 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
+import weights_dir  # noqa: E402
 from browser import CHROMIUM, StreamlitServer, classify_in_browser, launch_chromium  # noqa: E402
 
 WIDTH = 1440  # a projector's width; the wide layout uses it
@@ -43,7 +44,7 @@ def whole_page(page, path: Path) -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weights", type=Path, default=Path(os.environ.get("MEDLAB_WEIGHTS", ROOT / "weights")))
+    parser.add_argument("--weights", type=Path, default=weights_dir.root())
     parser.add_argument("--image", type=Path, help="the image to classify (default: a chest_xray test image)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
     parser.add_argument("--tiny", action="store_true", help="use tiny untrained test models instead of --weights")

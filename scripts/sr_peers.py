@@ -44,6 +44,7 @@ sys.path[:0] = [str(ROOT)]
 import data  # noqa: E402
 import inference  # noqa: E402
 import superres  # noqa: E402
+import weights_dir  # noqa: E402
 from degradations import PROTOCOL  # noqa: E402
 from images import LoadedImage, read_image  # noqa: E402
 
@@ -346,12 +347,12 @@ def find_peers(folder: Path) -> tuple[list[Method], list[str]]:
 
 
 def lab_methods(names: list[str]) -> tuple[list[Method], list[str]]:
-    """Bicubic and the lab's models present under weights/, through superres.upscale."""
+    """Bicubic and the lab's models present in the weights folder, through superres.upscale."""
     methods = [Method("bicubic", lambda image: superres.upscale(image, None), None, "PIL bicubic on float pixels")]
     notes = []
     for name in names:
-        if not (inference.WEIGHTS / name).is_dir():
-            notes.append(f"{name} skipped: no weights/{name}")
+        if weights_dir.shipped(name) is None:
+            notes.append(f"{name} skipped: not in {weights_dir.root()}")
             continue
         model = inference.load_model(name)
         c = model.config

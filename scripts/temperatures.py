@@ -21,11 +21,10 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 import cards  # noqa: E402
-import models  # noqa: E402
 import train  # noqa: E402
+import weights_dir  # noqa: E402
 from data import data_root  # noqa: E402
 from evaluate import classifier_logits  # noqa: E402
-from inference import WEIGHTS  # noqa: E402
 from metrics import fit_temperature  # noqa: E402
 from models.classifier import CalibratedClassifier  # noqa: E402
 
@@ -56,16 +55,16 @@ def main() -> None:
     torch.set_num_threads(1)
     print("| model | part | val n | stored T | NLL | refitted T | NLL |\n|---|---|---|---|---|---|---|")
     for name in args.models:
-        folder = Path(name) if Path(name).is_dir() else WEIGHTS / name
-        meta = cards.read_meta(folder)
+        model = weights_dir.load(name).eval()
+        meta = cards.read_meta(model.folder)
         command = train.parse_args(shlex.split(validation_command(meta))[2:])
         split = train.TASKS[command.family].load(command, data_root(args.data_root), "val")
-        for part, model in calibrated(models.load(folder).eval()):
-            if not isinstance(model, CalibratedClassifier):
+        for part, classifier in calibrated(model):
+            if not isinstance(classifier, CalibratedClassifier):
                 continue
             with torch.no_grad():
-                logits = classifier_logits(model, split).double()
-            stored, refitted = float(model.temperature), fit_temperature(logits, split.labels)
+                logits = classifier_logits(classifier, split).double()
+            stored, refitted = float(classifier.temperature), fit_temperature(logits, split.labels)
             nll = {t: float(F.cross_entropy(logits / t, split.labels)) for t in (stored, refitted)}
             print(f"| {name} | {part} | {len(split)} | {stored:.3f} | {nll[stored]:.4f} | {refitted:.3f} | "
                   f"{nll[refitted]:.4f} |", flush=True)

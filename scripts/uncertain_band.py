@@ -14,10 +14,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import inference  # noqa: E402
+import weights_dir  # noqa: E402
 
 
 def band(name: str) -> dict:
-    evaluation = json.loads((inference.WEIGHTS / name / "eval-val.json").read_text())
+    evaluation = json.loads((weights_dir.root() / name / "eval-val.json").read_text())
     scores, labels = inference.validation_predictions(evaluation)
     threshold, margin = evaluation["at_threshold"]["threshold"], inference.uncertain_margin(name)
     inside = np.abs(scores - threshold) < margin

@@ -193,7 +193,6 @@ def weights_dir(tmp_path, monkeypatch):
     folder = tmp_path / "weights"
     tiny_model("classifier").save_pretrained(folder / "cxr-pneumonia")
     make_router("chest_xray").save_pretrained(folder / "modality")
-    monkeypatch.setattr(inference, "WEIGHTS", folder)
     monkeypatch.setenv("MEDLAB_WEIGHTS", str(folder))
     inference.load_model.cache_clear()
     yield folder

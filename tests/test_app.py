@@ -156,7 +156,7 @@ def endoscopy_weights(tmp_path_factory) -> Path:
 def use_weights(monkeypatch):
     """Point the app at a weights folder; models loaded for another folder are forgotten."""
     def use(folder: Path) -> None:
-        monkeypatch.setattr(inference, "WEIGHTS", Path(folder))
+        monkeypatch.setenv("MEDLAB_WEIGHTS", str(folder))
         inference.load_model.cache_clear()
         st.cache_resource.clear()
         st.cache_data.clear()

@@ -33,7 +33,7 @@ def gan_weights(tmp_path_factory, data_root) -> Path:
                                     "summary": f"A tiny untrained {family}.", "train_command": "python train.py ...",
                                     "settings": {"epochs run": 0, "model selection": "none: the last epoch"}})
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(evaluate, "WEIGHTS", folder)
+        patch.setenv("MEDLAB_WEIGHTS", str(folder))
         evaluate.main(["acgan-cxr", "--data-root", str(data_root), "--per-class", "4"])
     return folder
 
@@ -65,7 +65,7 @@ def test_generate_without_generators_says_how_to_train_one(tmp_path, use_weights
 
 
 def test_sample_is_seeded_and_checks_the_request(gan_weights, monkeypatch):
-    monkeypatch.setattr(inference, "WEIGHTS", gan_weights)
+    monkeypatch.setenv("MEDLAB_WEIGHTS", str(gan_weights))
     inference.load_model.cache_clear()
     model, judge = inference.load_model("acgan-cxr"), inference.load_model("cxr-pneumonia")
     first = generators.sample(model, "PNEUMONIA", 5, seed=3, judge=judge)
@@ -90,7 +90,7 @@ def test_sampling_waits_for_a_model_call_slot(gan_weights, monkeypatch):
     """The Generate page's model call takes a slot like every other, so many visitors cannot crowd out the rest."""
     import threading
 
-    monkeypatch.setattr(inference, "WEIGHTS", gan_weights)
+    monkeypatch.setenv("MEDLAB_WEIGHTS", str(gan_weights))
     inference.load_model.cache_clear()
     model = inference.load_model("acgan-cxr")
     slots = threading.BoundedSemaphore(1)
@@ -107,7 +107,7 @@ def test_sampling_waits_for_a_model_call_slot(gan_weights, monkeypatch):
 
 
 def test_predict_sample_writes_pngs_and_refuses_an_unknown_label(gan_weights, monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(inference, "WEIGHTS", gan_weights)
+    monkeypatch.setenv("MEDLAB_WEIGHTS", str(gan_weights))
     inference.load_model.cache_clear()
     predict.main(["sample", "acgan-cxr", "--label", "NORMAL", "--n", "3", "--seed", "1", "--out", str(tmp_path), "--json"])
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -148,7 +148,7 @@ def test_results_row_of_a_generator(gan_weights):
 
 
 def test_the_page_opens_on_the_generator_shown_first(gan_weights, monkeypatch):
-    monkeypatch.setattr(inference, "WEIGHTS", gan_weights)
+    monkeypatch.setenv("MEDLAB_WEIGHTS", str(gan_weights))
     assert generators.shipped() == ["acgan-cxr", "dcgan-cxr"]  # alphabetical when SHOWN_FIRST is not shipped
     monkeypatch.setattr(generators, "SHOWN_FIRST", "dcgan-cxr")
     assert generators.shipped() == ["dcgan-cxr", "acgan-cxr"]

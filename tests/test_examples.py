@@ -31,7 +31,7 @@ def test_every_example_is_small_readable_and_has_its_source_and_licence_stated()
 def no_data_root(monkeypatch, tmp_path):
     """The shipped weights, and no data root at all."""
     monkeypatch.setenv("MEDLAB_DATA", str(tmp_path / "no-data-root"))
-    monkeypatch.setattr(inference, "WEIGHTS", SHIPPED)
+    monkeypatch.setenv("MEDLAB_WEIGHTS", str(SHIPPED))
     inference.load_model.cache_clear()
     st.cache_resource.clear()
     st.cache_data.clear()

@@ -172,7 +172,7 @@ def test_train_then_evaluate_a_generator(data_root, tmp_path, monkeypatch):
 
     weights = tmp_path / "weights"
     tiny_model("classifier", class_names=["NORMAL", "PNEUMONIA"]).save_pretrained(weights / "judge")
-    monkeypatch.setattr(evaluate, "WEIGHTS", weights)
+    monkeypatch.setenv("MEDLAB_WEIGHTS", str(weights))
     monkeypatch.setitem(evaluators.EVALUATORS, "chest_xray", "judge")
     monkeypatch.setattr(train, "gan_score", lambda model, split: ("none (no judge)", 0.0))
     out = train.main(["acgan", "--dataset", "chest_xray", "--data-root", str(data_root), "--out", str(weights / "g"),

@@ -45,7 +45,7 @@ def client():
 @pytest.fixture
 def use(monkeypatch):
     def use(folder):
-        monkeypatch.setattr(inference, "WEIGHTS", folder)
+        monkeypatch.setenv("MEDLAB_WEIGHTS", str(folder))
         inference.load_model.cache_clear()
     yield use
     inference.load_model.cache_clear()

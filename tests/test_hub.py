@@ -28,10 +28,10 @@ import hub
 import inference
 import models
 import models.base
+import weights_dir
 from browser import free_port
 from conftest import tiny_model
 import evaluate
-from evaluate import weights_path
 from images import read_image
 from models import WeightsError
 from models.base import HubUnavailable
@@ -385,7 +385,7 @@ def test_a_pushed_repository_loads_strictly_by_repo_id_and_revision(fake_hub, tm
     assert all(torch.equal(v2.state_dict()[k], expected[k]) for k in expected)
     assert {name for _, name in fake_hub.fetched} == {"config.json", "model.safetensors", "README.md", "eval.json"}
     # The command lines pass a repo id straight through: evaluate.py and inference.load_model (predict.py).
-    assert weights_path("me/cxr") == "me/cxr"
+    assert weights_dir.locate("me/cxr") == "me/cxr"
     assert inference.load_model("me/cxr").class_names == ["NORMAL", "PNEUMONIA"]
 
 
@@ -479,7 +479,7 @@ def test_a_source_replaces_a_routed_model_only_inside_use_sources(fake_hub, weig
 @pytest.fixture
 def app_weights(tmp_path, monkeypatch, fake_hub):
     folder = write_tiny_weights(tmp_path / "weights", evaluated=False)
-    monkeypatch.setattr(inference, "WEIGHTS", folder)
+    monkeypatch.setenv("MEDLAB_WEIGHTS", str(folder))
     st.cache_resource.clear()
     st.cache_data.clear()
     hub.push(weights_folder(tmp_path / "hub-cxr", class_names=["HUB_NORMAL", "HUB_PNEUMONIA"]), "me/cxr")

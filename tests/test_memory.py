@@ -49,7 +49,7 @@ def test_a_dicom_over_work_pixels_is_reduced_to_block_means_before_windowing(mon
 def test_grad_cam_maps_and_the_page_view_have_no_side_over_view_side(monkeypatch, tmp_path):
     """At 40 megapixels, a full-size map was 160 MB (an ensemble's, four times that), cached 32 times."""
     monkeypatch.setattr(images, "VIEW_SIDE", 64, raising=False)
-    monkeypatch.setattr(inference, "WEIGHTS", write_tiny_weights(tmp_path / "weights", evaluated=False))
+    monkeypatch.setenv("MEDLAB_WEIGHTS", str(write_tiny_weights(tmp_path / "weights", evaluated=False)))
     inference.load_model.cache_clear()
     try:
         image = read_image(encoded((300, 200), "PNG", "L"), name="chest.png")

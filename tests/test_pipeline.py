@@ -84,7 +84,7 @@ def test_predict_prints_one_json_line_per_file(trained, data_root, tmp_path, mon
 
     shutil.copytree(trained, tmp_path / "cxr-pneumonia")
     make_router("chest_xray").save_pretrained(tmp_path / "modality")
-    monkeypatch.setattr(inference, "WEIGHTS", tmp_path)
+    monkeypatch.setenv("MEDLAB_WEIGHTS", str(tmp_path))
     inference.load_model.cache_clear()
     good = sorted((data_root / "chest_xray/test/PNEUMONIA").glob("*.jpeg"))[:2]
     broken = tmp_path / "broken.png"
@@ -201,7 +201,7 @@ def test_segmenter_trains_evaluates_and_writes_masks(data_root, tmp_path, monkey
     assert 0 <= result["iou"] <= result["dice"] + 1e-9  # IoU never exceeds Dice
 
     make_router("endoscopy").save_pretrained(tmp_path / "weights/modality")
-    monkeypatch.setattr(inference, "WEIGHTS", tmp_path / "weights")
+    monkeypatch.setenv("MEDLAB_WEIGHTS", str(tmp_path / "weights"))
     inference.load_model.cache_clear()
     frame = data_root / "kvasir_seg/images/frame021.jpg"
     predict.main(["segment", str(frame), "--json", "--masks", str(tmp_path / "masks")])

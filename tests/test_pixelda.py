@@ -165,7 +165,7 @@ def test_evaluation_reports_both_domains(trained):
 
 
 def test_predict_adapt_writes_translations_and_reports_bad_files(trained, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(inference, "WEIGHTS", trained)
+    monkeypatch.setenv("MEDLAB_WEIGHTS", str(trained))
     inference.load_model.cache_clear()
     digit = np.zeros((28, 28), np.uint8)
     digit[6:22, 12:16] = 255
@@ -186,7 +186,7 @@ def test_predict_adapt_writes_translations_and_reports_bad_files(trained, tmp_pa
 
 @pytest.fixture
 def page_setup(trained, digits_root, monkeypatch):
-    monkeypatch.setattr(inference, "WEIGHTS", trained)
+    monkeypatch.setenv("MEDLAB_WEIGHTS", str(trained))
     monkeypatch.setenv("MEDLAB_DATA", str(digits_root))
     inference.load_model.cache_clear()
     st.cache_resource.clear()

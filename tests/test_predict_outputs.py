@@ -30,7 +30,7 @@ def weights(tmp_path, monkeypatch):
     folder = tmp_path / "weights"
     tiny_model("pixelda").save_pretrained(folder / "mnist-m-pixelda")
     tiny_model("unet").save_pretrained(folder / "polyp-unet")
-    monkeypatch.setattr(inference, "WEIGHTS", folder)
+    monkeypatch.setenv("MEDLAB_WEIGHTS", str(folder))
     inference.load_model.cache_clear()
     yield folder
     inference.load_model.cache_clear()

@@ -62,7 +62,7 @@ def files(tmp_path_factory) -> Path:
 def use(monkeypatch):
     """Point inference (the command lines, the API) at a weights folder."""
     def use(folder: Path) -> None:
-        monkeypatch.setattr(inference, "WEIGHTS", Path(folder))
+        monkeypatch.setenv("MEDLAB_WEIGHTS", str(folder))
         inference.load_model.cache_clear()
     yield use
     inference.load_model.cache_clear()

@@ -10,12 +10,12 @@ import torch
 from PIL import Image
 
 import evaluate
-import inference
 import metrics
 import models
 import predict
 import superres
 import train
+import weights_dir
 from conftest import tiny_model
 from degradations import PROTOCOL
 from images import LoadedImage, read_image
@@ -96,11 +96,11 @@ def test_reach_is_the_measured_receptive_field(blocks, scale):
     assert measured_reach(model) == reach(model.config)
 
 
-@pytest.mark.parametrize("name", [name for name, family in inference.shipped_families().items()
+@pytest.mark.parametrize("name", [name for name, family in weights_dir.families().items()
                                   if family in ("srresnet", "srgan")])
 def test_every_shipped_network_tiles_without_seams(name):
     """A shipped network's overlap covers its reach, whatever depth it was trained to."""
-    settings = read_config(inference.WEIGHTS / name)  # config.json: the family, then its Config's fields
+    settings = read_config(weights_dir.root() / name)  # config.json: the family, then its Config's fields
     config = models.get(settings.pop("family")).Config(**settings)
     assert reach(config) <= config.overlap
 
@@ -396,7 +396,7 @@ def test_train_evaluate_predict(data_root, tmp_path, monkeypatch, capsys):
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not a png")
     import inference
-    monkeypatch.setattr(inference, "WEIGHTS", tmp_path)
+    monkeypatch.setenv("MEDLAB_WEIGHTS", str(tmp_path))
     inference.load_model.cache_clear()
     capsys.readouterr()
     predict.main(["upscale", str(picture), str(broken), "--model", "srgan", "--out", str(tmp_path / "out"), "--json"])

@@ -135,7 +135,7 @@ def test_the_comparison_script_reads_each_runs_test_figures_and_time(data_root, 
         evaluate.main([str(out), "--data-root", str(data_root), "--split", "test"])
         rows.append(f"{label}={out}:{tmp_path / f'run-{label}'}")
     (tmp_path / "weights/shipped").mkdir(parents=True)
-    monkeypatch.setattr(compare_transfer, "WEIGHTS", tmp_path / "weights")
+    monkeypatch.setenv("MEDLAB_WEIGHTS", str(tmp_path / "weights"))
     written = json.loads(compare_transfer.main(["shipped", *rows, "none recorded=" + str(tmp_path / "frozen")]).read_text())
     assert written["dataset"] == "chest_xray" and [r["label"] for r in written["rows"]] == ["frozen", "fine-tuned",
                                                                                             "none recorded"]

@@ -281,7 +281,7 @@ def test_a_conditional_vae_is_judged_on_other_samples_for_val_than_for_test(data
     tiny_model("classifier", class_names=["NORMAL", "PNEUMONIA"]).save_pretrained(weights / "judge")
     torch.manual_seed(0)
     tiny_model("vae", conditional=True, class_names=["NORMAL", "PNEUMONIA"], in_channels=1).save_pretrained(weights / "cvae")
-    monkeypatch.setattr(evaluate, "WEIGHTS", weights)
+    monkeypatch.setenv("MEDLAB_WEIGHTS", str(weights))
     monkeypatch.setitem(evaluators.EVALUATORS, "chest_xray", "judge")
     drawn, sample = [], VAE.sample
 
