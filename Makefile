@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make app    set up a virtual environment with the pinned packages and run the app on the shipped weights
-#   make test   set up the same environment plus the test tools, and run the tests
+#   make test   set up the same environment plus the test tools, then lint (ruff.toml) and run the tests
 # CPU=1 (make app CPU=1) takes torch and torchvision from PyTorch's CPU-only index, as the Dockerfile does.
 PYTHON ?= python3
 VENV := .venv
@@ -12,6 +12,7 @@ app: $(VENV)/.app
 	$(BIN)/streamlit run app.py
 
 test: $(VENV)/.dev chromium
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 TORCH_CPU = $(if $(CPU),$(BIN)/pip install --quiet $$(grep -E '^(torch|torchvision)==' requirements.txt) \

@@ -210,3 +210,19 @@ def _one_torch_thread():
 @pytest.fixture(autouse=True)
 def _no_hub_token(monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
+
+
+@pytest.fixture
+def use_weights(monkeypatch):
+    """Point the app at a weights folder (MEDLAB_WEIGHTS); models loaded for another folder are forgotten. Here, so
+    that every page's tests have it without importing it."""
+    import streamlit as st
+
+    import inference
+
+    def use(folder: Path) -> None:
+        monkeypatch.setenv("MEDLAB_WEIGHTS", str(folder))
+        inference.load_model.cache_clear()
+        st.cache_resource.clear()
+        st.cache_data.clear()
+    return use

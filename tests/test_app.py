@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
 import torch
 from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -150,17 +149,6 @@ def ct_weights(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def endoscopy_weights(tmp_path_factory) -> Path:
     return write_tiny_weights(tmp_path_factory.mktemp("endoscopy"), router_says="endoscopy", evaluated=False)
-
-
-@pytest.fixture
-def use_weights(monkeypatch):
-    """Point the app at a weights folder; models loaded for another folder are forgotten."""
-    def use(folder: Path) -> None:
-        monkeypatch.setenv("MEDLAB_WEIGHTS", str(folder))
-        inference.load_model.cache_clear()
-        st.cache_resource.clear()
-        st.cache_data.clear()
-    return use
 
 
 def run(page: str) -> AppTest:

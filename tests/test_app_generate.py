@@ -14,7 +14,7 @@ import generators
 import inference
 import predict
 from conftest import tiny_model
-from test_app import run, text, use_weights  # noqa: F401  (use_weights is a fixture)
+from test_app import run, text
 
 PAGE = "app_pages/generate.py"
 CLASSES = ["NORMAL", "PNEUMONIA"]

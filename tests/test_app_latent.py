@@ -11,7 +11,7 @@ from PIL import Image
 import cards
 import latent
 from conftest import tiny_model
-from test_app import run, text, upload, use_weights  # noqa: F401  (use_weights is a fixture)
+from test_app import run, text, upload
 
 PAGE = "app_pages/latent_space.py"
 

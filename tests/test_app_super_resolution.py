@@ -12,7 +12,7 @@ import cards
 import superres
 from conftest import tiny_model
 from degradations import PROTOCOL
-from test_app import run, text, upload, use_weights  # noqa: F401  (use_weights is a fixture)
+from test_app import run, text, upload
 
 PAGE = "app_pages/super_resolution.py"
 

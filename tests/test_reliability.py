@@ -35,7 +35,7 @@ import predict  # noqa: E402
 from browser import free_port  # noqa: E402
 from images import ImageReadError, read_image  # noqa: E402
 from tests.hostile import corpus, refused  # noqa: E402
-from tests.test_app import png_bytes, run, upload, use_weights, write_tiny_weights  # noqa: E402, F401
+from tests.test_app import png_bytes, run, upload, write_tiny_weights  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.filterwarnings("ignore:::gradio.queueing")  # Gradio's own use of pandas 3
