@@ -107,10 +107,10 @@ def main() -> None:
         if not path.is_file():
             continue
         result = json.loads(path.read_text())
-        split = (" + ".join(f"{name} ({s['n']})" for name, s in result["sets"].items()) + ", x4" if "sets" in result
+        split = (" + ".join(f"{set_name} ({s['n']})" for set_name, s in result["sets"].items()) + ", x4" if "sets" in result
                  else f"{result['n']} generated vs {result['dataset']} {result['split']}" if "judge" in result
                  else f"{result['dataset']} {result['split']} ({result['n']})")
-        print(f"| `{path.parent.name}` | {split} | "
+        print(f"| [`{name}`](weights/{name}/README.md) | {split} | "
               f"{describe(result)} | `{result['command']}` |")
 
 

@@ -64,3 +64,20 @@ def test_every_shipped_card_says_how_to_use_the_model_after_its_summary(name):
         assert name in (inference.ROUTER, *inference.SEGMENTERS.values())
     else:
         assert superres.MODELS.get(args.model, args.model) == name
+
+
+def test_the_readmes_results_table_is_what_results_py_prints(capsys, monkeypatch):
+    # Every figure in the README comes from an eval.json by a rerunnable command: the table is pasted from
+    # `python results.py`, and a model re-evaluated without re-pasting it fails here.
+    import results
+
+    monkeypatch.delenv("MEDLAB_WEIGHTS", raising=False)
+    results.main()
+    table = capsys.readouterr().out.strip().splitlines()
+    readme = (ROOT / "README.md").read_text().splitlines()
+    start = readme.index(table[0])
+    assert readme[start:start + len(table)] == table
+    assert not readme[start + len(table)].startswith("|"), "the README's table has rows results.py does not print"
+    for row in table[2:]:  # each model's row links its card
+        name = re.match(r"\| \[`([\w-]+)`\]\(weights/([\w-]+)/README\.md\)", row)
+        assert name and name.group(1) == name.group(2) and (ROOT / "weights" / name.group(1) / "README.md").is_file()

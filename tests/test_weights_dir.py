@@ -46,7 +46,7 @@ def test_evaluate_and_results_read_and_write_the_folder_medlab_weights_names(els
     capsys.readouterr()
     results.main()
     rows = capsys.readouterr().out.splitlines()[2:]
-    assert [row.split("|")[1].strip() for row in rows] == ["`tiny-cxr`"]  # that folder's models only
+    assert [row.split("|")[1].strip() for row in rows] == ["[`tiny-cxr`](weights/tiny-cxr/README.md)"]  # that folder's models only
 
 
 def test_the_listing_names_each_folders_family_without_loading_its_weights(elsewhere):
