@@ -4,8 +4,9 @@ A generator G turns a noise vector z into an image; a discriminator D scores ima
 They play against each other: D learns to tell real from fake, G learns to fool D. Three families share
 one generator and one discriminator and differ only in how the class label enters:
 
-- `dcgan`: DCGAN (Radford et al., 2016). No label: G(z). Transposed convolutions doubling the image
-  side, batch norm and ReLU in G; strided convolutions and LeakyReLU in D.
+- `dcgan`: DCGAN (Radford et al., 2016). No label: G(z). Stages doubling the image side in G
+  (nearest-neighbour upsampling and a 3x3 convolution where the paper has transposed convolutions),
+  batch norm and ReLU; strided convolutions and LeakyReLU in D.
 - `cgan`: conditional GAN (Mirza & Osindero, 2014). G(z, y) sees a learned embedding of the label y
   beside z; D sees the label through a projection (Miyato & Koyama, 2018): its score gains the inner
   product of the label's embedding with D's image features, the label embedding that trains most stably.
@@ -113,8 +114,8 @@ def minibatch_std(h: torch.Tensor, group: int = 4) -> torch.Tensor:
 class Generator(nn.Module):
     """z (B, latent) [+ label embedding (B, embed)] -> image (B, C, S, S) in [-1, 1].
 
-    A linear layer makes a 4x4 map of widths[0] channels; each stage doubles the side with a
-    transposed convolution (kernel 4, stride 2), batch norm and ReLU; the last one gives C channels, tanh.
+    A linear layer makes a 4x4 map of widths[0] channels; each stage doubles the side by nearest-neighbour
+    upsampling and a 3x3 convolution, with batch norm and ReLU; a last 3x3 convolution gives C channels, tanh.
     """
 
     def __init__(self, config: GANConfig, conditional: bool):
@@ -145,8 +146,8 @@ class Discriminator(nn.Module):
     twin head's (B, K) with a `twin_weight`; otherwise None).
 
     Strided convolutions (kernel 4, stride 2) halve the side down to 4x4 through the generator's widths
-    in reverse; the minibatch standard deviation joins them, a 3x3 convolution, then the features are summed over space (B, widths[0]) and the heads
-    read them. Spectral norm on every layer, no batch norm (WGAN-GP's penalty is per sample).
+    in reverse; the minibatch standard deviation joins them, a 3x3 convolution, then the features are summed
+    over space (B, widths[0]) and the heads read them. Spectral norm on every layer, no batch norm (WGAN-GP's penalty is per sample).
     """
 
     def __init__(self, config: GANConfig, conditioning: str | None):
