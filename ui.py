@@ -7,6 +7,7 @@ about an image: it only loads, reads and shows.
 import importlib.util
 import io
 import json
+import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -446,6 +447,37 @@ def transfer_comparison(name: str) -> dict | None:
     on frozen ImageNet features and fine-tuned, on the same test split; None where there is none."""
     path = weights_dir.root() / name / "transfer.json"
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+class History(NamedTuple):
+    rows: list[dict]  # train.py's history.json: a row per epoch
+    score: str  # the validation score's name (its rows' key is val_<score>)
+    kept: int | None  # the epoch whose weights these are, where the card and the rows agree on it
+    caption: str  # one line: what the chart shows
+
+
+def training_history(name: str) -> History | None:
+    """weights/<name>/history.json, the epoch kept (the card's "best validation X" or "last validation X" setting,
+    found in the rows), and a line saying what the chart shows; None where there is none (weights trained before
+    train.py wrote it there, an ensemble)."""
+    folder = weights_dir.shipped(name)
+    path = folder / "history.json" if folder else None
+    rows = json.loads(path.read_text()) if path and path.is_file() else []
+    score = next((key.removeprefix("val_") for key in (rows[0] if rows else {}) if key.startswith("val_")), None)
+    if score is None:
+        return None
+    figures, settings = [row[f"val_{score}"] for row in rows], read_meta(folder).get("settings", {})
+    caption = f"Left: the training step's figures, averaged per epoch. Right: the validation {score} after each epoch"
+    kept = None
+    for rule, i, which in (("best", figures.index(max(figures)), "the best"), ("last", len(rows) - 1, "the last")):
+        value = settings.get(f"{rule} validation {score}")
+        if isinstance(value, (int, float)) and math.isclose(figures[i], value, rel_tol=1e-6):
+            kept, after = rows[i]["epoch"], len(rows) - 1 - i
+            caption += (f"; ringed, epoch {kept} of {len(rows)}, {which}: the weights shipped"
+                        + (f" ({after} later epoch{'s' * (after > 1)} did not beat it)" if after else ""))
+            break
+    recorded = "learning rate, seconds" if "lr" in rows[0] else "seconds"  # rows before train.py kept the rate
+    return History(rows, score, kept, f"{caption}. Hover the validation curve for each epoch's {recorded}.")
 
 
 def model_card(name: str) -> str:
