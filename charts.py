@@ -18,6 +18,8 @@ DECIDED, UNDECIDED = "#3182bd", "#c6dbef"  # the class the model decided, the ot
 CLASS_COLOURS = ["#3f90da", "#ffa90e", "#bd1f01", "#94a4a2", "#832db6", "#a96b59", "#e76300", "#b9ac70", "#717581",
                  "#92dadd"]
 OUTLINE = dict(width=0.5, color="rgba(0, 0, 0, 0.6)")
+# A training history's curves: Petroff's without its blue (the validation curve's) and its red and dark orange (CHOSEN's).
+TRAINING_COLOURS = [c for c in CLASS_COLOURS[1:] if c not in ("#bd1f01", "#e76300")]
 
 
 def _layout(fig: go.Figure, title: str, **kwargs) -> go.Figure:
@@ -234,7 +236,7 @@ def training_history(rows: list[dict], score: str, kept: int | None = None) -> g
                         subplot_titles=("Training: each step's figures, mean per epoch", f"Validation {score}"))
     for i, key in enumerate(trained):
         fig.add_trace(go.Scatter(x=epochs, y=[row.get(key) for row in rows], mode="lines+markers", name=key,
-                                 line=dict(width=3, color=CLASS_COLOURS[(i + 1) % len(CLASS_COLOURS)]),
+                                 line=dict(width=3, color=TRAINING_COLOURS[i % len(TRAINING_COLOURS)]),
                                  hovertemplate=f"epoch %{{x}}: {key} %{{y:.4g}}<extra></extra>"), row=1, col=1)
     hover = [f"epoch {row['epoch']}: {score} {value:.4g}" + (f"<br>learning rate {row['lr']:.2g}" if "lr" in row else "")
              + (f"<br>{row['seconds']:.0f} s" if "seconds" in row else "") for row, value in zip(rows, validation)]
@@ -248,7 +250,8 @@ def training_history(rows: list[dict], score: str, kept: int | None = None) -> g
                                  marker=dict(symbol="circle-open", size=20, color=CHOSEN, line=dict(width=3))),
                       row=1, col=2)
     fig.update_annotations(font=dict(size=16))  # the two panels' titles
-    fig.update_xaxes(title_text="epoch", tickformat="d", **(dict(dtick=1) if len(epochs) <= 16 else {}))
+    fig.update_xaxes(title_text="epoch", tickformat="d", range=[min(epochs) - 0.5, max(epochs) + 0.5],
+                     **(dict(dtick=1) if len(epochs) <= 16 else {}))
     return _layout(fig, "", height=400, margin=dict(l=10, r=10, t=40, b=10),
                    legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))
 

@@ -467,17 +467,17 @@ def training_history(name: str) -> History | None:
     if score is None:
         return None
     figures, settings = [row[f"val_{score}"] for row in rows], read_meta(folder).get("settings", {})
-    caption = f"Left: the training step's figures, averaged per epoch. Right: the validation {score} after each epoch"
-    kept = None
-    for rule, i, which in (("best", figures.index(max(figures)), "the best"), ("last", len(rows) - 1, "the last")):
+    # Rows written before train.py kept the learning rate have seconds only.
+    hover = f"Hover the right-hand curve for each epoch's {'learning rate and ' * ('lr' in rows[0])}seconds."
+    caption = f"The training step's figures (left) and the validation {score} (right) after each of {len(rows)} epochs"
+    for rule, i, which in (("best", figures.index(max(figures)), f"the best validation {score}"),
+                           ("last", len(rows) - 1, "the last (a fixed schedule)")):
         value = settings.get(f"{rule} validation {score}")
         if isinstance(value, (int, float)) and math.isclose(figures[i], value, rel_tol=1e-6):
-            kept, after = rows[i]["epoch"], len(rows) - 1 - i
-            caption += (f"; ringed, epoch {kept} of {len(rows)}, {which}: the weights shipped"
-                        + (f" ({after} later epoch{'s' * (after > 1)} did not beat it)" if after else ""))
-            break
-    recorded = "learning rate, seconds" if "lr" in rows[0] else "seconds"  # rows before train.py kept the rate
-    return History(rows, score, kept, f"{caption}. Hover the validation curve for each epoch's {recorded}.")
+            caption = (f"Epoch {rows[i]['epoch']} of {len(rows)} is ringed: {which}, whose weights these are"
+                       + ("; no later epoch beat it" if i < len(rows) - 1 else ""))
+            return History(rows, score, rows[i]["epoch"], f"{caption}. {hover}")
+    return History(rows, score, None, f"{caption}. {hover}")
 
 
 def model_card(name: str) -> str:

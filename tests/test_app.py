@@ -438,7 +438,8 @@ def test_evaluate_draws_the_training_history_where_there_is_one_and_nothing_wher
 
     at = run("app_pages/evaluate.py")
     assert "Training" in [h.value for h in at.subheader] and len(charts(at)) == 6  # the model's five, then its history
-    assert "ringed, epoch 2 of 3, the best: the weights shipped (1 later epoch did not beat it)" in text(at)
+    assert ("Epoch 2 of 3 is ringed: the best validation ROC-AUC, whose weights these are; no later epoch beat it. "
+            "Hover the right-hand curve for each epoch's learning rate and seconds.") in text(at)
     figure = json.loads(charts(at)[-1].proto.spec)
     assert [trace["name"] for trace in figure["data"]] == ["loss", "accuracy", "validation ROC-AUC", "kept: epoch 2"]
     assert "learning rate 0.001" in figure["data"][2]["text"][1]
