@@ -18,6 +18,8 @@ DECIDED, UNDECIDED = "#3182bd", "#c6dbef"  # the class the model decided, the ot
 CLASS_COLOURS = ["#3f90da", "#ffa90e", "#bd1f01", "#94a4a2", "#832db6", "#a96b59", "#e76300", "#b9ac70", "#717581",
                  "#92dadd"]
 OUTLINE = dict(width=0.5, color="rgba(0, 0, 0, 0.6)")
+# A training history's curves: Petroff's without its blue (the validation curve's) and its red and dark orange (CHOSEN's).
+TRAINING_COLOURS = [c for c in CLASS_COLOURS[1:] if c not in ("#bd1f01", "#e76300")]
 
 
 def _layout(fig: go.Figure, title: str, **kwargs) -> go.Figure:
@@ -219,6 +221,39 @@ def gan_losses(history: dict, loss: str, *, points: int = 300) -> go.Figure:
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text=f"{loss} loss" + (f", mean of {window} steps" if window > 1 else ""))
     return _layout(fig, "Losses", height=300, legend=dict(orientation="h", y=-0.3))
+
+
+def training_history(rows: list[dict], score: str, kept: int | None = None) -> go.Figure:
+    """train.py's row per epoch: the training step's figures on the left, the validation `score` on the right,
+    the epoch `kept` (whose weights were shipped) ringed and marked on both. A validation point's hover gives its
+    epoch's learning rate and seconds, where recorded."""
+    from plotly.subplots import make_subplots
+
+    epochs = [row["epoch"] for row in rows]
+    validation = [row[f"val_{score}"] for row in rows]
+    trained = [key for key in rows[0] if key not in ("epoch", "lr", "seconds") and not key.startswith("val_")]
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
+                        subplot_titles=("Training: each step's figures, mean per epoch", f"Validation {score}"))
+    for i, key in enumerate(trained):
+        fig.add_trace(go.Scatter(x=epochs, y=[row.get(key) for row in rows], mode="lines+markers", name=key,
+                                 line=dict(width=3, color=TRAINING_COLOURS[i % len(TRAINING_COLOURS)]),
+                                 hovertemplate=f"epoch %{{x}}: {key} %{{y:.4g}}<extra></extra>"), row=1, col=1)
+    hover = [f"epoch {row['epoch']}: {score} {value:.4g}" + (f"<br>learning rate {row['lr']:.2g}" if "lr" in row else "")
+             + (f"<br>{row['seconds']:.0f} s" if "seconds" in row else "") for row, value in zip(rows, validation)]
+    fig.add_trace(go.Scatter(x=epochs, y=validation, mode="lines+markers", name=f"validation {score}", text=hover,
+                             line=dict(width=3, color=CLASS_COLOURS[0]), hovertemplate="%{text}<extra></extra>",
+                             showlegend=False), row=1, col=2)
+    if kept in epochs:
+        fig.add_vline(x=kept, line=dict(color=CHOSEN, width=1.5, dash="dot"), row="all", col="all")
+        fig.add_trace(go.Scatter(x=[kept], y=[validation[epochs.index(kept)]], mode="markers", cliponaxis=False,
+                                 name=f"kept: epoch {kept}", hoverinfo="skip",
+                                 marker=dict(symbol="circle-open", size=20, color=CHOSEN, line=dict(width=3))),
+                      row=1, col=2)
+    fig.update_annotations(font=dict(size=16))  # the two panels' titles
+    fig.update_xaxes(title_text="epoch", tickformat="d", range=[min(epochs) - 0.5, max(epochs) + 0.5],
+                     **(dict(dtick=1) if len(epochs) <= 16 else {}))
+    return _layout(fig, "", height=400, margin=dict(l=10, r=10, t=40, b=10),
+                   legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))
 
 
 def latent_map(points, labels, class_names: list[str], *, method: str, values=None, value_name: str = "",

@@ -4,7 +4,7 @@
     python hub.py space OWNER/NAME [--private]
 
 Pushes exactly the files a MedLab weights folder is made of (config.json, model.safetensors,
-README.md and, if present, eval.json), after checking that the folder loads strictly and that its
+README.md and, if present, eval.json and history.json), after checking that the folder loads strictly and that its
 model card has the sections a reader needs. Nothing else is uploaded: no checkpoints, no logs.
 Load it back anywhere with `models.load("OWNER/NAME")`, or choose it in the app's "Model source".
 
@@ -33,8 +33,10 @@ from models.base import CONFIG_FILE, WEIGHTS_FILE
 
 CARD_FILE = "README.md"
 EVAL_FILE = "eval.json"
+HISTORY_FILE = "history.json"  # train.py's rows per epoch; weights trained before it wrote them have none
 REQUIRED = (CONFIG_FILE, WEIGHTS_FILE, CARD_FILE)
-UPLOADED = (*REQUIRED, EVAL_FILE)  # the whole list: anything else in the folder stays at home
+OPTIONAL = (EVAL_FILE, HISTORY_FILE)
+UPLOADED = (*REQUIRED, *OPTIONAL)  # the whole list: anything else in the folder stays at home
 CARD_SECTIONS = ("## Intended use", "## Data", "## Results")  # as cards.render writes them
 
 
@@ -79,9 +81,10 @@ def push(folder: str | Path, repo_id: str, *, private: bool = False, revision: s
         if revision:
             api.create_branch(repo_id, branch=revision, exist_ok=True)
         operations = [CommitOperationAdd(path_in_repo=f, path_or_fileobj=str(folder / f)) for f in files]
-        if EVAL_FILE not in files and api.file_exists(repo_id, EVAL_FILE, revision=revision):
-            # The figures of earlier weights must not stay beside new weights as if they were theirs.
-            operations.append(CommitOperationDelete(path_in_repo=EVAL_FILE))
+        for name in OPTIONAL:
+            if name not in files and api.file_exists(repo_id, name, revision=revision):
+                # The figures of earlier weights must not stay beside new weights as if they were theirs.
+                operations.append(CommitOperationDelete(path_in_repo=name))
         commit = api.create_commit(repo_id, operations, revision=revision,
                                    commit_message=message or f"Upload {folder.name} ({', '.join(files)}) with MedLab")
     return commit.commit_url

@@ -1039,6 +1039,8 @@ def main(argv=None) -> Path:
         score_name, value = task.score(model, val_split)
         state["score_name"] = score_name
         row = {"epoch": epoch, **{k: v / steps for k, v in sums.items()}, f"val_{score_name}": value,
+               # --lr as scheduled at the epoch's last update (each optimizer's groups scale it: backbone, SRGAN's D)
+               "lr": args.lr * schedule(schedulers[0].last_epoch - 1),
                "seconds": round(time.time() - started, 1)}
         state["history"].append(row)
         if value > state["best_score"] or task.keep_last(args):
@@ -1055,8 +1057,11 @@ def main(argv=None) -> Path:
                                          "schedulers": [s.state_dict() for s in schedulers],
                                          "generator": generator.get_state(), "rng": torch.get_rng_state(),
                                          "state": state})
-    if rank == 0:  # each epoch's figures and seconds, for comparisons of runs (scripts/compare_transfer.py)
-        (run_dir / "history.json").write_text(json.dumps(state["history"], indent=1) + "\n")
+    # Each epoch's figures, learning rate and seconds, a row a line (a few KB): in the run folder for comparisons of
+    # runs (scripts/compare_transfer.py), and beside the weights for the Evaluate page and the Hub.
+    history = "[\n" + ",\n".join(json.dumps(row) for row in state["history"]) + "\n]\n"
+    if rank == 0:
+        (run_dir / "history.json").write_text(history)
     if state["bad_epochs"] >= args.patience:
         log.info("early stop: no better validation %s for %d epochs", state.get("score_name", "score"), args.patience)
 
@@ -1070,6 +1075,10 @@ def main(argv=None) -> Path:
         state["score_name"], state["best_score"] = task.score(model, val_split)
     if rank == 0:
         model.save_pretrained(out)
+        if state["history"]:
+            (out / "history.json").write_text(history)
+        else:  # no epoch ran (an ensemble, a refit): an earlier history would not be these weights'
+            (out / "history.json").unlink(missing_ok=True)
         card = task.card(args, train_split, config)
         cards.write(out, {
             "name": out.name, "family": args.family, "dataset": args.dataset,

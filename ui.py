@@ -7,6 +7,7 @@ about an image: it only loads, reads and shows.
 import importlib.util
 import io
 import json
+import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -446,6 +447,37 @@ def transfer_comparison(name: str) -> dict | None:
     on frozen ImageNet features and fine-tuned, on the same test split; None where there is none."""
     path = weights_dir.root() / name / "transfer.json"
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+class History(NamedTuple):
+    rows: list[dict]  # train.py's history.json: a row per epoch
+    score: str  # the validation score's name (its rows' key is val_<score>)
+    kept: int | None  # the epoch whose weights these are, where the card and the rows agree on it
+    caption: str  # one line: what the chart shows
+
+
+def training_history(name: str) -> History | None:
+    """weights/<name>/history.json, the epoch kept (the card's "best validation X" or "last validation X" setting,
+    found in the rows), and a line saying what the chart shows; None where there is none (weights trained before
+    train.py wrote it there, an ensemble)."""
+    folder = weights_dir.shipped(name)
+    path = folder / "history.json" if folder else None
+    rows = json.loads(path.read_text()) if path and path.is_file() else []
+    score = next((key.removeprefix("val_") for key in (rows[0] if rows else {}) if key.startswith("val_")), None)
+    if score is None:
+        return None
+    figures, settings = [row[f"val_{score}"] for row in rows], read_meta(folder).get("settings", {})
+    # Rows written before train.py kept the learning rate have seconds only.
+    hover = f"Hover the right-hand curve for each epoch's {'learning rate and ' * ('lr' in rows[0])}seconds."
+    caption = f"The training step's figures (left) and the validation {score} (right) after each of {len(rows)} epochs"
+    for rule, i, which in (("best", figures.index(max(figures)), f"the best validation {score}"),
+                           ("last", len(rows) - 1, "the last (a fixed schedule)")):
+        value = settings.get(f"{rule} validation {score}")
+        if isinstance(value, (int, float)) and math.isclose(figures[i], value, rel_tol=1e-6):
+            caption = (f"Epoch {rows[i]['epoch']} of {len(rows)} is ringed: {which}, whose weights these are"
+                       + ("; no later epoch beat it" if i < len(rows) - 1 else ""))
+            return History(rows, score, rows[i]["epoch"], f"{caption}. {hover}")
+    return History(rows, score, None, f"{caption}. {hover}")
 
 
 def model_card(name: str) -> str:

@@ -208,6 +208,12 @@ if "reliability" in evaluation:
     left, _ = st.columns(2)  # half width: a square plot reads better than a letterbox
     left.plotly_chart(charts.reliability(evaluation), key="reliability")
 
+history = ui.training_history(name)
+if history:  # train.py's row per epoch, beside the weights; weights trained before it wrote one have none
+    st.subheader("Training")
+    st.caption(history.caption)
+    st.plotly_chart(charts.training_history(history.rows, history.score, history.kept), key="history")
+
 with st.expander("Model card", icon=":material/description:"):
     st.markdown(ui.model_card(name))
 ui.disclaimer()

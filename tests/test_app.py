@@ -412,6 +412,31 @@ def test_evaluate_shows_what_pretraining_buys_where_it_was_measured(chest_weight
     assert len(charts(at)) == 6  # the model's five, and the overlaid ROC curves
 
 
+def test_evaluate_draws_the_training_history_where_there_is_one_and_nothing_where_there_is_none(chest_weights,
+                                                                                                use_weights, tmp_path):
+    import shutil
+
+    folder = shutil.copytree(chest_weights, tmp_path / "weights")
+    rows = [{"epoch": epoch, "loss": 0.7 / epoch, "accuracy": 0.5 + 0.1 * epoch, "val_ROC-AUC": auc, "lr": 2e-3 / epoch,
+             "seconds": 12.5} for epoch, auc in ((1, 0.7), (2, 0.9), (3, 0.8))]  # as train.py writes them
+    (folder / "cxr-pneumonia/history.json").write_text(json.dumps(rows))
+    meta = cards.read_meta(folder / "cxr-pneumonia")
+    cards.write(folder / "cxr-pneumonia", {**meta, "settings": {"epochs run": 3, "best validation ROC-AUC": 0.9}})
+    use_weights(folder)
+
+    at = run("app_pages/evaluate.py")
+    assert "Training" in [h.value for h in at.subheader] and len(charts(at)) == 6  # the model's five, then its history
+    assert ("Epoch 2 of 3 is ringed: the best validation ROC-AUC, whose weights these are; no later epoch beat it. "
+            "Hover the right-hand curve for each epoch's learning rate and seconds.") in text(at)
+    figure = json.loads(charts(at)[-1].proto.spec)
+    assert [trace["name"] for trace in figure["data"]] == ["loss", "accuracy", "validation ROC-AUC", "kept: epoch 2"]
+    assert "learning rate 0.001" in figure["data"][2]["text"][1]
+
+    at.selectbox[0].set_value("covid-ct").run()  # weights trained before train.py wrote a history beside them
+    assert not at.exception, at.exception
+    assert "Training" not in [h.value for h in at.subheader] and len(charts(at)) == 5
+
+
 def test_evaluate_a_multiclass_model_shows_accuracy_and_calibration(chest_weights, use_weights):
     use_weights(chest_weights)
     at = run("app_pages/evaluate.py")

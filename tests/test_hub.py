@@ -170,14 +170,19 @@ def fake_hub(tmp_path, monkeypatch):
     inference.load_model.cache_clear()
 
 
-def weights_folder(folder: Path, family: str = "classifier", *, evaluated: bool = True, **config) -> Path:
-    """A weights folder as train.py and evaluate.py leave it, plus what must never be uploaded."""
+def weights_folder(folder: Path, family: str = "classifier", *, evaluated: bool = True, history: bool = False,
+                   **config) -> Path:
+    """A weights folder as train.py and evaluate.py leave it, plus what must never be uploaded. `history`: with the
+    rows train.py now writes beside the weights (the shipped weights trained before it have none)."""
     model = tiny_model(family, **config)
     model.save_pretrained(folder)
     cards.write(folder, {"name": folder.name, "family": family, "dataset": "chest_xray", "title": "Tiny",
                          "summary": "An untrained model for tests."})
     if evaluated:
         (folder / "eval.json").write_text('{"split": "test", "n": 0}\n')
+    if history:
+        (folder / "history.json").write_text('[\n{"epoch": 1, "loss": 0.69, "val_ROC-AUC": 0.5, "lr": 0.002, '
+                                             '"seconds": 1.0}\n]\n')
     (folder / "last.pt").write_bytes(b"a training checkpoint")
     (folder / "train.log").write_text("epoch 1: loss 0.69\n")
     (folder / "runs").mkdir()
@@ -223,6 +228,20 @@ def test_push_to_a_branch_creates_it_and_drops_eval_json_of_earlier_weights(fake
     assert (revision, set(added), deleted) == ("retrained", WEIGHTS_FILES - {"eval.json"}, ["eval.json"])
     assert "eval.json" not in fake_hub.repos["medlab-org/cxr"]["retrained"]
     assert url.startswith("https://huggingface.co/medlab-org/cxr/commit/")
+
+
+def test_push_uploads_the_history_where_there_is_one_and_drops_that_of_earlier_weights(fake_hub, tmp_path):
+    trained = weights_folder(tmp_path / "trained", history=True)
+    hub.push(trained, "me/cxr")
+    (*_, added, deleted), = commits(fake_hub)
+    assert (set(added), deleted) == (WEIGHTS_FILES | {"history.json"}, [])
+    assert added["history.json"] == (trained / "history.json").read_bytes()
+
+    hub.push(weights_folder(tmp_path / "older"), "me/cxr")  # weights made before train.py wrote a history
+
+    *_, added, deleted = commits(fake_hub)[-1]
+    assert (set(added), deleted) == (WEIGHTS_FILES, ["history.json"])
+    assert set(fake_hub.repos["me/cxr"]["main"]) == WEIGHTS_FILES | {".gitattributes"}
 
 
 @pytest.mark.parametrize("spoil, message", [

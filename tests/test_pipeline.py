@@ -30,7 +30,7 @@ def trained(data_root, tmp_path_factory) -> Path:
 
 
 def test_train_writes_a_complete_weights_folder(trained):
-    assert {p.name for p in trained.iterdir()} == {"config.json", "model.safetensors", "README.md"}
+    assert {p.name for p in trained.iterdir()} == {"config.json", "model.safetensors", "README.md", "history.json"}
     card = (trained / "README.md").read_text()
     assert "chest_xray train" in card and "patients held out" in card
     assert "temperature" in card and "Not a medical device" in card
@@ -46,6 +46,24 @@ def test_the_tiny_pipeline_learns(data_root, tmp_path):
     losses = [row["loss"] for row in json.loads((tmp_path / "run/history.json").read_text())]
     late = sum(losses[-3:]) / 3
     assert len(losses) == 8 and late < 0.6 and late < 0.85 * losses[0], losses
+
+
+def test_train_writes_its_history_beside_the_weights(data_root, tmp_path):
+    """A row per epoch beside the weights (the Evaluate page draws it, hub.py uploads it), the same as in the run
+    folder: the training step's figures, the validation score, the learning rate as scheduled, the seconds."""
+    common = ["classifier", "--dataset", "chest_xray", "--data-root", str(data_root), *TINY_ARGS]
+    out = train.main([*common, "--out", str(tmp_path / "w"), "--run-dir", str(tmp_path / "run"), "--epochs", "3",
+                      "--lr", "1e-3"])
+    rows = json.loads((out / "history.json").read_text())
+    assert rows == json.loads((tmp_path / "run/history.json").read_text())
+    assert [row["epoch"] for row in rows] == [1, 2, 3]
+    assert all(set(row) == {"epoch", "loss", "accuracy", "val_ROC-AUC", "lr", "seconds"} for row in rows), rows
+    assert 1e-3 >= rows[0]["lr"] > rows[1]["lr"] > rows[2]["lr"] > 0  # warm-up, then the cosine decay
+    assert (out / "history.json").stat().st_size < 2048  # a row a line
+    # Weights no epoch made (refitted with --epochs 0) do not keep the history of the ones they replace.
+    train.main([*common, "--out", str(out), "--init-from", str(out), "--run-dir", str(tmp_path / "refit"),
+                "--epochs", "0"])
+    assert not (out / "history.json").exists()
 
 
 def test_training_resumes_from_its_checkpoint(trained, data_root, caplog):
