@@ -45,8 +45,8 @@ LOOKS_LIKE = {"chest_xray": "looks like a chest X-ray", "ct": "looks like a CT s
               "endoscopy": "looks like an endoscopy frame", "other": "does not look like a medical image the lab knows"}
 SEGMENTERS = {"endoscopy": "polyp-unet"}  # modality -> the weights folder of its segmenter
 # The families a routed model may be: a classifier's place takes any calibrated classifier (one network, the
-# k-means network, or an ensemble of them); the segmenter's, a U-Net.
-CLASSIFIER_FAMILIES = tuple(name for name in models.names() if issubclass(models.get(name), CalibratedClassifier))
+# k-means network, an ensemble of them, or a family registered later: see `classifier_families`); the
+# segmenter's, a U-Net.
 FAMILIES = {"polyp-unet": ("unet",)}
 ROUTE_CONFIDENCE = 0.8  # below this, the recognizer is unsure and the image is refused
 # A DICOM header's Modality (0008,0060): what the code means, and which of the lab's modalities it may hold (None:
@@ -96,9 +96,15 @@ def source_of(name: str) -> Source | None:
     return _SOURCES.get().get(name)
 
 
+def classifier_families() -> tuple[str, ...]:
+    """Every registered subclass of CalibratedClassifier, in the registry's order. Asked at each call, not once
+    at import: a family registered after this module was imported (tests/test_new_family.py's) counts too."""
+    return tuple(name for name in models.names() if issubclass(models.get(name), CalibratedClassifier))
+
+
 def families_of(name: str) -> tuple[str, ...]:
     """The model families a routed model may be: a Hub repository or folder of another family is refused."""
-    return FAMILIES.get(name, CLASSIFIER_FAMILIES)
+    return FAMILIES.get(name) or classifier_families()
 
 
 # -- serving many visitors at once -------------------------------------------------------------------

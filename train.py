@@ -31,6 +31,7 @@ from data import augment, balanced_order, data_root, load_split, load_sr, refram
 from degradations import PROTOCOL, RESIZES, Degradation
 from evaluate import classifier_logits, segmenter_probabilities, vae_elbo
 from metrics import fit_temperature, psnr, roc_auc, sharpness, youden_threshold
+from models.classifier import CalibratedClassifier
 from models.unet import dice
 
 log = logging.getLogger("train")
@@ -135,7 +136,7 @@ GAN_SETTINGS = {
 }
 
 
-SETTINGS = {  # what the model card says about each family's training recipe
+SETTINGS = {  # what the model card says about each family's training recipe; a classifier may go without (`recipe`)
     "classifier": {"optimiser": "AdamW, weight decay 5e-4, cosine schedule with warm-up",
                    "loss": "cross-entropy, label smoothing 0.05", "class imbalance": "class-balanced sampling"},
     "efficientnet": {"optimiser": "AdamW, weight decay 1e-4, cosine schedule with warm-up (linear over the first "
@@ -344,14 +345,15 @@ def parse_args(argv=None):
     p.add_argument("--push-to-hub", metavar="OWNER/NAME", help="after training, push the weights folder to this Hub repo")
     p.add_argument("--private", action="store_true", help="with --push-to-hub: create the repository private")
     args = p.parse_args(argv)
-    if args.family not in TASKS:
-        p.error(f"unknown family {args.family!r}; choose from {', '.join(TASKS)}")
+    try:
+        own = task_of(args.family).flags
+    except KeyError as error:
+        p.error(error.args[0])
     # Which flags were typed (a default is not a choice): parsed again onto a namespace holding a marker for every
     # option, argparse leaves the marker where nothing was typed (it sets a default only where a name is missing).
     unset = object()
     again = vars(p.parse_args(argv, argparse.Namespace(**dict.fromkeys(vars(args), unset))))
     typed = {dest for dest, value in again.items() if value is not unset} - {"family"}
-    own = TASKS[args.family].flags
     if unused := sorted(typed - set(RUN_FLAGS) - set(own)):
         p.error(f"{args.family} does not use {', '.join(map(flag, unused))}; its own flags are "
                 f"{', '.join(map(flag, sorted(own))) or 'none'} (and every family's: "
@@ -918,9 +920,11 @@ SR_TASK = Task(sr_score, load=sr_load, order=sr_order, batch=sr_batch, config=sr
 # labelled_config's fields count only where the family's Config has them (a unet has no --depths). TRANSFER:
 # what main reads for a pretrained backbone.
 TRANSFER = ("pretrained", "freeze", "backbone_lr")
+# Classification: the small ResNet's Task, and any other classifier's that has no entry of its own (`task_of`).
+CLASSIFIER_TASK = Task(classifier_score, classifier_finish,
+                       flags=("image_size", "channels", "val_crops", "augment", "widths", "depths", "per_image_norm"))
 TASKS = {
-    "classifier": Task(classifier_score, classifier_finish,
-                       flags=("image_size", "channels", "val_crops", "augment", "widths", "depths", "per_image_norm")),
+    "classifier": CLASSIFIER_TASK,
     "kmeans": Task(classifier_score, classifier_finish, fit=kmeans_fit, card=kmeans_card,
                    flags=("image_size", "channels", "val_crops", "augment")),
     # Its Config always normalises each image by itself: --per-image-norm would change nothing.
@@ -948,6 +952,44 @@ TASKS = {
 }
 
 
+# A family declares its task by the class it subclasses, not by an attribute naming it: CalibratedClassifier is the
+# contract the rest of the lab already reads (inference routes any of them, evaluate.py measures them on its
+# default branch, Grad-CAM explains their `features`), so a `task = "classification"` beside it could only disagree
+# with it. A new classifier family therefore needs no line here; a family that trains otherwise has its own entry.
+def task_of(family: str) -> Task:
+    """The family's entry in TASKS; else, for a CalibratedClassifier, CLASSIFIER_TASK with the flags its Config
+    can take: labelled_config's --widths, --depths and --per-image-norm only where the Config has that field
+    (parse_args then refuses them rather than drop them), the data's (--image-size, --channels, --val-crops,
+    --augment) always. A KeyError, saying what to do, for any other family."""
+    if family in TASKS:
+        return TASKS[family]
+    if family not in models.names():
+        raise KeyError(f"unknown family {family!r}; choose from {', '.join(models.names())}")
+    cls = models.get(family)
+    if not issubclass(cls, CalibratedClassifier):
+        raise KeyError(f"family {family!r} is not a classifier and has no Task: add its entry to train.TASKS")
+    has = {f.name for f in fields(cls.Config)}
+    return replace(CLASSIFIER_TASK, flags=tuple(f for f in CLASSIFIER_TASK.flags
+                                                if f not in ("widths", "depths", "per_image_norm") or f in has))
+
+
+def recipe(family: str, optimizers) -> dict:
+    """What the model card says about the family's training recipe: its SETTINGS entry; else (a classifier
+    that `task_of` found by its class) what every such classifier is trained with, the optimisers named as its
+    configure_optimizers built them. A KeyError for another family without an entry."""
+    if family in SETTINGS:
+        return SETTINGS[family]
+    cls = models.get(family)
+    if not issubclass(cls, CalibratedClassifier):
+        raise KeyError(f"family {family!r} has no training recipe for its card: add its entry to train.SETTINGS")
+    named = ", ".join(type(o).__name__ + (f" (weight decay {o.defaults['weight_decay']:g})"
+                                          if o.defaults.get("weight_decay") else "") for o in optimizers)
+    own_step = cls.training_step is not CalibratedClassifier.training_step
+    return {"optimiser": f"{named}, cosine schedule with warm-up",
+            "loss": f"{cls.__name__}.training_step's own" if own_step else "cross-entropy, label smoothing 0.05",
+            "class imbalance": "class-balanced sampling"}
+
+
 # -- the loop ----------------------------------------------------------------------------------------
 
 
@@ -966,7 +1008,7 @@ def main(argv=None) -> Path:
     # 1. Data: the whole split in memory, at the network's input size.
     root = data_root(args.data_root)
     family = models.get(args.family)
-    task = TASKS[args.family]
+    task = task_of(args.family)
     train_split, val_split = task.load(args, root, "train"), task.load(args, root, "val")
     log.info("train: %s; val: %s", train_split.description, val_split.description)
 
@@ -1091,7 +1133,7 @@ def main(argv=None) -> Path:
             "settings": {"epochs run": state["epoch"], f"{'last' if task.keep_last(args) else 'best'} validation {state.get('score_name', 'score')}": state["best_score"],
                          **({"batch size": args.batch_size * world, "learning rate": args.lr} if state["epoch"] else {}),
                          **(transfer_settings(args) if tuned else {}),
-                         **SETTINGS[args.family], **card.get("settings", {}), "augmentation": card["augmentation"],
+                         **recipe(args.family, optimizers), **card.get("settings", {}), "augmentation": card["augmentation"],
                          **({"weight averaging": f"exponential moving average of the weights, decay {args.ema}: "
                              "validated and saved"} if args.ema else {}),
                          "seed": args.seed, "processes": world},

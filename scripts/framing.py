@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 import weights_dir  # noqa: E402
 from data import data_root, load_split, reframed  # noqa: E402
-from inference import CLASSIFIER_FAMILIES  # noqa: E402
+from inference import classifier_families  # noqa: E402
 from metrics import log_loss, roc_auc  # noqa: E402
 
 
@@ -30,7 +30,7 @@ def main() -> None:
     p.add_argument("--crops", type=float, nargs="+", default=[1, 0.85, 0.7, 0.6], help="fractions of the side")
     args = p.parse_args()
     torch.set_num_threads(1)
-    model = weights_dir.load(args.model, family=CLASSIFIER_FAMILIES).eval()
+    model = weights_dir.load(args.model, family=classifier_families()).eval()
     folder = model.folder
     if model.class_names != ["NORMAL", "PNEUMONIA"]:
         raise SystemExit(f"{folder} is not a chest X-ray classifier (NORMAL / PNEUMONIA)")

@@ -58,7 +58,7 @@ def main() -> None:
         model = weights_dir.load(name).eval()
         meta = cards.read_meta(model.folder)
         command = train.parse_args(shlex.split(validation_command(meta))[2:])
-        split = train.TASKS[command.family].load(command, data_root(args.data_root), "val")
+        split = train.task_of(command.family).load(command, data_root(args.data_root), "val")
         for part, classifier in calibrated(model):
             if not isinstance(classifier, CalibratedClassifier):
                 continue
