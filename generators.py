@@ -20,15 +20,20 @@ import models
 import weights_dir
 from models.gan import GAN
 
-GENERATOR_FAMILIES = tuple(name for name in models.names() if issubclass(models.get(name), GAN))  # dcgan, cgan, acgan
 MAX_IMAGES = 64  # per request: a grid a person can look at, and bounded work per visitor
 SHOWN_FIRST = "acgan-mnist"  # the page opens on the best-measured generator, not the first name in the alphabet
+
+
+def is_generator(family: str) -> bool:
+    """Whether a registered family is a GAN (dcgan, cgan, acgan, or any later subclass of models.gan.GAN): asked at
+    each call, so a family registered after this module loaded counts too."""
+    return family in models.names() and issubclass(models.get(family), GAN)
 
 
 def shipped() -> list[str]:
     """Names of the generator weights folders in the weights folder (their config.json names a GAN family),
     SHOWN_FIRST first when it is shipped."""
-    names = [name for name, family in weights_dir.families().items() if family in GENERATOR_FAMILIES]
+    names = [name for name, family in weights_dir.families().items() if is_generator(family)]
     return sorted(names, key=lambda name: name != SHOWN_FIRST)  # stable: the rest keep their order
 
 
@@ -90,8 +95,8 @@ def judge_of(name: str) -> str | None:
 def sample(model, label: str | None, n: int, seed: int, *, truncation: float | None = None, judge=None) -> Sample:
     """`n` images of class `label` (None for a DCGAN) from a loaded generator, noise from `seed`, each with the
     verdict of `judge` (a loaded classifier, or None). Raises ValueError, saying what to do, for bad requests."""
-    if model.family not in GENERATOR_FAMILIES:
-        raise ValueError(f"this is a {model.family} model, not a generator ({', '.join(GENERATOR_FAMILIES)})")
+    if not isinstance(model, GAN):
+        raise ValueError(f"this is a {model.family} model, not a generator (a GAN)")
     if not 1 <= n <= MAX_IMAGES:
         raise ValueError(f"ask for 1 to {MAX_IMAGES} images, not {n}")
     generator = torch.Generator().manual_seed(seed)

@@ -338,7 +338,7 @@ def command_line(name: str, config: dict) -> str | None:
         return f"python predict.py upscale photo.png --model {alias} --out upscaled/"
     if family == "pixelda" and config.get("adapt", True):
         return f"python predict.py adapt digit.png --model {name} --out translated/"
-    if family in generators.GENERATOR_FAMILIES:
+    if generators.is_generator(family):
         label = f" --label {config['class_names'][-1]}" if models.get(family).conditioning else ""
         return f"python predict.py sample {name}{label} --n 16 --seed 0 --out samples/"
     if hasattr(models.get(family), "encode"):  # as `encode` itself asks

@@ -20,7 +20,7 @@ import train
 from models.base import MedLabModel
 from models.classifier import CalibratedClassifier, prepare_images
 from models.registry import names, registered
-from test_app import run, text, upload, use_weights, write_tiny_weights  # noqa: F401  (use_weights is a fixture)
+from test_app import run, text, upload, write_tiny_weights
 
 
 @dataclass
@@ -74,7 +74,7 @@ def test_a_classifier_family_defined_here_trains_evaluates_predicts_and_answers_
     out = train.main([tinynet, "--dataset", "chest_xray", "--data-root", str(data_root), "--out",
                       str(weights / "cxr-pneumonia"), "--run-dir", str(tmp_path / "run"), "--epochs", "2",
                       "--image-size", "32", "--batch-size", "8", "--threads", "1"])
-    assert {p.name for p in out.iterdir()} == {"config.json", "model.safetensors", "README.md"}
+    assert {p.name for p in out.iterdir()} == {"config.json", "model.safetensors", "README.md", "history.json"}
     assert json.loads((out / "config.json").read_text())["family"] == tinynet
     card = (out / "README.md").read_text()
     assert "tinynet" in card and "cross-entropy, label smoothing 0.05" in card and "AdamW" in card  # the recipe
