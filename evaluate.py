@@ -19,6 +19,7 @@ import torch
 from tqdm import tqdm
 
 import cards
+import eval_schema
 import models
 import weights_dir
 from data import SPLITS, data_root, kvasir_ids, load_split, load_sr, read_mask
@@ -483,6 +484,18 @@ def classification_accuracy_score(model, root: Path, split: str, dataset: str, s
                         f" with the same recipe; accuracy (argmax) on {test.description} at {size} px"}
 
 
+def write_eval(folder: Path, result: dict) -> Path:
+    """Write `result` as the folder's eval.json (test: the figures the app shows) or eval-<split>.json,
+    after eval_schema.check: a result that breaks the schema is refused, its problems listed."""
+    problems = eval_schema.check(result)
+    if problems:
+        raise ValueError(f"not writing {result.get('split', '?')} results for {folder}: they break eval.json's "
+                         "schema (eval_schema.py): " + "; ".join(problems))
+    path = folder / ("eval.json" if result["split"] == "test" else f"eval-{result['split']}.json")
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    return path
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", help="weights folder name under weights/, a path, or a Hub repository id")
@@ -546,9 +559,7 @@ def main(argv=None) -> dict:
     result = {"model": Path(path).name, "dataset": dataset, "split": args.split, "command": command,
               "protocol": protocol, **body}
     if not args.no_write and Path(path).is_dir():
-        # eval.json holds the reported (test) figures the app shows; other splits get their own file.
-        name = "eval.json" if args.split == "test" else f"eval-{args.split}.json"
-        (Path(path) / name).write_text(json.dumps(result, indent=1) + "\n")
+        write_eval(Path(path), result)  # first: a result that breaks the schema changes neither file nor card
         summary = {k: result[k] for k in ("split", "n", "command", "protocol", "roc_auc", "average_precision", "ece",
                                           "at_threshold", "at_0.5", "accuracy", "recall", "routing", "dice", "iou",
                                           "found", "psnr", "ssim", "elbo", "judge", "gan_test", "class_shares",
