@@ -496,45 +496,6 @@ def model_title(name: str) -> str:
     return read_meta(weights_dir.root() / name).get("title") or name
 
 
-def headline(evaluation: dict) -> str:
-    """One sentence of the measured figures, for the home page: never typed in by hand."""
-    where = f"{evaluation.get('split', '?')} split of `{evaluation.get('dataset', '?')}`, {evaluation['n']} images"
-    if "at_threshold" in evaluation:  # two classes; the second is the positive one (the threshold is on it)
-        at = evaluation["at_threshold"]
-        positive = f" for {evaluation['class_names'][1]}" if "class_names" in evaluation else ""
-        return (f"On the {where}: ROC-AUC {evaluation['roc_auc']:.3f}; at the threshold chosen on validation "
-                f"({at['threshold']:.2f}): accuracy {at['accuracy']:.1%}, sensitivity{positive} "
-                f"{at['sensitivity']:.1%}, specificity {at['specificity']:.1%}.")
-    if "accuracy" in evaluation:  # more classes
-        routing = evaluation.get("routing")
-        refused = f"; refuses {routing['out_of_domain_refused']:.1%} of non-medical images" if routing else ""
-        return f"On the {where}: accuracy {evaluation['accuracy']:.1%}{refused}."
-    if "dice" in evaluation:  # a segmenter
-        found = evaluation.get("found")
-        share = (f"; a polyp found (a mask covering at least {found['area_threshold']:.1%} of the frame) in "
-                 f"{found['share_found']:.1%} of them" if found else "")
-        return f"On the {where}: mean Dice {evaluation['dice']:.3f}, mean IoU {evaluation['iou']:.3f}{share}."
-    if "sets" in evaluation:  # super-resolution: the gain over bicubic on each test set
-        return "x4, PSNR on Y (4-px border) against bicubic: " + "; ".join(
-            f"{name} {s['model']['psnr_y']:.2f} dB vs {s['bicubic']['psnr_y']:.2f} ({s['gain_psnr_y']:+.2f})"
-            for name, s in evaluation["sets"].items()) + "."
-    if "elbo" in evaluation:  # a VAE
-        judged = (f"; GAN-test of its samples {evaluation['gan_test']['overall']:.1%}" if "gan_test" in evaluation else "")
-        return (f"On the {where}: reconstruction PSNR {evaluation['psnr']:.2f} dB, SSIM {evaluation['ssim']:.3f}; "
-                f"ELBO {evaluation['elbo']:.1f} nats per image{judged}.")
-    if "judge" in evaluation:  # a generator, judged by an independent classifier
-        judge = evaluation["judge"]
-        if "gan_test" in evaluation:
-            figure = (f"GAN-test {evaluation['gan_test']['overall']:.1%} (the judge `{judge['name']}` reads the class "
-                      f"asked for; it reads {judge['accuracy_on_real']:.1%} of real test images right)")
-        else:
-            figure = f"unconditional; judged by `{judge['name']}`"
-        low = min(d["ratio"] for d in evaluation["diversity"].values())
-        return (f"{evaluation['n']} generated images: {figure}; diversity at least {low:.0%} of the real images' "
-                "(see the Generate page).")
-    return f"Evaluated on the {where}: see the Evaluate page."
-
-
 # -- drawing a digit (the Adapt page) ---------------------------------------------------------------
 
 # Optional: without it the Adapt page offers test digits and uploads only. Imported only when drawing:

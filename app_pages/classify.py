@@ -13,6 +13,7 @@ import streamlit as st
 
 import charts
 import inference
+import results
 import ui
 from images import ImageReadError, read_image, to_pil
 from limits import MAX_FILES_PER_RUN
@@ -102,7 +103,7 @@ def show_classification(upload, image, view: np.ndarray, picture, key: str, stem
         st.caption(f"`{result.model}` is an ensemble of {len(result.members)} models. On their own they gave "
                    f"P({classes[-1]}) = {said}; the answer above is their mean, calibrated again on validation data.")
     if evaluation := ui.read_eval(result.model):  # how far to trust it, as measured by evaluate.py
-        st.caption(f"How often `{result.model}` is right: {ui.headline(evaluation)}")
+        st.caption(f"How often `{result.model}` is right: {results.headline(evaluation)}")
 
     # 4. Where it looked.
     show_cam = st.toggle("Grad-CAM overlay", value=True, key=f"cam-{upload.file_id}",

@@ -1,6 +1,7 @@
 """Home: what the lab is, its pages in the sidebar's order, one line each, and the shipped models' measured figures."""
 import streamlit as st
 
+import results
 import ui
 import weights_dir
 
@@ -28,4 +29,4 @@ with st.expander(f"The {len(names)} shipped models and what they measured", icon
         if evaluation is None:
             st.caption(f"Not evaluated yet: run `python evaluate.py {name} --split test`.")
         else:
-            st.caption(f"{ui.headline(evaluation)} Measured by `{evaluation.get('command', 'evaluate.py')}`.")
+            st.caption(f"{results.headline(evaluation)} Measured by `{evaluation.get('command', 'evaluate.py')}`.")
