@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import data
+import tasks.base
 import train
 from data import Split, augment
 from models.unet import dice
@@ -32,9 +33,9 @@ def test_the_endoscopy_preset_follows_the_seed_and_moves_masks_with_their_frames
     split = Split(images=(images * 255).to(torch.uint8), labels=masks.to(torch.uint8), class_names=["polyp"],
                   files=[], description="")
     index = torch.arange(len(images))
-    first = train.labelled_batch(split, index, torch.Generator().manual_seed(0), args)
-    again = train.labelled_batch(split, index, torch.Generator().manual_seed(0), args)
-    other = train.labelled_batch(split, index, torch.Generator().manual_seed(1), args)
+    first = tasks.base.labelled_batch(split, index, torch.Generator().manual_seed(0), args)
+    again = tasks.base.labelled_batch(split, index, torch.Generator().manual_seed(0), args)
+    other = tasks.base.labelled_batch(split, index, torch.Generator().manual_seed(1), args)
     assert all(torch.equal(a, b) for a, b in zip(first, again))
     assert not torch.equal(first[0], other[0])
     warped, warped_masks = first
