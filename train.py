@@ -28,12 +28,11 @@ import models
 import weights_dir
 from data import data_root, load_split, load_sr
 from degradations import PROTOCOL, RESIZES, Degradation
-from evaluate import segmenter_probabilities, vae_elbo
+from evaluate import vae_elbo
 from metrics import psnr, sharpness
 from models.classifier import CalibratedClassifier
-from models.unet import dice
-from tasks import classification
-from tasks.base import AUGMENTATIONS, LIMITATIONS, TRANSFER, Task, labelled_load
+from tasks import classification, segmentation
+from tasks.base import AUGMENTATIONS, LIMITATIONS, Task, labelled_load
 from tasks.classification import CLASSIFIER_TASK, classifier_score
 
 log = logging.getLogger("train")
@@ -85,8 +84,7 @@ GAN_SETTINGS = {
 
 SETTINGS = {  # what the model card says about each family's training recipe; a classifier may go without (`recipe`)
     **classification.SETTINGS,
-    "unet": {"optimiser": "AdamW, weight decay 1e-4, cosine schedule with warm-up",
-             "loss": "binary cross-entropy + soft Dice (per image)"},
+    **segmentation.SETTINGS,
     "srresnet": {"architecture": SR_ARCHITECTURE, "optimiser": "Adam (betas 0.9, 0.99), cosine schedule with warm-up"},
     "srgan": {"architecture": SR_ARCHITECTURE + "; discriminator: three stages of two 3x3 convolutions (the second "
                               "strided), LeakyReLU, global average pool, one logit (paper: 8 convolutions to 512 channels, "
@@ -341,32 +339,6 @@ def resume(saved: dict, path: Path, model, optimizers, schedulers, generator: to
         first = str(error).strip().splitlines()[0][:300]
         raise SystemExit(f"checkpoint {path} was written by another model or other settings ({type(error).__name__}: "
                          f"{first}); use another --run-dir, or delete it to start afresh") from None
-
-
-
-
-def dice_by_threshold(probabilities: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, list[float]]:
-    """(candidate thresholds, mean per-image Dice at each): what segmenter_finish picks the threshold from."""
-    candidates = torch.arange(0.2, 0.81, 0.05)
-    return candidates, [float(dice(probabilities >= t, masks).mean()) for t in candidates]
-
-
-def segmenter_score(model, split) -> tuple[str, float]:
-    """Mean per-image Dice at the network's size and at the threshold segmenter_finish would fit now.
-
-    Scoring at the refitted threshold (not the current one: a model started --init-from another has
-    the default 0.5) makes every epoch's figure the one the shipped model gets on validation, so the
-    epoch kept and a refit-only run (--epochs 0) are judged alike.
-    """
-    _, scores = dice_by_threshold(segmenter_probabilities(model, split), split.labels)
-    return "Dice", max(scores)
-
-
-def segmenter_finish(model, split) -> dict:
-    """The probability threshold with the best mean Dice on validation."""
-    candidates, scores = dice_by_threshold(segmenter_probabilities(model, split), split.labels)
-    model.threshold.fill_(float(candidates[int(np.argmax(scores))]))
-    return {"mask threshold (best val Dice)": round(float(model.threshold), 2)}
 
 
 # What `main` reads for every family: where the data and the run go, and the training loop's settings.
@@ -637,8 +609,7 @@ SR_TASK = Task(sr_score, load=sr_load, order=sr_order, batch=sr_batch, config=sr
                flags=SR_FLAGS)
 TASKS = {
     **classification.TASKS,
-    "unet": Task(segmenter_score, segmenter_finish,
-                 flags=("image_size", "channels", "augment", "widths", "encoder", "flip_average", *TRANSFER)),
+    **segmentation.TASKS,
     "srresnet": SR_TASK,
     "srgan": Task(srgan_score, load=sr_load, order=sr_order, batch=sr_batch, config=sr_config, card=sr_card,
                   flags=SR_FLAGS),

@@ -12,8 +12,9 @@ import torch
 
 import data
 import tasks.base
-import train
+import tasks.segmentation
 from data import Split, augment
+from evaluate import segmenter_probabilities
 from models.unet import dice
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,9 +87,9 @@ def test_the_segmenter_monitor_scores_at_the_threshold_finish_then_fits():
     images = (images * 0.6 + 0.4 * torch.rand(images.shape))  # a little texture
     split = Split(images=(images * 255).to(torch.uint8), labels=masks.to(torch.uint8), class_names=["polyp"],
                   files=[], description="")
-    name, score = train.segmenter_score(unet, split)
-    train.segmenter_finish(unet, split)
-    shipped = dice(unet.mask(train.segmenter_probabilities(unet, split)), split.labels).mean()
+    name, score = tasks.segmentation.segmenter_score(unet, split)
+    tasks.segmentation.segmenter_finish(unet, split)
+    shipped = dice(unet.mask(segmenter_probabilities(unet, split)), split.labels).mean()
     assert name == "Dice" and abs(score - float(shipped)) < 1e-9
 
 
