@@ -26,12 +26,11 @@ from tqdm import tqdm
 import cards
 import models
 import weights_dir
-from data import data_root, load_split, load_sr
-from degradations import PROTOCOL, RESIZES, Degradation
+from data import data_root, load_split
+from degradations import RESIZES
 from evaluate import vae_elbo
-from metrics import psnr, sharpness
 from models.classifier import CalibratedClassifier
-from tasks import classification, segmentation
+from tasks import classification, segmentation, super_resolution
 from tasks.base import AUGMENTATIONS, LIMITATIONS, Task, labelled_load
 from tasks.classification import CLASSIFIER_TASK, classifier_score
 
@@ -58,11 +57,6 @@ VAE_LIMITATIONS = {  # (family, data set): replaces the data set's own list for 
 }
 
 
-SR_ARCHITECTURE = ("SRResNet generator, smaller than the paper's for a CPU: residual blocks without batch norm "
-                   "(paper: 16 blocks with batch norm), ReLU (paper: PReLU), 3x3 first and last convolutions (paper: "
-                   "9x9), two x2 sub-pixel stages, and a global bicubic skip (the network predicts the difference "
-                   "from bicubic, as VDSR); large images run in overlapping tiles, identical to one pass")
-
 GAN_LIMITATIONS = [
     "Generated images are not real patients or real digits: never use them as evidence of anything clinical, and "
     "never mix them into a test set.",
@@ -85,15 +79,7 @@ GAN_SETTINGS = {
 SETTINGS = {  # what the model card says about each family's training recipe; a classifier may go without (`recipe`)
     **classification.SETTINGS,
     **segmentation.SETTINGS,
-    "srresnet": {"architecture": SR_ARCHITECTURE, "optimiser": "Adam (betas 0.9, 0.99), cosine schedule with warm-up"},
-    "srgan": {"architecture": SR_ARCHITECTURE + "; discriminator: three stages of two 3x3 convolutions (the second "
-                              "strided), LeakyReLU, global average pool, one logit (paper: 8 convolutions to 512 channels, "
-                              "batch norm, two dense layers); shipped with the weights, unused by predict",
-              "optimiser": "Adam (betas 0.9, 0.99) for generator and discriminator (4x the learning rate), "
-                           "cosine schedule with warm-up",
-              "loss": "generator: 1.0 L1 + 1.0 discriminator-feature content loss (relative squared error of the "
-                      "discriminator's first two stages, our stand-in for the paper's VGG loss) + 0.005 adversarial "
-                      "(binary cross-entropy); discriminator: binary cross-entropy, real vs super-resolved"},
+    **super_resolution.SETTINGS,
     "pixelda": {"optimiser": "Adam (beta1 0.5): one for the generator and task classifier, one for the "
                              "discriminator; cosine schedule with warm-up",
                 "loss": "source-only: cross-entropy on labelled MNIST. PixelDA: 0.013 x adversarial (non-saturating "
@@ -112,7 +98,6 @@ SETTINGS = {  # what the model card says about each family's training recipe; a 
     "acgan": {**GAN_SETTINGS, "loss": "the adversarial loss named by the config's `loss`, plus cross-entropy of D's "
                                       "class head: D on real images only, G on its generated images"},
 }
-
 
 
 def initialise_from(model, path: str) -> str:
@@ -413,63 +398,6 @@ def adaptation_card(args, pair, config) -> dict:
     return {"data": what, "augmentation": "none"}
 
 
-# -- super-resolution: random patches, scored by PSNR on held-out crops -----------------------------
-
-
-def sr_load(args, root: Path, split: str):
-    """--image-size is the high-resolution patch side; an epoch is --patches random patches. Validation
-    pairs: one centre crop per image, degraded as training is (with --degradation random: once by each
-    degradation of evaluate.py's protocol)."""
-    patches = load_sr(root, split, patch=args.image_size, n=args.patches, degradation=args.degradation)
-    if split == "val":
-        ways = PROTOCOL if args.degradation == "random" else [Degradation(args.degradation)]
-        patches.val_pairs = [pair for way in ways for pair in patches.fixed(degradation=way)]
-    return patches
-
-
-def sr_order(split, generator: torch.Generator) -> torch.Tensor:
-    return torch.arange(len(split))  # every patch is drawn at random in sr_batch
-
-
-def sr_batch(split, index: torch.Tensor, generator: torch.Generator, args):
-    return split.batch(len(index), generator)  # (low, high)
-
-
-def sr_score(model, split) -> tuple[str, float]:
-    """Mean PSNR on the Y channel, 4-pixel border removed (the literature's protocol), on held-out crops
-    (each degradation of the protocol counting alike, with --degradation random)."""
-    model.eval()
-    values = [float(psnr(model.predict(low), high, y=True, border=4)) for low, high in split.val_pairs]
-    return "PSNR-Y", float(np.mean(values))
-
-
-def srgan_score(model, split) -> tuple[str, float]:
-    """For SRGAN, PSNR would pick the least adversarial epoch: instead, how closely the output's edge and
-    texture energy matches the true image's, -|log(sharpness(SR) / sharpness(HR))| averaged over the
-    held-out crops (0 is a perfect match; SRResNet's blur scores below 0)."""
-    model.eval()
-    gaps = [abs(float(torch.log(sharpness(model.predict(low), border=4) / sharpness(high, border=4))))
-            for low, high in split.val_pairs]
-    return "sharpness match", -float(np.mean(gaps))
-
-
-def sr_config(args, split) -> dict:
-    return {"scale": split.scale, "channels": args.widths[0] if args.widths else None,
-            "blocks": args.depths[0] if args.depths else None, "loss": args.loss}
-
-
-def sr_card(args, split, config) -> dict:
-    return {"data": f"(x{config.scale}: {args.image_size} px RGB high-resolution patches, {args.image_size // config.scale} "
-                    "px low-resolution inputs)",
-            "augmentation": "random crops, horizontal flips and 90-degree rotations"}
-
-
-def srresnet_card(args, split, config) -> dict:
-    """SR's card, and SRResNet's one pixel loss (SRGAN's generator loss is described in SETTINGS)."""
-    loss = "L2 (mean squared error) on RGB" if config.loss == "l2" else "L1 on RGB"
-    return {**sr_card(args, split, config), "settings": {"loss": loss}}
-
-
 # -- VAEs: images (and their classes, for a conditional VAE), scored by the validation ELBO -----------
 
 
@@ -604,15 +532,10 @@ GAN_FLAGS = ("image_size", "channels", "epoch_size", "widths", "latent_dim", "lo
 GAN_TASK = Task(gan_score, load=gan_load, order=gan_order, batch=gan_batch, config=gan_config, card=gan_card,
                 keep_last=lambda args: True, flags=GAN_FLAGS, limitations=lambda args: GAN_LIMITATIONS)
 
-SR_FLAGS = ("image_size", "patches", "degradation", "widths", "depths", "loss")  # sr_load, sr_config; always RGB
-SR_TASK = Task(sr_score, load=sr_load, order=sr_order, batch=sr_batch, config=sr_config, card=srresnet_card,
-               flags=SR_FLAGS)
 TASKS = {
     **classification.TASKS,
     **segmentation.TASKS,
-    "srresnet": SR_TASK,
-    "srgan": Task(srgan_score, load=sr_load, order=sr_order, batch=sr_batch, config=sr_config, card=sr_card,
-                  flags=SR_FLAGS),
+    **super_resolution.TASKS,
     "pixelda": Task(classifier_score, load=adaptation_load, order=adaptation_order, batch=adaptation_batch, config=adaptation_config,
                     card=adaptation_card, keep_last=lambda args: args.dataset == "mnist_m",
                     flags=("image_size", "widths", "depths")),  # the digits are always RGB
