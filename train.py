@@ -15,7 +15,7 @@ import os
 import shlex
 import sys
 import time
-from dataclasses import fields, replace
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -27,22 +27,10 @@ import cards
 import models
 from data import data_root
 from degradations import RESIZES
-from models.classifier import CalibratedClassifier
-from tasks import adaptation, classification, generation, latent, segmentation, super_resolution
-from tasks.base import AUGMENTATIONS, Task
-from tasks.classification import CLASSIFIER_TASK
+from tasks import recipe, task_of
+from tasks.base import AUGMENTATIONS
 
 log = logging.getLogger("train")
-
-
-SETTINGS = {  # what the model card says about each family's training recipe; a classifier may go without (`recipe`)
-    **classification.SETTINGS,
-    **segmentation.SETTINGS,
-    **super_resolution.SETTINGS,
-    **latent.SETTINGS,
-    **generation.SETTINGS,
-    **adaptation.SETTINGS,
-}
 
 
 def initialise_from(model, path: str) -> str:
@@ -81,6 +69,11 @@ def transfer_settings(args) -> dict:
     cut = f"the backbone cut after stage {args.stages} of 7; " if args.stages and args.stages < 7 else ""
     return {"fine-tuning": f"{cut}{frozen}; the backbone learns at {args.backbone_lr:g} x the learning rate, the new "
                            "layers at the full rate"}
+
+
+# What `main` reads for every family: where the data and the run go, and the training loop's settings.
+RUN_FLAGS = ("dataset", "data_root", "out", "run_dir", "epochs", "patience", "batch_size", "lr", "init_from", "ema",
+             "seed", "threads", "title", "push_to_hub", "private")
 
 
 def flag(dest: str) -> str:
@@ -269,59 +262,6 @@ def resume(saved: dict, path: Path, model, optimizers, schedulers, generator: to
         first = str(error).strip().splitlines()[0][:300]
         raise SystemExit(f"checkpoint {path} was written by another model or other settings ({type(error).__name__}: "
                          f"{first}); use another --run-dir, or delete it to start afresh") from None
-
-
-# What `main` reads for every family: where the data and the run go, and the training loop's settings.
-RUN_FLAGS = ("dataset", "data_root", "out", "run_dir", "epochs", "patience", "batch_size", "lr", "init_from", "ema",
-             "seed", "threads", "title", "push_to_hub", "private")
-
-
-TASKS = {
-    **classification.TASKS,
-    **segmentation.TASKS,
-    **super_resolution.TASKS,
-    **latent.TASKS,
-    **generation.TASKS,
-    **adaptation.TASKS,
-}
-
-
-# A family declares its task by the class it subclasses, not by an attribute naming it: CalibratedClassifier is the
-# contract the rest of the lab already reads (inference routes any of them, evaluate.py measures them on its
-# default branch, Grad-CAM explains their `features`), so a `task = "classification"` beside it could only disagree
-# with it. A new classifier family therefore needs no line here; a family that trains otherwise has its own entry.
-def task_of(family: str) -> Task:
-    """The family's entry in TASKS; else, for a CalibratedClassifier, CLASSIFIER_TASK with the flags its Config
-    can take: labelled_config's --widths, --depths and --per-image-norm only where the Config has that field
-    (parse_args then refuses them rather than drop them), the data's (--image-size, --channels, --val-crops,
-    --augment) always. A KeyError, saying what to do, for any other family."""
-    if family in TASKS:
-        return TASKS[family]
-    if family not in models.names():
-        raise KeyError(f"unknown family {family!r}; choose from {', '.join(models.names())}")
-    cls = models.get(family)
-    if not issubclass(cls, CalibratedClassifier):
-        raise KeyError(f"family {family!r} is not a classifier and has no Task: add its entry to train.TASKS")
-    has = {f.name for f in fields(cls.Config)}
-    return replace(CLASSIFIER_TASK, flags=tuple(f for f in CLASSIFIER_TASK.flags
-                                                if f not in ("widths", "depths", "per_image_norm") or f in has))
-
-
-def recipe(family: str, optimizers) -> dict:
-    """What the model card says about the family's training recipe: its SETTINGS entry; else (a classifier
-    that `task_of` found by its class) what every such classifier is trained with, the optimisers named as its
-    configure_optimizers built them. A KeyError for another family without an entry."""
-    if family in SETTINGS:
-        return SETTINGS[family]
-    cls = models.get(family)
-    if not issubclass(cls, CalibratedClassifier):
-        raise KeyError(f"family {family!r} has no training recipe for its card: add its entry to train.SETTINGS")
-    named = ", ".join(type(o).__name__ + (f" (weight decay {o.defaults['weight_decay']:g})"
-                                          if o.defaults.get("weight_decay") else "") for o in optimizers)
-    own_step = cls.training_step is not CalibratedClassifier.training_step
-    return {"optimiser": f"{named}, cosine schedule with warm-up",
-            "loss": f"{cls.__name__}.training_step's own" if own_step else "cross-entropy, label smoothing 0.05",
-            "class imbalance": "class-balanced sampling"}
 
 
 # -- the loop ----------------------------------------------------------------------------------------
