@@ -7,6 +7,9 @@ One process on the CPU by default. Under `torchrun --nproc-per-node N train.py .
 takes its share of every epoch and gradients are averaged across processes before each update.
 Checkpoints (`--run-dir`, default runs/<name>/) are written every epoch, outside weights/; running
 the same command again resumes from the last one.
+
+What differs between families (their data, validation score, what is fitted after training, card text) is
+their task's, in tasks/; here are the command line, distributed setup, checkpoints and the one loop.
 """
 import argparse
 import json

@@ -49,7 +49,7 @@ SETTINGS = {  # what the model card says about each family's training recipe; a 
 def task_of(family: str) -> Task:
     """The family's entry in TASKS; else, for a CalibratedClassifier, CLASSIFIER_TASK with the flags its Config
     can take: labelled_config's --widths, --depths and --per-image-norm only where the Config has that field
-    (parse_args then refuses them rather than drop them), the data's (--image-size, --channels, --val-crops,
+    (train.parse_args then refuses them rather than drop them), the data's (--image-size, --channels, --val-crops,
     --augment) always. A KeyError, saying what to do, for any other family."""
     if family in TASKS:
         return TASKS[family]

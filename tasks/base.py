@@ -166,8 +166,8 @@ class Task:
     # (model, train split, generator, args) -> None: what is learned from the training images before the first
     # step (the k-means network's filters); a resumed run has it in its checkpoint.
     fit: Callable = lambda model, split, generator, args: None
-    # The options (argparse names) this family's functions read, beside RUN_FLAGS: parse_args refuses any other,
-    # so that a flag the family would ignore (a unet's --latent-dim) is not dropped silently.
+    # The options (argparse names) this family's functions read, beside train.RUN_FLAGS: train.parse_args refuses
+    # any other, so that a flag the family would ignore (a unet's --latent-dim) is not dropped silently.
     flags: tuple[str, ...] = ()
     # (args) -> the card's limitations: the data set's own (LIMITATIONS) unless the task's models say otherwise
     limitations: Callable = lambda args: LIMITATIONS.get(args.dataset, [])
