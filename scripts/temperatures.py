@@ -21,6 +21,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 import cards  # noqa: E402
+import tasks  # noqa: E402
 import train  # noqa: E402
 import weights_dir  # noqa: E402
 from data import data_root  # noqa: E402
@@ -58,7 +59,7 @@ def main() -> None:
         model = weights_dir.load(name).eval()
         meta = cards.read_meta(model.folder)
         command = train.parse_args(shlex.split(validation_command(meta))[2:])
-        split = train.task_of(command.family).load(command, data_root(args.data_root), "val")
+        split = tasks.task_of(command.family).load(command, data_root(args.data_root), "val")
         for part, classifier in calibrated(model):
             if not isinstance(classifier, CalibratedClassifier):
                 continue

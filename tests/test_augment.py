@@ -11,8 +11,10 @@ import pytest
 import torch
 
 import data
-import train
+import tasks.base
+import tasks.segmentation
 from data import Split, augment
+from evaluate import segmenter_probabilities
 from models.unet import dice
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,9 +34,9 @@ def test_the_endoscopy_preset_follows_the_seed_and_moves_masks_with_their_frames
     split = Split(images=(images * 255).to(torch.uint8), labels=masks.to(torch.uint8), class_names=["polyp"],
                   files=[], description="")
     index = torch.arange(len(images))
-    first = train.labelled_batch(split, index, torch.Generator().manual_seed(0), args)
-    again = train.labelled_batch(split, index, torch.Generator().manual_seed(0), args)
-    other = train.labelled_batch(split, index, torch.Generator().manual_seed(1), args)
+    first = tasks.base.labelled_batch(split, index, torch.Generator().manual_seed(0), args)
+    again = tasks.base.labelled_batch(split, index, torch.Generator().manual_seed(0), args)
+    other = tasks.base.labelled_batch(split, index, torch.Generator().manual_seed(1), args)
     assert all(torch.equal(a, b) for a, b in zip(first, again))
     assert not torch.equal(first[0], other[0])
     warped, warped_masks = first
@@ -85,9 +87,9 @@ def test_the_segmenter_monitor_scores_at_the_threshold_finish_then_fits():
     images = (images * 0.6 + 0.4 * torch.rand(images.shape))  # a little texture
     split = Split(images=(images * 255).to(torch.uint8), labels=masks.to(torch.uint8), class_names=["polyp"],
                   files=[], description="")
-    name, score = train.segmenter_score(unet, split)
-    train.segmenter_finish(unet, split)
-    shipped = dice(unet.mask(train.segmenter_probabilities(unet, split)), split.labels).mean()
+    name, score = tasks.segmentation.segmenter_score(unet, split)
+    tasks.segmentation.segmenter_finish(unet, split)
+    shipped = dice(unet.mask(segmenter_probabilities(unet, split)), split.labels).mean()
     assert name == "Dice" and abs(score - float(shipped)) < 1e-9
 
 

@@ -10,6 +10,7 @@ import models
 import train
 from data import Split, augment
 from models.contrastive import nt_xent
+from tasks.classification import contrastive_batch
 from tests.conftest import tiny_model
 
 STILL = dict(rotate=0.0, scale=(1.0, 1.0), shift=0.0, contrast=0.0, gamma=0.0)  # no geometry, no intensity change
@@ -47,8 +48,8 @@ def test_the_two_views_differ_and_follow_the_seed():
                   class_names=["a", "b"], files=[], description="")
     args = SimpleNamespace(augment="contrastive")
     index = torch.arange(6)
-    first, second = train.contrastive_batch(split, index, torch.Generator().manual_seed(0), args)
-    again = train.contrastive_batch(split, index, torch.Generator().manual_seed(0), args)
+    first, second = contrastive_batch(split, index, torch.Generator().manual_seed(0), args)
+    again = contrastive_batch(split, index, torch.Generator().manual_seed(0), args)
     assert first.shape == second.shape == (6, 1, 32, 32) and not torch.allclose(first, second)
     assert torch.equal(first, again[0]) and torch.equal(second, again[1])
 

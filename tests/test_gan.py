@@ -168,13 +168,14 @@ def test_train_then_evaluate_a_generator(data_root, tmp_path, monkeypatch):
 
     import evaluate
     import evaluators
+    import tasks.generation
     import train
 
     weights = tmp_path / "weights"
     tiny_model("classifier", class_names=["NORMAL", "PNEUMONIA"]).save_pretrained(weights / "judge")
     monkeypatch.setenv("MEDLAB_WEIGHTS", str(weights))
     monkeypatch.setitem(evaluators.EVALUATORS, "chest_xray", "judge")
-    monkeypatch.setattr(train, "gan_score", lambda model, split: ("none (no judge)", 0.0))
+    monkeypatch.setattr(tasks.generation, "gan_score", lambda model, split: ("none (no judge)", 0.0))
     out = train.main(["acgan", "--dataset", "chest_xray", "--data-root", str(data_root), "--out", str(weights / "g"),
                       "--run-dir", str(tmp_path / "run"), "--image-size", "16", "--widths", "8", "4", "--latent-dim", "8",
                       "--epochs", "2", "--epoch-size", "16", "--batch-size", "8", "--loss", "least-squares",

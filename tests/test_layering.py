@@ -37,3 +37,8 @@ def test_training_loads_no_serving_code_and_evaluation_does_not_load_training():
     loaded = project_modules_loaded_by("import train")
     assert not loaded & {"inference", "generators", "ui", "app"}
     assert "train" not in project_modules_loaded_by("import evaluate")
+
+
+def test_tasks_load_neither_the_trainer_nor_serving_code():
+    # tasks/ holds what differs between families in training; train.py imports it, never the other way round.
+    assert not project_modules_loaded_by("import tasks") & {"train", "inference", "generators", "ui", "app"}

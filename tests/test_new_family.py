@@ -127,4 +127,4 @@ def test_a_family_that_is_not_a_classifier_still_needs_its_task_named(capsys):
 
     with registered("untrainable", Untrainable), pytest.raises(SystemExit):
         train.parse_args(["untrainable", "--out", "w"])
-    assert "is not a classifier and has no Task: add its entry to train.TASKS" in capsys.readouterr().err
+    assert "is not a classifier and has no Task: add its entry to its task's TASKS" in capsys.readouterr().err

@@ -401,9 +401,10 @@ def uninterrupted(data_root, tmp_path_factory) -> Path:
 
 def test_training_stopped_by_an_error_mid_epoch_resumes_to_exactly_the_same_weights(uninterrupted, data_root,
                                                                                      tmp_path, monkeypatch):
+    import tasks
     import train
 
-    task = train.TASKS["classifier"]
+    task = tasks.TASKS["classifier"]
     calls = []
 
     def failing_batch(*args):
@@ -412,11 +413,11 @@ def test_training_stopped_by_an_error_mid_epoch_resumes_to_exactly_the_same_weig
             raise KeyboardInterrupt("injected")
         return task.batch(*args)
 
-    monkeypatch.setitem(train.TASKS, "classifier", dataclasses.replace(task, batch=failing_batch))
+    monkeypatch.setitem(tasks.TASKS, "classifier", dataclasses.replace(task, batch=failing_batch))
     with pytest.raises(KeyboardInterrupt):
         train.main(train_args(data_root, tmp_path))
     assert torch.load(tmp_path / "run/last.pt", weights_only=True)["state"]["epoch"] == 1
-    monkeypatch.setitem(train.TASKS, "classifier", task)
+    monkeypatch.setitem(tasks.TASKS, "classifier", task)
     train.main(train_args(data_root, tmp_path))  # the same command again: resumes at epoch 2
     assert_same_outcome(tmp_path, uninterrupted)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import cards
+import tasks
 import train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +60,7 @@ def test_nothing_is_loaded_or_written_before_the_refusal(tmp_path, capsys):
 
 def test_every_option_is_some_familys_and_every_declared_flag_is_an_option():
     options = set(vars(train.parse_args(["classifier", "--out", "w"]))) - {"family"}
-    declared = set(train.RUN_FLAGS).union(*(task.flags for task in train.TASKS.values()))
+    declared = set(train.RUN_FLAGS).union(*(task.flags for task in tasks.TASKS.values()))
     assert declared == options
 
 

@@ -9,7 +9,7 @@ import pytest
 import evaluate
 import models
 import results
-import train
+import tasks.generation
 import weights_dir
 from conftest import tiny_model
 from test_layering import project_modules_loaded_by
@@ -99,4 +99,4 @@ def test_a_name_is_a_folder_under_the_root_anything_else_is_loaded_as_given(else
 def test_training_looks_for_its_gan_judge_in_the_same_folder(tmp_path, monkeypatch):
     # The repository ships the chest X-ray judge; with MEDLAB_WEIGHTS at an empty folder there is none.
     monkeypatch.setenv("MEDLAB_WEIGHTS", str(tmp_path))
-    assert train.gan_score(None, SimpleNamespace(dataset_name="chest_xray")) == ("none (no judge)", 0.0)
+    assert tasks.generation.gan_score(None, SimpleNamespace(dataset_name="chest_xray")) == ("none (no judge)", 0.0)
